@@ -1,0 +1,40 @@
+// Makes `npm start` / `npm test` work on a fresh clone: installs dependencies when the lockfile
+// changed since the last install, and compiles TypeScript when any source is newer than the build.
+import { execSync } from 'node:child_process';
+import { existsSync, readFileSync, writeFileSync, statSync, readdirSync, rmSync } from "node:fs";
+import { createHash } from 'node:crypto';
+import { join, dirname } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const root = join(dirname(fileURLToPath(import.meta.url)), '..');
+const run = (cmd) => execSync(cmd, { cwd: root, stdio: 'inherit' });
+
+const lock = readFileSync(join(root, 'package-lock.json'));
+const lockHash = createHash('sha256').update(lock).digest('hex');
+const installStamp = join(root, 'node_modules', '.medledger-install-stamp');
+if (!existsSync(installStamp) || readFileSync(installStamp, 'utf8') !== lockHash) {
+  console.error('medledger: installing dependencies (npm ci)…');
+  run('npm ci --no-audit --no-fund');
+  writeFileSync(installStamp, lockHash);
+}
+
+function newestMtime(dir) {
+  let newest = 0;
+  for (const entry of readdirSync(dir, { withFileTypes: true })) {
+    const path = join(dir, entry.name);
+    if (entry.isDirectory()) newest = Math.max(newest, newestMtime(path));
+    else if (entry.name.endsWith('.ts')) newest = Math.max(newest, statSync(path).mtimeMs);
+  }
+  return newest;
+}
+const buildStamp = join(root, 'dist', '.build-stamp');
+const sourcesChanged = Math.max(
+  ...['src', 'test', 'bench'].filter((d) => existsSync(join(root, d))).map((d) => newestMtime(join(root, d))),
+  statSync(join(root, 'tsconfig.json')).mtimeMs,
+);
+if (!existsSync(buildStamp) || statSync(buildStamp).mtimeMs < sourcesChanged) {
+  console.error("medledger: compiling TypeScript…");
+  rmSync(join(root, "dist"), { recursive: true, force: true });
+  run('npx tsc -p tsconfig.json');
+  writeFileSync(buildStamp, new Date().toISOString());
+}

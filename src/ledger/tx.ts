@@ -1,0 +1,159 @@
+/**
+ * Transactions: a typed payload inside a signed envelope.
+ *
+ *   wire   = CBOR [body bytes, signature]           (the log leaf; its SHA-256 is the tx hash)
+ *   body   = canonical CBOR { v, chain, type, signer, key, seq, expires?, body }
+ *   signed = "medledger/tx/v1" ‖ 0x00 ‖ body bytes   (domain-separated; the chain id is inside)
+ *
+ * Decoding untrusted bytes returns a Result with a typed error; it never throws.
+ */
+import { concatBytes, utf8 } from '../crypto/bytes.js';
+import { PUBLIC_KEY_SIZE, SIGNATURE_SIZE, type Signer, verify } from '../crypto/ed25519.js';
+import { sha256 } from '../crypto/hash.js';
+import { decodeCanonical, encodeCanonical, type CanonicalValue } from './codec.js';
+import { fail, ok, type Result } from './errors.js';
+import { participantPayloads, type ParticipantPayload, kindOfId } from './payloads/participant.js';
+import { bytes, record, ShapeError, text, uint, optional } from './shape.js';
+
+export const TX_FORMAT_VERSION = 1;
+export const MAX_TX_BYTES = 64 * 1024;
+const TX_DOMAIN = concatBytes(utf8('medledger/tx/v1'), new Uint8Array([0]));
+export const CHAIN_ID_PATTERN = /^[a-z0-9][a-z0-9._-]{0,63}$/;
+
+/** Every payload type the ledger knows. Later modules add their payload unions here. */
+export type TxPayload = ParticipantPayload;
+export type TxType = TxPayload['type'];
+
+interface PayloadCodec {
+  read(value: unknown): unknown;
+  write(body: never): CanonicalValue;
+}
+const PAYLOADS: Readonly<Record<TxType, PayloadCodec>> = { ...participantPayloads };
+export const TX_TYPES = Object.keys(PAYLOADS) as TxType[];
+
+/** Optional expiry: the transaction is invalid in any block past this height or time (ms). */
+export interface Expiry {
+  readonly height?: number;
+  readonly time?: number;
+}
+
+export interface TxEnvelope {
+  readonly chain: string;
+  /** Participant id of the signer; its current key must equal `key`. */
+  readonly signer: string;
+  readonly key: Uint8Array;
+  /** Per-signer sequence number, starting at 0; each value is usable exactly once. */
+  readonly seq: number;
+  readonly expires?: Expiry;
+}
+
+export type Tx = TxEnvelope & TxPayload;
+
+export interface SignedTx {
+  readonly tx: Tx;
+  /** Canonical body bytes: what the signature covers (after the domain prefix). */
+  readonly body: Uint8Array;
+  readonly signature: Uint8Array;
+  /** The exact bytes that go into blocks and the log. */
+  readonly wire: Uint8Array;
+  readonly hash: Uint8Array;
+}
+
+export function encodeTxBody(tx: Tx): Uint8Array {
+  const codec = PAYLOADS[tx.type];
+  return encodeCanonical({
+    v: TX_FORMAT_VERSION,
+    chain: tx.chain,
+    type: tx.type,
+    signer: tx.signer,
+    key: tx.key,
+    seq: tx.seq,
+    expires: tx.expires ? { ...tx.expires } : undefined,
+    body: codec.write(tx.body as never),
+  });
+}
+
+export function signingBytes(body: Uint8Array): Uint8Array {
+  return concatBytes(TX_DOMAIN, body);
+}
+
+export function signTx(tx: Tx, signer: Signer): SignedTx {
+  const body = encodeTxBody(tx);
+  const signature = signer.sign(signingBytes(body));
+  const wire = encodeCanonical([body, signature]);
+  return { tx, body, signature, wire, hash: sha256(wire) };
+}
+
+/** Checks the signature of an already decoded transaction. */
+export function hasValidSignature(signed: SignedTx): boolean {
+  return verify(signed.signature, signingBytes(signed.body), signed.tx.key);
+}
+
+export interface DecodeOptions {
+  /** Skip the signature check (the caller verifies in a worker pool). */
+  readonly skipSignature?: boolean;
+}
+
+/** Decodes and validates untrusted wire bytes: format, canonical form, payload shape and signature. */
+export function decodeTx(wire: Uint8Array, chain: string, options: DecodeOptions = {}): Result<SignedTx> {
+  if (wire.length > MAX_TX_BYTES) return fail('tx.too_large', `transaction exceeds ${MAX_TX_BYTES} bytes`);
+  const outer = decodeCanonical(wire);
+  if (!outer.ok) return fail(outer.reason === 'malformed' ? 'tx.malformed' : 'tx.non_canonical', outer.detail);
+  const parts = outer.value;
+  if (!Array.isArray(parts) || parts.length !== 2 || !(parts[0] instanceof Uint8Array)) {
+    return fail('tx.malformed', 'expected [body, signature]');
+  }
+  const [body, signature] = parts as [Uint8Array, unknown];
+  if (!(signature instanceof Uint8Array) || signature.length !== SIGNATURE_SIZE) {
+    return fail('tx.malformed', `signature must be ${SIGNATURE_SIZE} bytes`);
+  }
+  const inner = decodeCanonical(body);
+  if (!inner.ok) return fail(inner.reason === 'malformed' ? 'tx.malformed' : 'tx.non_canonical', inner.detail);
+  let tx: Tx;
+  try {
+    tx = readTx(inner.value);
+  } catch (error) {
+    if (error instanceof ShapeError) return fail('tx.malformed', error.message);
+    if (error instanceof UnknownTypeError) return fail('tx.unknown_type', error.message);
+    throw error;
+  }
+  if (tx.chain !== chain) return fail('tx.wrong_chain', `transaction is for chain "${tx.chain}", not "${chain}"`);
+  const signed: SignedTx = { tx, body, signature, wire, hash: sha256(wire) };
+  if (!options.skipSignature && !hasValidSignature(signed)) {
+    return fail('tx.bad_signature', 'signature does not verify under the transaction key');
+  }
+  return ok(signed);
+}
+
+class UnknownTypeError extends Error {}
+
+function readTx(value: unknown): Tx {
+  const fields = record(value, 'transaction', ['v', 'chain', 'type', 'signer', 'key', 'seq', 'expires', 'body']);
+  if (fields['v'] !== TX_FORMAT_VERSION) throw new ShapeError(`unsupported transaction version ${String(fields['v'])}`);
+  const type = text(fields['type'], 'type', /^[a-z_]+\.[a-z_]+$/, 64);
+  if (!Object.hasOwn(PAYLOADS, type)) throw new UnknownTypeError(`unknown transaction type "${type}"`);
+  const signer = text(fields['signer'], 'signer', undefined, 48);
+  if (!kindOfId(signer)) throw new ShapeError('signer is not a participant id');
+  const expires = optional(fields['expires'], (v) => {
+    const e = record(v, 'expires', ['height', 'time']);
+    const height = optional(e['height'], (h) => uint(h, 'expires.height'));
+    const time = optional(e['time'], (t) => uint(t, 'expires.time'));
+    if (height === undefined && time === undefined) throw new ShapeError('expires must set height or time');
+    return { ...(height !== undefined && { height }), ...(time !== undefined && { time }) };
+  });
+  const envelope = {
+    chain: text(fields['chain'], 'chain', CHAIN_ID_PATTERN, 64),
+    signer,
+    key: bytes(fields['key'], 'key', PUBLIC_KEY_SIZE),
+    seq: uint(fields['seq'], 'seq'),
+    ...(expires && { expires }),
+  };
+  const body = PAYLOADS[type as TxType].read(fields['body']);
+  return { ...envelope, type, body } as Tx;
+}
+
+/** Checks expiry against the block the transaction would land in. */
+export function isExpired(tx: Tx, height: number, time: number): boolean {
+  const e = tx.expires;
+  return e !== undefined && ((e.height !== undefined && height > e.height) || (e.time !== undefined && time > e.time));
+}
