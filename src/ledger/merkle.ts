@@ -60,6 +60,45 @@ export function rangeRoot(reader: LogNodeReader, start: number, end: number): Ui
   return nodeHash(rangeRoot(reader, start, start + k), rangeRoot(reader, start + k, end));
 }
 
+/**
+ * A reader that remembers every node and partial-range root it computes: proofs for many leaves
+ * of one tree (e.g. every transaction of a block) then share their reads and hashing.
+ */
+export class MemoizingReader implements LogNodeReader {
+  readonly #inner: LogNodeReader;
+  readonly #nodes = new Map<string, Uint8Array>();
+
+  constructor(inner: LogNodeReader, known: readonly LogNode[] = []) {
+    this.#inner = inner;
+    for (const n of known) this.#nodes.set(`${n.level}/${n.index}`, n.hash);
+  }
+
+  node(level: number, index: number): Uint8Array {
+    const key = `${level}/${index}`;
+    let hash = this.#nodes.get(key);
+    if (!hash) {
+      hash = this.#inner.node(level, index);
+      this.#nodes.set(key, hash);
+    }
+    return hash;
+  }
+
+  /** Memoized partial ranges share the cache under a distinct key space. */
+  range(start: number, end: number): Uint8Array {
+    const key = `r${start}-${end}`;
+    let hash = this.#nodes.get(key);
+    if (!hash) {
+      hash = rangeRoot(this, start, end);
+      this.#nodes.set(key, hash);
+    }
+    return hash;
+  }
+}
+
+function subtree(reader: LogNodeReader, start: number, end: number): Uint8Array {
+  return reader instanceof MemoizingReader ? reader.range(start, end) : rangeRoot(reader, start, end);
+}
+
 export function rootAt(reader: LogNodeReader, size: number): Uint8Array {
   return rangeRoot(reader, 0, size);
 }
@@ -74,10 +113,10 @@ export function inclusionProof(reader: LogNodeReader, index: number, size: numbe
     const k = splitPoint(width);
     if (m < k) {
       walk(m, start, start + k);
-      path.push(rangeRoot(reader, start + k, end));
+      path.push(subtree(reader, start + k, end));
     } else {
       walk(m - k, start + k, end);
-      path.push(rangeRoot(reader, start, start + k));
+      path.push(subtree(reader, start, start + k));
     }
   };
   walk(index, 0, size);
@@ -92,16 +131,16 @@ export function consistencyProof(reader: LogNodeReader, size1: number, size2: nu
   const sub = (m: number, start: number, end: number, complete: boolean): void => {
     const width = end - start;
     if (m === width) {
-      if (!complete) path.push(rangeRoot(reader, start, end));
+      if (!complete) path.push(subtree(reader, start, end));
       return;
     }
     const k = splitPoint(width);
     if (m <= k) {
       sub(m, start, start + k, complete);
-      path.push(rangeRoot(reader, start + k, end));
+      path.push(subtree(reader, start + k, end));
     } else {
       sub(m - k, start + k, end, false);
-      path.push(rangeRoot(reader, start, start + k));
+      path.push(subtree(reader, start, start + k));
     }
   };
   sub(size1, 0, size2, true);

@@ -1,0 +1,65 @@
+/**
+ * A participant as seen by a client: its id, its key and the next sequence number to use.
+ * Builds and signs transactions for the SDK, the CLI, tests and benchmarks.
+ */
+import { generateKeyPair, Signer, type KeyPair } from '../crypto/ed25519.js';
+import type { Expiry, SignedTx, TxPayload } from '../ledger/tx.js';
+import { signTx } from '../ledger/tx.js';
+
+const BASE32 = 'abcdefghijklmnopqrstuvwxyz234567';
+
+/** A random 128-bit pseudonym such as `pat_…` (26 base32 characters). */
+export function randomPseudonym(prefix: 'pat' | 'dev', random: Uint8Array = generateKeyPair().secretKey): string {
+  let bits = 0;
+  let value = 0;
+  let out = '';
+  for (const byte of random.subarray(0, 17)) {
+    value = (value << 8) | byte;
+    bits += 8;
+    while (bits >= 5 && out.length < 26) {
+      out += BASE32[(value >>> (bits - 5)) & 31];
+      bits -= 5;
+    }
+    value &= 0xff;
+  }
+  return `${prefix}_${out}`;
+}
+
+export class Identity {
+  readonly id: string;
+  readonly chain: string;
+  #signer: Signer;
+  #seq: number;
+
+  constructor(chain: string, id: string, keyPair: KeyPair = generateKeyPair(), nextSeq = 0) {
+    this.chain = chain;
+    this.id = id;
+    this.#signer = new Signer(keyPair);
+    this.#seq = nextSeq;
+  }
+
+  get publicKey(): Uint8Array {
+    return this.#signer.publicKey;
+  }
+
+  get nextSeq(): number {
+    return this.#seq;
+  }
+
+  /** Signs the payload with the next sequence number and advances it. */
+  sign(payload: TxPayload, expires?: Expiry): SignedTx {
+    const tx = { chain: this.chain, signer: this.id, key: this.#signer.publicKey, seq: this.#seq, ...(expires && { expires }), ...payload };
+    this.#seq += 1;
+    return signTx(tx, this.#signer);
+  }
+
+  /** Switches to a new key after a committed `participant.rotate_key`. */
+  useKey(keyPair: KeyPair): void {
+    this.#signer = new Signer(keyPair);
+  }
+
+  /** Resynchronizes with the ledger's view, e.g. after a rejected transaction. */
+  setNextSeq(seq: number): void {
+    this.#seq = seq;
+  }
+}

@@ -1,0 +1,187 @@
+/**
+ * The committed chain of one node: genesis, the Application, the Merkle log's right border and the
+ * latest block. Consensus adapters hand it executed blocks; it seals them (roots, header, proposer
+ * and checkpoint signatures) and persists each one atomically through the LedgerStore port.
+ */
+import { EventEmitter } from 'node:events';
+import type { Signer } from '../crypto/ed25519.js';
+import {
+  blockHash,
+  checkpointOf,
+  decodeHeader,
+  encodeHeader,
+  signBlock,
+  signCheckpoint,
+  type BlockHeader,
+  type SignedCheckpoint,
+} from '../ledger/block.js';
+import { decodeGenesis, genesisHash, type Genesis } from '../ledger/genesis.js';
+import {
+  CompactRange,
+  consistencyProof,
+  inclusionProof,
+  leafHash,
+  MemoizingReader,
+  rootOfLeafHashes,
+  type LogNode,
+} from '../ledger/merkle.js';
+import type { SignedTx } from '../ledger/tx.js';
+import { genesisState, LedgerApplication, type BlockOutcome } from '../state/application.js';
+import type { LedgerStore, StoredBlock } from '../storage/ports.js';
+
+export interface Head {
+  readonly height: number;
+  readonly hash: Uint8Array;
+  readonly time: number;
+  readonly logSize: number;
+  readonly logRoot: Uint8Array;
+  readonly stateRoot: Uint8Array;
+}
+
+export interface CommittedBlock {
+  readonly header: BlockHeader;
+  readonly stored: StoredBlock;
+  readonly txs: readonly SignedTx[];
+  readonly checkpoint: SignedCheckpoint;
+  /** Computes inclusion proofs for this block's transactions against its own checkpoint. */
+  proofFor(position: number): Uint8Array[];
+}
+
+export interface ChainEvents {
+  block: [CommittedBlock];
+}
+
+export class Chain extends EventEmitter<ChainEvents> {
+  readonly genesis: Genesis;
+  readonly genesisHash: Uint8Array;
+  readonly app: LedgerApplication;
+  readonly store: LedgerStore;
+  #range: CompactRange;
+  #head: Head;
+
+  private constructor(store: LedgerStore, genesis: Genesis, genesisHashValue: Uint8Array, head: Head, range: CompactRange) {
+    super();
+    this.store = store;
+    this.genesis = genesis;
+    this.genesisHash = genesisHashValue;
+    this.#head = head;
+    this.#range = range;
+    this.app = new LedgerApplication(genesis, store, head.height, head.stateRoot);
+  }
+
+  /** Opens the chain in `store`, writing `genesisBytes` first if the store is new. */
+  static open(store: LedgerStore, genesisBytes?: Uint8Array): Chain {
+    let encoded = store.genesis();
+    if (!encoded) {
+      if (!genesisBytes) throw new Error('the data directory holds no chain; run `medledger init` first');
+      const parsed = decodeGenesis(genesisBytes);
+      if (!parsed.ok) throw new Error(parsed.error.message);
+      store.initialize(genesisBytes, genesisState(parsed.value, genesisHash(genesisBytes), store).changes);
+      encoded = genesisBytes;
+    }
+    const parsed = decodeGenesis(encoded);
+    if (!parsed.ok) throw new Error(`stored genesis is invalid: ${parsed.error.message}`);
+    const genesis = parsed.value;
+    const gHash = genesisHash(encoded);
+    const latest = store.latestBlock();
+    let head: Head;
+    if (latest) {
+      const header = decodeHeader(latest.header);
+      if (!header.ok) throw new Error(`latest block header is invalid: ${header.error.message}`);
+      const h = header.value;
+      head = { height: h.height, hash: latest.hash, time: h.time, logSize: h.logSize, logRoot: h.logRoot, stateRoot: h.stateRoot };
+    } else {
+      const range = CompactRange.empty();
+      head = {
+        height: 0,
+        hash: gHash,
+        time: genesis.time,
+        logSize: 0,
+        logRoot: range.root(),
+        stateRoot: genesisState(genesis, gHash, { get: () => undefined }).stateRoot,
+      };
+    }
+    return new Chain(store, genesis, gHash, head, CompactRange.fromReader(store, head.logSize));
+  }
+
+  get chainId(): string {
+    return this.genesis.chain;
+  }
+
+  head(): Head {
+    return this.#head;
+  }
+
+  /**
+   * Seals and persists one executed block. `outcome` must come from this chain's Application
+   * for exactly `txs` at height head+1; nothing is visible until the store commit succeeds.
+   */
+  commitBlock(time: number, txs: readonly SignedTx[], outcome: BlockOutcome, proposer: Signer): CommittedBlock {
+    const height = this.#head.height + 1;
+    const range = this.#range.clone();
+    const firstIndex = range.size;
+    const leaves = txs.map((tx) => leafHash(tx.wire));
+    const logNodes: LogNode[] = [];
+    for (const leaf of leaves) logNodes.push(...range.append(leaf));
+    const header: BlockHeader = {
+      chain: this.chainId,
+      height,
+      time: Math.max(time, this.#head.time),
+      prevHash: this.#head.hash,
+      txCount: txs.length,
+      txRoot: rootOfLeafHashes(leaves),
+      logSize: range.size,
+      logRoot: range.root(),
+      stateRoot: outcome.stateRoot,
+      proposer: proposer.publicKey,
+    };
+    const encoded = encodeHeader(header);
+    const hash = blockHash(encoded);
+    const checkpoint = signCheckpoint(checkpointOf(header), proposer);
+    const stored: StoredBlock = {
+      height,
+      hash,
+      header: encoded,
+      signature: signBlock(hash, proposer),
+      checkpointSignature: checkpoint.signature,
+      firstIndex,
+      txCount: txs.length,
+    };
+    this.store.commitBlock({
+      block: stored,
+      txs: txs.map((tx, i) => ({ index: firstIndex + i, hash: tx.hash, height, wire: tx.wire })),
+      logNodes,
+      stateChanges: outcome.changes,
+    });
+    this.#range = range;
+    this.#head = { height, hash, time: header.time, logSize: header.logSize, logRoot: header.logRoot, stateRoot: header.stateRoot };
+    this.app.commit(height, outcome.stateRoot);
+    const reader = new MemoizingReader(this.store, logNodes);
+    const committed: CommittedBlock = {
+      header,
+      stored,
+      txs,
+      checkpoint,
+      proofFor: (position) => inclusionProof(reader, firstIndex + position, header.logSize),
+    };
+    this.emit('block', committed);
+    return committed;
+  }
+
+  inclusionProof(index: number, size: number): Uint8Array[] {
+    return inclusionProof(this.store, index, size);
+  }
+
+  consistencyProof(size1: number, size2: number): Uint8Array[] {
+    return consistencyProof(this.store, size1, size2);
+  }
+
+  /** The checkpoint signed with block `height` (the latest by default). */
+  checkpoint(height = this.#head.height): SignedCheckpoint | undefined {
+    const block = this.store.block(height);
+    if (!block) return undefined;
+    const header = decodeHeader(block.header);
+    if (!header.ok) throw new Error(`block ${height} header is invalid: ${header.error.message}`);
+    return { checkpoint: checkpointOf(header.value), signer: header.value.proposer, signature: block.checkpointSignature };
+  }
+}

@@ -1,0 +1,70 @@
+/**
+ * One running MedLedger node on the solo sequencer: data directory, keystore, chain and sequencer
+ * wired together. The HTTP server and the CLI build on this.
+ */
+import { Signer, keyPairFromSeed } from '../crypto/ed25519.js';
+import { SoloSequencer, type SequencerOptions, type SubmitOutcome } from '../consensus/solo/sequencer.js';
+import { decodeTx } from '../ledger/tx.js';
+import { FileKeyStore } from '../storage/file-keystore.js';
+import { SqliteLedgerStore } from '../storage/sqlite/ledger-store.js';
+import { Chain } from './chain.js';
+import { DataDirError, lockDataDir, NODE_KEY, paths } from './data-dir.js';
+
+export interface NodeOptions {
+  readonly dataDir: string;
+  readonly passphrase: string;
+  readonly sequencer?: SequencerOptions;
+}
+
+export class LedgerNode {
+  readonly chain: Chain;
+  readonly sequencer: SoloSequencer;
+  readonly keystore: FileKeyStore;
+  readonly nodeSigner: Signer;
+  readonly #unlock: () => void;
+  readonly #store: SqliteLedgerStore;
+
+  private constructor(chain: Chain, store: SqliteLedgerStore, keystore: FileKeyStore, signer: Signer, unlock: () => void, options: NodeOptions) {
+    this.chain = chain;
+    this.#store = store;
+    this.keystore = keystore;
+    this.nodeSigner = signer;
+    this.#unlock = unlock;
+    this.sequencer = new SoloSequencer(chain, signer, options.sequencer);
+  }
+
+  static open(options: NodeOptions): LedgerNode {
+    const p = paths(options.dataDir);
+    if (!FileKeyStore.exists(p.keystore)) throw new DataDirError(`${options.dataDir} holds no node; run \`medledger init\` first`);
+    const unlock = lockDataDir(options.dataDir);
+    try {
+      const keystore = FileKeyStore.open(p.keystore, options.passphrase);
+      const seed = keystore.secretKey(NODE_KEY);
+      if (!seed) throw new DataDirError('the keystore has no node key');
+      const signer = new Signer(keyPairFromSeed(seed));
+      const store = new SqliteLedgerStore(p.ledger);
+      const chain = Chain.open(store);
+      if (!chain.genesis.validators.some((v) => Buffer.from(v.key).equals(signer.publicKey))) {
+        store.close();
+        throw new DataDirError('this node key is not a validator of the chain');
+      }
+      return new LedgerNode(chain, store, keystore, signer, unlock, options);
+    } catch (error) {
+      unlock();
+      throw error;
+    }
+  }
+
+  /** Decodes untrusted bytes, checks the signature and waits for commit or rejection. */
+  async submit(wire: Uint8Array): Promise<SubmitOutcome> {
+    const decoded = decodeTx(wire, this.chain.chainId);
+    if (!decoded.ok) return decoded;
+    return this.sequencer.submit(decoded.value);
+  }
+
+  async close(): Promise<void> {
+    await this.sequencer.close();
+    this.#store.close();
+    this.#unlock();
+  }
+}

@@ -1,0 +1,168 @@
+/**
+ * The deterministic state machine shared by every consensus adapter. It reads only transaction
+ * bytes, the genesis document and the block context (height, time, proposer): no clock, no
+ * randomness, no unordered iteration. Two nodes applying the same blocks reach the same state root.
+ *
+ * State root: a hash chain over each block's sorted state changes,
+ *   root_h = SHA-256("medledger/state/v1" ‖ 0x00 ‖ root_{h-1} ‖ h ‖ CBOR(changes_h)),
+ * with root_0 chained to the genesis hash. It commits to the entire state history.
+ */
+import { concatBytes, utf8 } from '../crypto/bytes.js';
+import { sha256 } from '../crypto/hash.js';
+import { encodeCanonical } from '../ledger/codec.js';
+import { fail, ok, type Result } from '../ledger/errors.js';
+import { type Genesis } from '../ledger/genesis.js';
+import { isExpired, type SignedTx, type Tx } from '../ledger/tx.js';
+import { readParticipant, register, rotateKey, setRoles, setStatus, writeParticipant, type Participant, type TxContext } from './participants.js';
+import { StateOverlay, type StateChange, type StateReader } from './store.js';
+
+const STATE_DOMAIN = concatBytes(utf8('medledger/state/v1'), new Uint8Array([0]));
+
+export interface BlockContext {
+  readonly height: number;
+  readonly time: number;
+}
+
+export interface AppInfo {
+  readonly chain: string;
+  readonly height: number;
+  readonly stateRoot: Uint8Array;
+}
+
+export interface BlockOutcome {
+  readonly stateRoot: Uint8Array;
+  readonly changes: StateChange[];
+}
+
+type Handler = (ctx: TxContext, body: unknown) => Result<void>;
+
+/** One handler per transaction type; a new module adds its entries here. */
+const HANDLERS: { readonly [T in Tx['type']]: (ctx: TxContext, body: Extract<Tx, { type: T }>['body']) => Result<void> } = {
+  'participant.register': register,
+  'participant.rotate_key': rotateKey,
+  'participant.set_status': setStatus,
+  'participant.set_roles': setRoles,
+};
+
+export function nextStateRoot(previous: Uint8Array, height: number, changes: readonly StateChange[]): Uint8Array {
+  const encodedChanges = encodeCanonical(changes.map((c) => [c.key, c.value]));
+  return sha256(concatBytes(STATE_DOMAIN, previous, encodeCanonical(height), encodedChanges));
+}
+
+/** The state changes and root that genesis implies: the founding organization exists. */
+export function genesisState(genesis: Genesis, genesisHashValue: Uint8Array, base: StateReader): BlockOutcome {
+  const overlay = new StateOverlay(base);
+  const founder: Participant = {
+    id: genesis.founder.id,
+    kind: 'organization',
+    status: 'active',
+    key: genesis.founder.key,
+    keySince: 0,
+    rotations: 0,
+    nextSeq: 0,
+    registeredAt: 0,
+    registeredBy: genesis.founder.id,
+    name: genesis.founder.name,
+  };
+  writeParticipant(overlay, founder);
+  overlay.set(`key/${Buffer.from(founder.key).toString('hex')}`, utf8(founder.id));
+  const changes = overlay.changes();
+  return { changes, stateRoot: nextStateRoot(genesisHashValue, 0, changes) };
+}
+
+export class LedgerApplication {
+  readonly #genesis: Genesis;
+  readonly #committed: StateReader;
+  #height: number;
+  #stateRoot: Uint8Array;
+
+  /** `committed` must reflect the state after block `height` whose root is `stateRoot`. */
+  constructor(genesis: Genesis, committed: StateReader, height: number, stateRoot: Uint8Array) {
+    this.#genesis = genesis;
+    this.#committed = committed;
+    this.#height = height;
+    this.#stateRoot = stateRoot;
+  }
+
+  info(): AppInfo {
+    return { chain: this.#genesis.chain, height: this.#height, stateRoot: this.#stateRoot };
+  }
+
+  /**
+   * Admission check against committed state (mempool rule): the signer exists, is active, signs
+   * with its current key and has not used this sequence number yet. Later numbers may wait.
+   */
+  checkTx(signed: SignedTx): Result<void> {
+    const signer = readParticipant(this.#committed, signed.tx.signer);
+    const checked = checkSigner(signer, signed.tx);
+    if (!checked.ok) return checked;
+    if (signed.tx.seq < checked.value.nextSeq) return fail('tx.replayed', `sequence ${signed.tx.seq} was already used`);
+    return ok(undefined);
+  }
+
+  beginBlock(ctx: BlockContext): BlockExecution {
+    if (ctx.height !== this.#height + 1) throw new Error(`block ${ctx.height} does not follow ${this.#height}`);
+    return new BlockExecution(ctx, new StateOverlay(this.#committed), this.#stateRoot);
+  }
+
+  /** Applies every transaction in order; failed ones change nothing. */
+  finalizeBlock(ctx: BlockContext, txs: readonly SignedTx[]): BlockOutcome & { results: Result<void>[] } {
+    const execution = this.beginBlock(ctx);
+    const results = txs.map((tx) => execution.deliver(tx));
+    return { ...execution.finish(), results };
+  }
+
+  /** Called once the block's changes are durable in the committed store. */
+  commit(height: number, stateRoot: Uint8Array): void {
+    this.#height = height;
+    this.#stateRoot = stateRoot;
+  }
+
+  participant(id: string): Participant | undefined {
+    return readParticipant(this.#committed, id);
+  }
+}
+
+export class BlockExecution {
+  readonly #ctx: BlockContext;
+  readonly #overlay: StateOverlay;
+  readonly #previousRoot: Uint8Array;
+
+  constructor(ctx: BlockContext, overlay: StateOverlay, previousRoot: Uint8Array) {
+    this.#ctx = ctx;
+    this.#overlay = overlay;
+    this.#previousRoot = previousRoot;
+  }
+
+  /** Applies one transaction atomically: on failure its writes are discarded. */
+  deliver(signed: SignedTx): Result<void> {
+    const { tx } = signed;
+    if (isExpired(tx, this.#ctx.height, this.#ctx.time)) return fail('tx.expired', 'transaction expired before inclusion');
+    const txState = new StateOverlay(this.#overlay);
+    const checked = checkSigner(readParticipant(txState, tx.signer), tx);
+    if (!checked.ok) return checked;
+    const signer = checked.value;
+    if (tx.seq < signer.nextSeq) return fail('tx.replayed', `sequence ${tx.seq} was already used`);
+    if (tx.seq > signer.nextSeq) return fail('tx.sequence_gap', `expected sequence ${signer.nextSeq}, got ${tx.seq}`);
+    const handler = HANDLERS[tx.type] as Handler;
+    const applied = handler({ state: txState, height: this.#ctx.height, signer }, tx.body);
+    if (!applied.ok) return applied;
+    // Re-read: the handler may have changed the signer's own record (e.g. rotated its key).
+    const after = readParticipant(txState, signer.id)!;
+    writeParticipant(txState, { ...after, nextSeq: after.nextSeq + 1 });
+    txState.mergeInto(this.#overlay);
+    return ok(undefined);
+  }
+
+  finish(): BlockOutcome {
+    const changes = this.#overlay.changes();
+    return { changes, stateRoot: nextStateRoot(this.#previousRoot, this.#ctx.height, changes) };
+  }
+}
+
+function checkSigner(signer: Participant | undefined, tx: Tx): Result<Participant> {
+  if (!signer) return fail('tx.unknown_signer', `no participant ${tx.signer}`);
+  if (signer.status !== 'active') return fail('tx.signer_inactive', `${signer.id} is ${signer.status}`);
+  if (!Buffer.from(signer.key).equals(tx.key)) return fail('tx.key_mismatch', `key is not the current key of ${signer.id}`);
+  return ok(signer);
+}

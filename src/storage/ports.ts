@@ -1,0 +1,58 @@
+/**
+ * Storage ports. The ledger plane talks to these interfaces only; SQLite is the embedded adapter
+ * and others (PostgreSQL) plug in behind the same contracts.
+ */
+import type { LogNode, LogNodeReader } from '../ledger/merkle.js';
+import type { StateChange, StateReader } from '../state/store.js';
+
+export interface StoredBlock {
+  readonly height: number;
+  readonly hash: Uint8Array;
+  /** Canonical header bytes, exactly as hashed and signed. */
+  readonly header: Uint8Array;
+  readonly signature: Uint8Array;
+  readonly checkpointSignature: Uint8Array;
+  /** Log index of the block's first transaction. */
+  readonly firstIndex: number;
+  readonly txCount: number;
+}
+
+export interface StoredTx {
+  readonly index: number;
+  readonly hash: Uint8Array;
+  readonly height: number;
+  readonly wire: Uint8Array;
+}
+
+/** Everything one block changes; a store persists it atomically or not at all. */
+export interface BlockCommit {
+  readonly block: StoredBlock;
+  readonly txs: readonly StoredTx[];
+  readonly logNodes: readonly LogNode[];
+  readonly stateChanges: readonly StateChange[];
+}
+
+export interface LedgerStore extends StateReader, LogNodeReader {
+  genesis(): Uint8Array | undefined;
+  /** Writes the genesis document and the state it implies, once, atomically. */
+  initialize(genesis: Uint8Array, changes: readonly StateChange[]): void;
+  commitBlock(commit: BlockCommit): void;
+
+  latestBlock(): StoredBlock | undefined;
+  block(height: number): StoredBlock | undefined;
+  blockTxs(block: StoredBlock): StoredTx[];
+  txByHash(hash: Uint8Array): StoredTx | undefined;
+
+  /** Full scans for audits (`medledger verify`). */
+  allState(): Iterable<StateChange & { readonly value: Uint8Array }>;
+  allLogNodes(): Iterable<LogNode>;
+  counts(): { readonly blocks: number; readonly txs: number; readonly logNodes: number; readonly state: number };
+  close(): void;
+}
+
+/** Named Ed25519 keys of this node, encrypted at rest. */
+export interface KeyStore {
+  names(): string[];
+  secretKey(name: string): Uint8Array | undefined;
+  put(name: string, secretKey: Uint8Array): void;
+}

@@ -1,0 +1,192 @@
+/**
+ * The embedded LedgerStore on SQLite (better-sqlite3, WAL, synchronous=FULL). A block, its
+ * transactions, new log nodes and state changes are written in one SQLite transaction, so a crash
+ * leaves either the whole block or none of it.
+ */
+import Database from 'better-sqlite3';
+import type { LogNode } from '../../ledger/merkle.js';
+import type { StateChange } from '../../state/store.js';
+import type { BlockCommit, LedgerStore, StoredBlock, StoredTx } from '../ports.js';
+
+const SCHEMA = `
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value BLOB NOT NULL) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS blocks (
+  height INTEGER PRIMARY KEY,
+  hash BLOB NOT NULL,
+  header BLOB NOT NULL,
+  signature BLOB NOT NULL,
+  checkpoint_signature BLOB NOT NULL,
+  first_index INTEGER NOT NULL,
+  tx_count INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS txs (
+  idx INTEGER PRIMARY KEY,
+  hash BLOB NOT NULL UNIQUE,
+  height INTEGER NOT NULL,
+  wire BLOB NOT NULL
+);
+CREATE TABLE IF NOT EXISTS log_nodes (
+  level INTEGER NOT NULL,
+  idx INTEGER NOT NULL,
+  hash BLOB NOT NULL,
+  PRIMARY KEY (level, idx)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS state (key TEXT PRIMARY KEY, value BLOB NOT NULL) WITHOUT ROWID;
+`;
+
+interface BlockRow {
+  height: number;
+  hash: Buffer;
+  header: Buffer;
+  signature: Buffer;
+  checkpoint_signature: Buffer;
+  first_index: number;
+  tx_count: number;
+}
+
+interface TxRow {
+  idx: number;
+  hash: Buffer;
+  height: number;
+  wire: Buffer;
+}
+
+const u8 = (b: Buffer): Uint8Array => new Uint8Array(b.buffer, b.byteOffset, b.byteLength);
+
+function toBlock(row: BlockRow | undefined): StoredBlock | undefined {
+  return (
+    row && {
+      height: row.height,
+      hash: u8(row.hash),
+      header: u8(row.header),
+      signature: u8(row.signature),
+      checkpointSignature: u8(row.checkpoint_signature),
+      firstIndex: row.first_index,
+      txCount: row.tx_count,
+    }
+  );
+}
+
+function toTx(row: TxRow | undefined): StoredTx | undefined {
+  return row && { index: row.idx, hash: u8(row.hash), height: row.height, wire: u8(row.wire) };
+}
+
+export class SqliteLedgerStore implements LedgerStore {
+  readonly #db: Database.Database;
+  readonly #stmts;
+  readonly #commitTx: (commit: BlockCommit) => void;
+  readonly #writeState: (changes: readonly StateChange[]) => void;
+
+  constructor(path: string, options: { readonly readonly?: boolean } = {}) {
+    this.#db = new Database(path, { readonly: options.readonly ?? false, fileMustExist: options.readonly ?? false });
+    if (!options.readonly) {
+      this.#db.pragma('journal_mode = WAL');
+      this.#db.pragma('synchronous = FULL');
+      this.#db.exec(SCHEMA);
+    }
+    this.#db.pragma('cache_size = -65536');
+    const db = this.#db;
+    this.#stmts = {
+      getMeta: db.prepare<[string], { value: Buffer }>('SELECT value FROM meta WHERE key = ?'),
+      putMeta: db.prepare('INSERT INTO meta (key, value) VALUES (?, ?)'),
+      getState: db.prepare<[string], { value: Buffer }>('SELECT value FROM state WHERE key = ?'),
+      putState: db.prepare('INSERT INTO state (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value'),
+      deleteState: db.prepare('DELETE FROM state WHERE key = ?'),
+      getNode: db.prepare<[number, number], { hash: Buffer }>('SELECT hash FROM log_nodes WHERE level = ? AND idx = ?'),
+      putNode: db.prepare('INSERT INTO log_nodes (level, idx, hash) VALUES (?, ?, ?)'),
+      putBlock: db.prepare(
+        'INSERT INTO blocks (height, hash, header, signature, checkpoint_signature, first_index, tx_count) VALUES (?, ?, ?, ?, ?, ?, ?)',
+      ),
+      putTx: db.prepare('INSERT INTO txs (idx, hash, height, wire) VALUES (?, ?, ?, ?)'),
+      latestBlock: db.prepare<[], BlockRow>('SELECT * FROM blocks ORDER BY height DESC LIMIT 1'),
+      block: db.prepare<[number], BlockRow>('SELECT * FROM blocks WHERE height = ?'),
+      txRange: db.prepare<[number, number], TxRow>('SELECT * FROM txs WHERE idx >= ? AND idx < ? ORDER BY idx'),
+      txByHash: db.prepare<[Buffer], TxRow>('SELECT * FROM txs WHERE hash = ?'),
+      allState: db.prepare<[], { key: string; value: Buffer }>('SELECT key, value FROM state ORDER BY key'),
+      allNodes: db.prepare<[], { level: number; idx: number; hash: Buffer }>('SELECT level, idx, hash FROM log_nodes'),
+      counts: db.prepare<[], { blocks: number; txs: number; logNodes: number; state: number }>(
+        `SELECT (SELECT count(*) FROM blocks) AS blocks, (SELECT count(*) FROM txs) AS txs,
+                (SELECT count(*) FROM log_nodes) AS logNodes, (SELECT count(*) FROM state) AS state`,
+      ),
+    };
+    const s = this.#stmts;
+    this.#writeState = (changes) => {
+      for (const c of changes) {
+        if (c.value === null) s.deleteState.run(c.key);
+        else s.putState.run(c.key, c.value);
+      }
+    };
+    this.#commitTx = db.transaction((commit: BlockCommit) => {
+      const b = commit.block;
+      s.putBlock.run(b.height, b.hash, b.header, b.signature, b.checkpointSignature, b.firstIndex, b.txCount);
+      for (const tx of commit.txs) s.putTx.run(tx.index, tx.hash, tx.height, tx.wire);
+      for (const n of commit.logNodes) s.putNode.run(n.level, n.index, n.hash);
+      this.#writeState(commit.stateChanges);
+    });
+  }
+
+  genesis(): Uint8Array | undefined {
+    const row = this.#stmts.getMeta.get('genesis');
+    return row && u8(row.value);
+  }
+
+  initialize(genesis: Uint8Array, changes: readonly StateChange[]): void {
+    this.#db.transaction(() => {
+      this.#stmts.putMeta.run('genesis', genesis);
+      this.#writeState(changes);
+    })();
+  }
+
+  commitBlock(commit: BlockCommit): void {
+    this.#commitTx(commit);
+  }
+
+  get(key: string): Uint8Array | undefined {
+    const row = this.#stmts.getState.get(key);
+    return row && u8(row.value);
+  }
+
+  node(level: number, index: number): Uint8Array {
+    const row = this.#stmts.getNode.get(level, index);
+    if (!row) throw new Error(`log node ${level}/${index} is missing from the store`);
+    return u8(row.hash);
+  }
+
+  latestBlock(): StoredBlock | undefined {
+    return toBlock(this.#stmts.latestBlock.get());
+  }
+
+  block(height: number): StoredBlock | undefined {
+    return toBlock(this.#stmts.block.get(height));
+  }
+
+  blockTxs(block: StoredBlock): StoredTx[] {
+    return this.#stmts.txRange.all(block.firstIndex, block.firstIndex + block.txCount).map((row) => toTx(row)!);
+  }
+
+  txByHash(hash: Uint8Array): StoredTx | undefined {
+    return toTx(this.#stmts.txByHash.get(Buffer.from(hash)));
+  }
+
+  *allState(): Iterable<StateChange & { readonly value: Uint8Array }> {
+    for (const row of this.#stmts.allState.iterate()) yield { key: row.key, value: u8(row.value) };
+  }
+
+  *allLogNodes(): Iterable<LogNode> {
+    for (const row of this.#stmts.allNodes.iterate()) yield { level: row.level, index: row.idx, hash: u8(row.hash) };
+  }
+
+  counts(): { blocks: number; txs: number; logNodes: number; state: number } {
+    return this.#stmts.counts.get()!;
+  }
+
+  /** SQLite's own structural check of the file (b-trees, indexes). */
+  integrityErrors(): string[] {
+    const rows = this.#db.pragma('quick_check') as { quick_check: string }[];
+    return rows.map((r) => r.quick_check).filter((m) => m !== 'ok');
+  }
+
+  close(): void {
+    this.#db.close();
+  }
+}

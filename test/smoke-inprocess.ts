@@ -1,0 +1,23 @@
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Identity, randomPseudonym } from '../src/client/identity.js';
+import { keyPairFromSeed, generateKeyPair } from '../src/crypto/ed25519.js';
+import { initDataDir, ORG_KEY } from '../src/node/data-dir.js';
+import { LedgerNode } from '../src/node/ledger-node.js';
+
+const dir = mkdtempSync(join(tmpdir(), 'ml-'));
+initDataDir(dir, { chain: 'smoke', orgId: 'org_smoke', orgName: 'Smoke', passphrase: 'correct horse battery' });
+const node = LedgerNode.open({ dataDir: dir, passphrase: 'correct horse battery' });
+const org = new Identity('smoke', 'org_smoke', keyPairFromSeed(node.keystore.secretKey(ORG_KEY)!));
+const N = Number(process.argv[2] ?? 20000);
+const txs = [];
+let t = performance.now();
+for (let i = 0; i < N; i++) txs.push(org.sign({ type: 'participant.register', body: { kind: 'patient', id: randomPseudonym('pat'), key: generateKeyPair().publicKey } }).wire);
+console.log('sign', N / ((performance.now() - t) / 1000), 'tx/s');
+t = performance.now();
+const results = await Promise.all(txs.map((w) => node.submit(w)));
+const el = (performance.now() - t) / 1000;
+console.log('committed', results.filter((r) => r.ok).length, 'in', el, 's =', N / el, 'tx/s', 'height', node.chain.head().height);
+const bad = results.find((r) => !r.ok); if (bad) console.log(bad);
+await node.close();
