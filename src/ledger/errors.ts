@@ -16,7 +16,9 @@ export type LedgerErrorCode =
   | 'tx.unauthorized'
   | 'tx.invalid'
   | 'state.conflict'
-  | 'state.not_found';
+  | 'state.not_found'
+  | 'node.overloaded'
+  | 'node.shutting_down';
 
 export interface LedgerError {
   readonly code: LedgerErrorCode;

@@ -101,6 +101,12 @@ export class FileKeyStore implements KeyStore {
     this.#save();
   }
 
+  delete(name: string): void {
+    const { [name]: _removed, ...keys } = this.#file.keys;
+    this.#file = { ...this.#file, keys };
+    this.#save();
+  }
+
   #save(): void {
     const temp = `${this.#path}.tmp`;
     writeFileSync(temp, `${JSON.stringify(this.#file, null, 2)}\n`, { mode: 0o600 });

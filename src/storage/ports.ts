@@ -55,4 +55,5 @@ export interface KeyStore {
   names(): string[];
   secretKey(name: string): Uint8Array | undefined;
   put(name: string, secretKey: Uint8Array): void;
+  delete(name: string): void;
 }

@@ -67,11 +67,11 @@ export class SoloSequencer {
 
   /** Queues a decoded, signature-checked transaction; resolves once it is committed or rejected. */
   submit(tx: SignedTx): Promise<SubmitOutcome> {
-    if (this.#closed) return Promise.resolve(reject('tx.invalid', 'the node is shutting down'));
+    if (this.#closed) return Promise.resolve(reject('node.shutting_down', 'the node is shutting down'));
     const key = toHex(tx.hash);
     const existing = this.#byHash.get(key);
     if (existing) return new Promise((resolve) => existing.waiters.push(resolve));
-    if (this.#byHash.size >= this.#maxQueue) return Promise.resolve(reject('tx.invalid', 'the node is overloaded; retry later'));
+    if (this.#byHash.size >= this.#maxQueue) return Promise.resolve(reject('node.overloaded', 'the node is overloaded; retry later'));
     const admitted = this.#chain.app.checkTx(tx);
     if (!admitted.ok) return Promise.resolve({ ok: false, error: admitted.error });
     return new Promise((resolve) => {
@@ -161,7 +161,7 @@ export class SoloSequencer {
       } catch (error) {
         // Storage failed: nothing of this block is durable, so nobody may be told otherwise.
         const message = error instanceof Error ? error.message : String(error);
-        for (const pending of included) this.#settle(pending, reject('tx.invalid', `block commit failed: ${message}`));
+        for (const pending of included) this.#settle(pending, reject('node.overloaded', `block commit failed: ${message}`));
         throw error;
       }
     }

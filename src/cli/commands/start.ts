@@ -1,0 +1,56 @@
+import { initDataDir, isInitialized, resolvePassphrase } from '../../node/data-dir.js';
+import { LedgerNode } from '../../node/ledger-node.js';
+import { buildHttpServer } from '../../server/http.js';
+import { dataDirOf, helpText, parse, UsageError, type CommandSpec } from '../args.js';
+
+export const startSpec = {
+  name: 'start',
+  summary: 'run a node (solo sequencer) with its HTTP API',
+  usage: 'medledger start [--data DIR] [--port N] [--host ADDR] [--demo] [--passphrase-file FILE]',
+  options: {
+    data: { type: 'string' },
+    port: { type: 'string' },
+    host: { type: 'string' },
+    demo: { type: 'boolean' },
+    'passphrase-file': { type: 'string' },
+    quiet: { type: 'boolean' },
+  },
+  help: {
+    data: 'data directory (default $MEDLEDGER_DATA or ./data)',
+    port: 'HTTP port (default $PORT or 8080)',
+    host: 'listen address (default 127.0.0.1)',
+    demo: 'initialize a demo chain first if the data directory is empty',
+    'passphrase-file': 'file holding the keystore passphrase (default $MEDLEDGER_KEY_PASSPHRASE, else DATA/keystore.passphrase)',
+    quiet: 'no request logging',
+  },
+} as const;
+
+export async function runStart(argv: string[]): Promise<number> {
+  const { values } = parse(startSpec, argv);
+  if (values.help) return void console.log(helpText(startSpec)), 0;
+  const dir = dataDirOf(values.data);
+  const port = Number(values.port ?? process.env['PORT'] ?? 8080);
+  if (!Number.isInteger(port) || port < 0 || port > 65535) throw new UsageError(`invalid port "${values.port}"`);
+  const host = values.host ?? process.env['HOST'] ?? '127.0.0.1';
+  if (values.demo && !isInitialized(dir)) {
+    initDataDir(dir, { chain: 'medledger-demo', orgId: 'org_demo-hospital', orgName: 'Demo General Hospital' });
+    console.log(`initialized a demo chain in ${dir}`);
+  }
+  const node = LedgerNode.open({ dataDir: dir, passphrase: resolvePassphrase(dir, undefined, values['passphrase-file']) });
+  const app = await buildHttpServer(node, { logger: values.quiet ? false : { level: 'info' } });
+  const address = await app.listen({ port, host });
+  const head = node.chain.head();
+  console.log(`MedLedger node for chain "${node.chain.chainId}" at height ${head.height}, listening on ${address}`);
+  let stopping = false;
+  const stop = async (signal: string): Promise<void> => {
+    if (stopping) return;
+    stopping = true;
+    console.log(`${signal}: finishing queued transactions and stopping`);
+    await app.close();
+    await node.close();
+    process.exit(0);
+  };
+  process.on('SIGINT', () => void stop('SIGINT'));
+  process.on('SIGTERM', () => void stop('SIGTERM'));
+  return new Promise<number>(() => {});
+}

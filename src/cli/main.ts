@@ -1,0 +1,49 @@
+/** The `medledger` command. */
+import { UsageError } from './args.js';
+import { initSpec, runInit } from './commands/init.js';
+import { keysSpec, runKeys } from './commands/keys.js';
+import { runStart, startSpec } from './commands/start.js';
+import { runVerify, verifySpec } from './commands/verify.js';
+
+const COMMANDS: Record<string, { summary: string; run: (argv: string[]) => number | Promise<number> }> = {
+  init: { summary: initSpec.summary, run: runInit },
+  start: { summary: startSpec.summary, run: runStart },
+  keys: { summary: keysSpec.summary, run: runKeys },
+  verify: { summary: verifySpec.summary, run: runVerify },
+};
+
+function usage(): string {
+  const lines = ['medledger — a verifiable ledger network for health records', '', 'Usage: medledger <command> [options]', '', 'Commands:'];
+  for (const [name, command] of Object.entries(COMMANDS)) lines.push(`  ${name.padEnd(8)} ${command.summary}`);
+  lines.push('', 'Run `medledger <command> --help` for its options.');
+  return lines.join('\n');
+}
+
+async function main(argv: string[]): Promise<number> {
+  const [name, ...rest] = argv;
+  if (!name || name === '--help' || name === '-h' || name === 'help') {
+    console.log(usage());
+    return name ? 0 : 2;
+  }
+  const command = COMMANDS[name];
+  if (!command) {
+    console.error(`unknown command "${name}"\n\n${usage()}`);
+    return 2;
+  }
+  return command.run(rest);
+}
+
+main(process.argv.slice(2)).then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (error: unknown) => {
+    if (error instanceof UsageError) {
+      console.error(error.message);
+      process.exitCode = 2;
+    } else {
+      console.error(`medledger: ${error instanceof Error ? error.message : String(error)}`);
+      process.exitCode = 1;
+    }
+  },
+);

@@ -1,0 +1,72 @@
+/**
+ * The node's HTTP service (Fastify): health, the ledger API and its OpenAPI document. Every error
+ * leaves as JSON `{ code, message }`; limits on body size, URL length and time keep hostile
+ * requests from harming the node.
+ */
+import swagger from '@fastify/swagger';
+import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify';
+import type { LedgerNode } from '../node/ledger-node.js';
+import { ApiError, statusOf } from './errors.js';
+import { ledgerRoutes } from './routes/ledger.js';
+
+export const MAX_BODY_BYTES = 256 * 1024;
+
+export interface HttpOptions {
+  readonly logger?: FastifyServerOptions['logger'];
+}
+
+export async function buildHttpServer(node: LedgerNode, options: HttpOptions = {}): Promise<FastifyInstance> {
+  const app = Fastify({
+    logger: options.logger ?? false,
+    bodyLimit: MAX_BODY_BYTES,
+    routerOptions: { maxParamLength: 200 },
+    connectionTimeout: 60_000,
+    requestTimeout: 60_000,
+    keepAliveTimeout: 10_000,
+    return503OnClosing: true,
+    ajv: { customOptions: { removeAdditional: false, coerceTypes: 'array', allErrors: false } },
+  });
+
+  await app.register(swagger, {
+    openapi: {
+      openapi: '3.0.3',
+      info: {
+        title: 'MedLedger node API',
+        version: '1',
+        description: 'Ledger API of a MedLedger node: status, blocks, transactions with inclusion proofs, consistency proofs, checkpoints and transaction submission.',
+      },
+    },
+  });
+
+  app.addContentTypeParser('application/octet-stream', { parseAs: 'buffer' }, (_req, body, done) => done(null, body));
+
+  app.setErrorHandler((error: Error & { code?: string; statusCode?: number; validation?: unknown }, request, reply) => {
+    if (error instanceof ApiError) return reply.status(error.status).send({ code: error.code, message: error.message });
+    if (error.validation) return reply.status(400).send({ code: 'request.invalid', message: error.message });
+    switch (error.code) {
+      case 'FST_ERR_CTP_BODY_TOO_LARGE':
+        return reply.status(413).send({ code: 'request.too_large', message: `request body exceeds ${MAX_BODY_BYTES} bytes` });
+      case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
+        return reply.status(415).send({ code: 'request.unsupported_media_type', message: 'unsupported content type' });
+      case 'FST_ERR_CTP_EMPTY_JSON_BODY':
+      case 'FST_ERR_CTP_INVALID_JSON_BODY':
+        return reply.status(400).send({ code: 'request.malformed', message: 'request body is not valid JSON' });
+    }
+    if (typeof error.statusCode === 'number' && error.statusCode >= 400 && error.statusCode < 500) {
+      return reply.status(error.statusCode).send({ code: 'request.invalid', message: error.message });
+    }
+    request.log.error({ err: error }, 'unhandled error');
+    return reply.status(500).send({ code: 'internal', message: 'internal error' });
+  });
+
+  app.setNotFoundHandler((request, reply) =>
+    reply.status(404).send({ code: 'not_found', message: `no route ${request.method} ${request.url.split('?')[0]}` }),
+  );
+
+  app.get('/healthz', { schema: { hide: true } }, async () => ({ status: 'ok', height: node.chain.head().height }));
+  app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
+  await app.register(ledgerRoutes(node), { prefix: '/api/v1' });
+  return app;
+}
+
+export { statusOf };

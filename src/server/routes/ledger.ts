@@ -1,0 +1,274 @@
+/** The ledger API: read the chain, prove inclusion and consistency, submit signed transactions. */
+import type { FastifyPluginAsync } from 'fastify';
+import { fromBase64, fromHex, toBase64, toHex } from '../../crypto/bytes.js';
+import { decodeHeader } from '../../ledger/block.js';
+import { decodeTx } from '../../ledger/tx.js';
+import type { LedgerNode } from '../../node/ledger-node.js';
+import { ApiError, errorSchema } from '../errors.js';
+import { checkpointView, genesisView, headerView, hexList, participantView, txView } from '../views.js';
+import { encodeGenesis } from '../../ledger/genesis.js';
+import type { StoredBlock } from '../../storage/ports.js';
+
+const HEX32 = '^[0-9a-f]{64}$';
+const MAX_PAGE = 100;
+
+const hash = { type: 'string', pattern: HEX32 } as const;
+const checkpoint = {
+  type: 'object',
+  properties: {
+    chain: { type: 'string' },
+    size: { type: 'integer' },
+    root: hash,
+    time: { type: 'integer' },
+    signer: { type: 'string' },
+    signature: { type: 'string' },
+  },
+} as const;
+const errors = { 400: errorSchema, 403: errorSchema, 404: errorSchema, 409: errorSchema, 413: errorSchema, 422: errorSchema, 503: errorSchema };
+const anyObject = { type: 'object', additionalProperties: true } as const;
+
+export function ledgerRoutes(node: LedgerNode): FastifyPluginAsync {
+  const { chain } = node;
+
+  const blockView = (block: StoredBlock, withTxs: boolean) => {
+    const header = decodeHeader(block.header);
+    if (!header.ok) throw new ApiError('internal', `stored block ${block.height} is unreadable`);
+    const txs = chain.store.blockTxs(block);
+    return {
+      height: block.height,
+      hash: toHex(block.hash),
+      header: headerView(header.value),
+      headerBytes: toBase64(block.header),
+      signature: toBase64(block.signature),
+      checkpointSignature: toBase64(block.checkpointSignature),
+      firstIndex: block.firstIndex,
+      txs: withTxs ? txs.map((tx) => toBase64(tx.wire)) : hexList(txs.map((tx) => tx.hash)),
+    };
+  };
+
+  const latestCheckpoint = () => {
+    const c = chain.checkpoint();
+    if (!c) throw new ApiError('not_found', 'the ledger has no blocks yet');
+    return c;
+  };
+
+  return async (app) => {
+    app.get('/status', { schema: { summary: 'Chain status', response: { 200: anyObject } } }, async () => {
+      const head = chain.head();
+      return {
+        chain: chain.chainId,
+        height: head.height,
+        blockHash: toHex(head.hash),
+        time: head.time,
+        logSize: head.logSize,
+        logRoot: toHex(head.logRoot),
+        stateRoot: toHex(head.stateRoot),
+        genesisHash: toHex(chain.genesisHash),
+        validators: chain.genesis.validators.map((v) => ({ name: v.name, key: toHex(v.key) })),
+        consensus: 'solo',
+        backlog: node.sequencer.backlog,
+      };
+    });
+
+    app.get('/genesis', { schema: { summary: 'The genesis document', response: { 200: anyObject } } }, async () => ({
+      hash: toHex(chain.genesisHash),
+      bytes: toBase64(encodeGenesis(chain.genesis)),
+      genesis: genesisView(chain.genesis),
+    }));
+
+    app.get<{ Params: { height: number }; Querystring: { txs?: 'hashes' | 'full' } }>(
+      '/blocks/:height',
+      {
+        schema: {
+          summary: 'A block by height',
+          params: { type: 'object', required: ['height'], properties: { height: { type: 'integer', minimum: 1 } } },
+          querystring: { type: 'object', properties: { txs: { type: 'string', enum: ['hashes', 'full'] } }, additionalProperties: false },
+          response: { 200: anyObject, ...errors },
+        },
+      },
+      async (request) => {
+        const block = chain.store.block(request.params.height);
+        if (!block) throw new ApiError('not_found', `no block at height ${request.params.height}`);
+        return blockView(block, request.query.txs === 'full');
+      },
+    );
+
+    app.get<{ Querystring: { from: number; limit?: number } }>(
+      '/blocks',
+      {
+        schema: {
+          summary: 'Consecutive blocks with their transactions (for replay and audit)',
+          querystring: {
+            type: 'object',
+            required: ['from'],
+            properties: { from: { type: 'integer', minimum: 1 }, limit: { type: 'integer', minimum: 1, maximum: MAX_PAGE } },
+            additionalProperties: false,
+          },
+          response: { 200: anyObject, ...errors },
+        },
+      },
+      async (request) => {
+        const { from, limit = 20 } = request.query;
+        const blocks = [];
+        for (let h = from; h < from + limit; h++) {
+          const block = chain.store.block(h);
+          if (!block) break;
+          blocks.push(blockView(block, true));
+        }
+        return { blocks, height: chain.head().height };
+      },
+    );
+
+    app.get<{ Params: { hash: string } }>(
+      '/txs/:hash',
+      {
+        schema: {
+          summary: 'A committed transaction with its inclusion proof against the latest checkpoint',
+          params: { type: 'object', required: ['hash'], properties: { hash } },
+          response: { 200: anyObject, ...errors },
+        },
+      },
+      async (request) => {
+        const stored = chain.store.txByHash(fromHex(request.params.hash)!);
+        if (!stored) throw new ApiError('not_found', `no transaction ${request.params.hash}`);
+        const decoded = decodeTx(stored.wire, chain.chainId, { skipSignature: true });
+        if (!decoded.ok) throw new ApiError('internal', 'stored transaction is unreadable');
+        const cp = latestCheckpoint();
+        return {
+          hash: toHex(stored.hash),
+          height: stored.height,
+          index: stored.index,
+          wire: toBase64(stored.wire),
+          tx: txView(decoded.value.tx),
+          proof: { size: cp.checkpoint.size, path: hexList(chain.inclusionProof(stored.index, cp.checkpoint.size)) },
+          checkpoint: checkpointView(cp),
+        };
+      },
+    );
+
+    app.get<{ Querystring: { index: number; size: number } }>(
+      '/proofs/inclusion',
+      {
+        schema: {
+          summary: 'Inclusion proof of log entry `index` in the log of size `size`',
+          querystring: {
+            type: 'object',
+            required: ['index', 'size'],
+            properties: { index: { type: 'integer', minimum: 0 }, size: { type: 'integer', minimum: 1 } },
+            additionalProperties: false,
+          },
+          response: { 200: anyObject, ...errors },
+        },
+      },
+      async (request) => {
+        const { index, size } = request.query;
+        if (size > chain.head().logSize) throw new ApiError('not_found', `the log has only ${chain.head().logSize} entries`);
+        if (index >= size) throw new ApiError('request.invalid', 'index must be smaller than size');
+        return { index, size, path: hexList(chain.inclusionProof(index, size)) };
+      },
+    );
+
+    app.get<{ Querystring: { from: number; to: number } }>(
+      '/proofs/consistency',
+      {
+        schema: {
+          summary: 'Consistency proof that the log of size `to` extends the log of size `from`',
+          querystring: {
+            type: 'object',
+            required: ['from', 'to'],
+            properties: { from: { type: 'integer', minimum: 0 }, to: { type: 'integer', minimum: 0 } },
+            additionalProperties: false,
+          },
+          response: { 200: anyObject, ...errors },
+        },
+      },
+      async (request) => {
+        const { from, to } = request.query;
+        if (to > chain.head().logSize) throw new ApiError('not_found', `the log has only ${chain.head().logSize} entries`);
+        if (from > to) throw new ApiError('request.invalid', '`from` must not exceed `to`');
+        return { from, to, path: hexList(chain.consistencyProof(from, to)) };
+      },
+    );
+
+    app.get('/checkpoints/latest', { schema: { summary: 'The latest signed checkpoint', response: { 200: checkpoint, ...errors } } }, async () =>
+      checkpointView(latestCheckpoint()),
+    );
+
+    app.get<{ Params: { height: number } }>(
+      '/checkpoints/:height',
+      {
+        schema: {
+          summary: 'The checkpoint signed with block `height`',
+          params: { type: 'object', required: ['height'], properties: { height: { type: 'integer', minimum: 1 } } },
+          response: { 200: checkpoint, ...errors },
+        },
+      },
+      async (request) => {
+        const c = chain.checkpoint(request.params.height);
+        if (!c) throw new ApiError('not_found', `no block at height ${request.params.height}`);
+        return checkpointView(c);
+      },
+    );
+
+    app.get<{ Params: { id: string } }>(
+      '/participants/:id',
+      {
+        schema: {
+          summary: 'A participant: kind, status, current key and next sequence number',
+          params: { type: 'object', required: ['id'], properties: { id: { type: 'string', pattern: '^(org|prac|pat|dev)_[a-z0-9-]{1,40}$' } } },
+          response: { 200: anyObject, ...errors },
+        },
+      },
+      async (request) => {
+        const participant = chain.app.participant(request.params.id);
+        if (!participant) throw new ApiError('not_found', `no participant ${request.params.id}`);
+        return participantView(participant);
+      },
+    );
+
+    app.post<{ Body: Buffer | { tx: string } }>(
+      '/txs',
+      {
+        schema: {
+          summary: 'Submit a signed transaction; answers once it is committed (with its proof) or rejected',
+          description: 'Body: the transaction wire bytes as application/octet-stream, or JSON {"tx": "<base64>"}.',
+          body: {
+            type: 'object',
+            required: ['tx'],
+            properties: { tx: { type: 'string', maxLength: 120_000 } },
+            additionalProperties: false,
+          },
+          response: { 200: anyObject, ...errors },
+        },
+        // Octet-stream bodies bypass the JSON schema; they are validated by the decoder.
+        validatorCompiler: ({ schema }) => {
+          return (data: unknown) => {
+            if (Buffer.isBuffer(data)) return { value: data };
+            const body = data as { tx?: unknown } | null;
+            if (body && typeof body === 'object' && typeof body.tx === 'string' && Object.keys(body).length === 1) {
+              return { value: body };
+            }
+            void schema;
+            return { error: new Error('body must be {"tx": "<base64>"} or application/octet-stream') };
+          };
+        },
+      },
+      async (request, reply) => {
+        const body = request.body;
+        const wire = Buffer.isBuffer(body) ? new Uint8Array(body) : fromBase64(body.tx);
+        if (!wire) throw new ApiError('request.malformed', '`tx` is not valid base64');
+        const outcome = await node.submit(wire);
+        if (!outcome.ok) throw new ApiError(outcome.error.code, outcome.error.message);
+        const r = outcome.receipt;
+        return reply.status(200).send({
+          hash: toHex(r.hash),
+          height: r.height,
+          index: r.index,
+          blockHash: toHex(r.blockHash),
+          proof: { size: r.checkpoint.checkpoint.size, path: hexList(r.proof) },
+          checkpoint: checkpointView(r.checkpoint),
+        });
+      },
+    );
+  };
+}
