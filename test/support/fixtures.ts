@@ -1,0 +1,99 @@
+/** Shared test fixtures: throwaway data directories, running nodes and signing identities. */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { FastifyInstance } from 'fastify';
+import { Identity, randomPseudonym } from '../../src/client/identity.js';
+import { generateKeyPair, keyPairFromSeed, type KeyPair } from '../../src/crypto/ed25519.js';
+import type { SignedTx } from '../../src/ledger/tx.js';
+import { initDataDir, ORG_KEY } from '../../src/node/data-dir.js';
+import { LedgerNode } from '../../src/node/ledger-node.js';
+import { buildHttpServer } from '../../src/server/http.js';
+import type { SequencerOptions, SubmitOutcome } from '../../src/consensus/solo/sequencer.js';
+
+export const PASSPHRASE = 'test passphrase, not a secret';
+export const CHAIN = 'test-chain';
+export const FOUNDER = 'org_test-hospital';
+
+export function tempDir(prefix = 'medledger-test-'): { path: string; remove: () => void } {
+  const path = mkdtempSync(join(tmpdir(), prefix));
+  return { path, remove: () => rmSync(path, { recursive: true, force: true }) };
+}
+
+export interface TestNode {
+  readonly dir: string;
+  readonly node: LedgerNode;
+  /** The founding organization, signing with the key from the node's keystore. */
+  readonly org: Identity;
+  submit(tx: SignedTx): Promise<SubmitOutcome>;
+  /** Submits and fails the test unless the transaction commits. */
+  commit(tx: SignedTx): Promise<SubmitOutcome & { ok: true }>;
+  close(): Promise<void>;
+}
+
+export function initTestDir(dir: string): void {
+  initDataDir(dir, { chain: CHAIN, orgId: FOUNDER, orgName: 'Test Hospital', passphrase: PASSPHRASE });
+}
+
+export async function startTestNode(options: { dir?: string; sequencer?: SequencerOptions } = {}): Promise<TestNode> {
+  const temp = options.dir ? undefined : tempDir();
+  const dir = options.dir ?? temp!.path;
+  if (temp) initTestDir(dir);
+  const node = LedgerNode.open({ dataDir: dir, passphrase: PASSPHRASE, ...(options.sequencer && { sequencer: options.sequencer }) });
+  const orgRecord = node.chain.app.participant(FOUNDER)!;
+  const org = new Identity(CHAIN, FOUNDER, keyPairFromSeed(node.keystore.secretKey(ORG_KEY)!), orgRecord.nextSeq);
+  const submit = (tx: SignedTx) => node.submit(tx.wire);
+  return {
+    dir,
+    node,
+    org,
+    submit,
+    async commit(tx) {
+      const outcome = await submit(tx);
+      if (!outcome.ok) throw new Error(`expected commit, got ${outcome.error.code}: ${outcome.error.message}`);
+      return outcome;
+    },
+    async close() {
+      await node.close();
+      temp?.remove();
+    },
+  };
+}
+
+export interface TestServer extends TestNode {
+  readonly app: FastifyInstance;
+  readonly url: string;
+}
+
+/** A node with its HTTP API on an ephemeral port on 127.0.0.1. */
+export async function startTestServer(options: { dir?: string } = {}): Promise<TestServer> {
+  const testNode = await startTestNode(options);
+  const app = await buildHttpServer(testNode.node);
+  const url = await app.listen({ host: '127.0.0.1', port: 0 });
+  return {
+    ...testNode,
+    app,
+    url,
+    async close() {
+      await app.close();
+      await testNode.close();
+    },
+  };
+}
+
+/** A new patient registration signed by `registrar`, with a fresh pseudonym and key. */
+export function registerPatient(registrar: Identity, keyPair: KeyPair = generateKeyPair()): { tx: SignedTx; patient: Identity } {
+  const id = randomPseudonym('pat');
+  const tx = registrar.sign({ type: 'participant.register', body: { kind: 'patient', id, key: keyPair.publicKey } });
+  return { tx, patient: new Identity(registrar.chain, id, keyPair) };
+}
+
+export function registerPractitioner(
+  org: Identity,
+  id: string,
+  roles: ('clinician' | 'nurse' | 'registrar' | 'admin' | 'privacy-officer' | 'analyst')[] = ['clinician'],
+  keyPair: KeyPair = generateKeyPair(),
+): { tx: SignedTx; practitioner: Identity } {
+  const tx = org.sign({ type: 'participant.register', body: { kind: 'practitioner', id, key: keyPair.publicKey, org: org.id, roles } });
+  return { tx, practitioner: new Identity(org.chain, id, keyPair) };
+}
