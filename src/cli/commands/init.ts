@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { toHex } from '../../crypto/bytes.js';
 import { initDataDir } from '../../node/data-dir.js';
-import { dataDirOf, helpText, parse, type CommandSpec } from '../args.js';
+import { dataDirOf, helpText, parse } from '../args.js';
 
 export const initSpec = {
   name: 'init',

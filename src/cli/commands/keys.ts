@@ -3,7 +3,7 @@ import { generateKeyPair, keyPairFromSeed } from '../../crypto/ed25519.js';
 import { Identity } from '../../client/identity.js';
 import { NODE_KEY, ORG_KEY, paths, resolvePassphrase } from '../../node/data-dir.js';
 import { FileKeyStore } from '../../storage/file-keystore.js';
-import { dataDirOf, helpText, nodeUrlOf, parse, UsageError, type CommandSpec } from '../args.js';
+import { dataDirOf, helpText, nodeUrlOf, parse, UsageError } from '../args.js';
 
 export const keysSpec = {
   name: 'keys',

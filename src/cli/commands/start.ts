@@ -1,7 +1,7 @@
 import { initDataDir, isInitialized, resolvePassphrase } from '../../node/data-dir.js';
 import { LedgerNode } from '../../node/ledger-node.js';
 import { buildHttpServer } from '../../server/http.js';
-import { dataDirOf, helpText, parse, UsageError, type CommandSpec } from '../args.js';
+import { dataDirOf, helpText, parse, UsageError } from '../args.js';
 
 export const startSpec = {
   name: 'start',

@@ -1,7 +1,7 @@
 import { existsSync } from 'node:fs';
 import { paths } from '../../node/data-dir.js';
 import { auditDataDir, auditNode, type AuditReport } from '../../verify/audit.js';
-import { dataDirOf, helpText, parse, UsageError, type CommandSpec } from '../args.js';
+import { dataDirOf, helpText, parse, UsageError } from '../args.js';
 
 export const verifySpec = {
   name: 'verify',

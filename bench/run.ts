@@ -1,0 +1,76 @@
+/**
+ * `npm run bench`: ledger throughput, latency, proofs, verify, memory and disk per transaction.
+ * Writes bench/results/latest.json and bench/results/latest.md. Sizes default to 10k and 1M;
+ * `npm run bench -- --quick` runs 10k only.
+ */
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { cpus, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { runHttp, type HttpResult } from './http.js';
+import { runInProcess, type InProcessResult } from './inprocess.js';
+
+const quick = process.argv.includes('--quick');
+const sizes = quick ? [10_000] : [10_000, 1_000_000];
+const log = (line: string): void => console.error(line);
+
+function scratch(): { path: string; remove: () => void } {
+  const path = mkdtempSync(join(tmpdir(), 'medledger-bench-'));
+  return { path, remove: () => rmSync(path, { recursive: true, force: true }) };
+}
+
+const inProcess: InProcessResult[] = [];
+for (const size of sizes) {
+  log(`in-process, ${size} transactions`);
+  const dir = scratch();
+  try {
+    inProcess.push(await runInProcess(join(dir.path, 'node'), size, log));
+  } finally {
+    dir.remove();
+  }
+}
+
+const http: HttpResult[] = [];
+for (const size of [20_000]) {
+  log(`HTTP, ${size} transactions`);
+  const dir = scratch();
+  try {
+    http.push(await runHttp(join(dir.path, 'node'), size, log));
+  } finally {
+    dir.remove();
+  }
+}
+
+const machine = { cpus: cpus().length, model: cpus()[0]?.model ?? 'unknown', node: process.version };
+const results = { date: new Date().toISOString(), machine, inProcess, http };
+const outDir = fileURLToPath(new URL('../../bench/results/', import.meta.url));
+mkdirSync(outDir, { recursive: true });
+writeFileSync(join(outDir, 'latest.json'), `${JSON.stringify(results, null, 2)}\n`);
+
+const rows: string[] = [
+  `MedLedger ledger benchmark — ${results.date.slice(0, 10)}, ${machine.cpus} cores (${machine.model}), Node ${machine.node}`,
+  '',
+  '| metric | ' + inProcess.map((r) => `${r.transactions.toLocaleString('en')} txs`).join(' | ') + ' |',
+  '|---|' + inProcess.map(() => '---:|').join(''),
+];
+const metric = (name: string, pick: (r: InProcessResult) => string | number): void => {
+  rows.push(`| ${name} | ${inProcess.map((r) => String(pick(r))).join(' | ')} |`);
+};
+metric('committed tx/s, in-process', (r) => r.committedPerSecond);
+metric('submit→commit latency p50 / p99 (ms, 4,096 in flight)', (r) => `${r.latencyP50Ms} / ${r.latencyP99Ms}`);
+metric('blocks', (r) => r.blocks);
+metric('`verify` throughput (tx/s)', (r) => `${r.verifyPerSecond}${r.verifyOk ? '' : ' (FAILED)'}`);
+metric('inclusion proof p50 / p99 (ms)', (r) => `${r.inclusionProofP50Ms} / ${r.inclusionProofP99Ms}`);
+metric('inclusion proof verification p50 (ms)', (r) => r.inclusionVerifyP50Ms);
+metric('consistency proof p50 (ms)', (r) => r.consistencyProofP50Ms);
+metric('RSS after the run (MB)', (r) => r.rssMb);
+metric('database bytes per transaction', (r) => r.dbBytesPerTx);
+rows.push('', '| over HTTP | value |', '|---|---:|');
+for (const h of http) {
+  rows.push(`| committed tx/s, ${h.clients} concurrent clients, ${h.transactions.toLocaleString('en')} txs | ${h.committedPerSecond} |`);
+  rows.push(`| request→commit latency p50 / p99 (ms) | ${h.latencyP50Ms} / ${h.latencyP99Ms} |`);
+  rows.push(`| node RSS (MB) | ${h.nodeRssMb} |`);
+}
+const table = `${rows.join('\n')}\n`;
+writeFileSync(join(outDir, 'latest.md'), table);
+console.log(table);
