@@ -3,7 +3,7 @@
  * processes from writing one ledger. `initDataDir` creates a new chain whose founding organization
  * and validator keys are generated here and never leave the keystore.
  */
-import { closeSync, existsSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { toBase64 } from '../crypto/bytes.js';
 import { generateKeyPair } from '../crypto/ed25519.js';
@@ -96,12 +96,15 @@ export function lockDataDir(dir: string): () => void {
     try {
       const fd = openSync(lock, 'wx', 0o600);
       writeFileSync(fd, String(process.pid));
+      fsyncSync(fd);
       closeSync(fd);
       return () => rmSync(lock, { force: true });
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
-      const holder = Number(readFileSync(lock, 'utf8'));
-      if (Number.isInteger(holder) && holder !== process.pid && isAlive(holder)) {
+      // A lock that is empty or unreadable was left by a crash while it was being written.
+      const text = readFileSync(lock, 'utf8').trim();
+      const holder = /^[1-9][0-9]*$/.test(text) ? Number(text) : undefined;
+      if (holder !== undefined && holder !== process.pid && isAlive(holder)) {
         throw new DataDirError(`${dir} is in use by process ${holder}`);
       }
       rmSync(lock, { force: true });

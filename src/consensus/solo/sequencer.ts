@@ -103,7 +103,11 @@ export class SoloSequencer {
       this.#produceBlock();
       if (this.#queue.length > 0) this.#schedule();
       else if (this.#parkedCount > 0) this.#wakeForParked();
-      else if (this.#byHash.size === 0) for (const done of this.#idle.splice(0)) done();
+      else if (this.#byHash.size === 0) {
+        clearTimeout(this.#parkTimer);
+        this.#parkTimer = undefined;
+        for (const done of this.#idle.splice(0)) done();
+      }
     });
   }
 
@@ -129,6 +133,7 @@ export class SoloSequencer {
       const result = execution.deliver(pending.tx);
       if (result.ok) {
         included.push(pending);
+        // A successor that arrived early is released now: into this block if it has room.
         const next = this.#unpark(pending.tx.tx.signer, pending.tx.tx.seq + 1);
         if (next && included.length < this.#maxBlockTxs) deliver(next);
         else if (next) this.#queue.unshift(next);
@@ -138,7 +143,10 @@ export class SoloSequencer {
         rejected.push([pending, result.error]);
       }
     };
-    for (const pending of candidates) deliver(pending);
+    let taken = 0;
+    while (taken < candidates.length && included.length < this.#maxBlockTxs) deliver(candidates[taken++]!);
+    // Released successors may have filled the block; the rest waits for the next one.
+    this.#queue.unshift(...candidates.slice(taken));
     this.#expireParked(now, rejected);
 
     if (included.length > 0) {
