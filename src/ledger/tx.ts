@@ -97,16 +97,9 @@ export interface DecodeOptions {
 /** Decodes and validates untrusted wire bytes: format, canonical form, payload shape and signature. */
 export function decodeTx(wire: Uint8Array, chain: string, options: DecodeOptions = {}): Result<SignedTx> {
   if (wire.length > MAX_TX_BYTES) return fail('tx.too_large', `transaction exceeds ${MAX_TX_BYTES} bytes`);
-  const outer = decodeCanonical(wire);
-  if (!outer.ok) return fail(outer.reason === 'malformed' ? 'tx.malformed' : 'tx.non_canonical', outer.detail);
-  const parts = outer.value;
-  if (!Array.isArray(parts) || parts.length !== 2 || !(parts[0] instanceof Uint8Array)) {
-    return fail('tx.malformed', 'expected [body, signature]');
-  }
-  const [body, signature] = parts as [Uint8Array, unknown];
-  if (!(signature instanceof Uint8Array) || signature.length !== SIGNATURE_SIZE) {
-    return fail('tx.malformed', `signature must be ${SIGNATURE_SIZE} bytes`);
-  }
+  const parts = splitWire(wire);
+  if (!parts.ok) return parts;
+  const { body, signature } = parts.value;
   const inner = decodeCanonical(body);
   if (!inner.ok) return fail(inner.reason === 'malformed' ? 'tx.malformed' : 'tx.non_canonical', inner.detail);
   let tx: Tx;
@@ -126,6 +119,30 @@ export function decodeTx(wire: Uint8Array, chain: string, options: DecodeOptions
 }
 
 class UnknownTypeError extends Error {}
+
+/**
+ * Splits wire bytes into body and signature. The outer array has one canonical shape,
+ * 0x82 ‖ bstr(body) ‖ 0x58 0x40 ‖ signature, so it is checked byte by byte instead of decoded.
+ */
+function splitWire(wire: Uint8Array): Result<{ body: Uint8Array; signature: Uint8Array }> {
+  if (wire.length < 3 || wire[0] !== 0x82) return fail('tx.malformed', 'expected [body, signature]');
+  const major = wire[1]! >> 5;
+  const info = wire[1]! & 0x1f;
+  if (major !== 2) return fail('tx.malformed', 'transaction body must be a byte string');
+  let length: number;
+  let offset: number;
+  if (info < 24) [length, offset] = [info, 2];
+  else if (info === 24) [length, offset] = [wire[2]!, 3];
+  else if (info === 25 && wire.length >= 4) [length, offset] = [(wire[2]! << 8) | wire[3]!, 4];
+  else return fail('tx.malformed', 'transaction body length is invalid');
+  const minimal = info < 24 || (info === 24 ? length >= 24 : length > 0xff);
+  if (!minimal) return fail('tx.non_canonical', 'transaction body length is not minimally encoded');
+  const sigStart = offset + length;
+  if (wire.length !== sigStart + 2 + SIGNATURE_SIZE || wire[sigStart] !== 0x58 || wire[sigStart + 1] !== SIGNATURE_SIZE) {
+    return fail('tx.malformed', `expected [body, signature] with a ${SIGNATURE_SIZE}-byte signature`);
+  }
+  return ok({ body: wire.subarray(offset, sigStart), signature: wire.subarray(sigStart + 2) });
+}
 
 function readTx(value: unknown): Tx {
   const fields = record(value, 'transaction', ['v', 'chain', 'type', 'signer', 'key', 'seq', 'expires', 'body']);

@@ -155,7 +155,7 @@ export class Chain extends EventEmitter<ChainEvents> {
     });
     this.#range = range;
     this.#head = { height, hash, time: header.time, logSize: header.logSize, logRoot: header.logRoot, stateRoot: header.stateRoot };
-    this.app.commit(height, outcome.stateRoot);
+    this.app.commit(height, outcome);
     const reader = new MemoizingReader(this.store, logNodes);
     const committed: CommittedBlock = {
       header,

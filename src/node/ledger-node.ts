@@ -4,7 +4,8 @@
  */
 import { Signer, keyPairFromSeed } from '../crypto/ed25519.js';
 import { SoloSequencer, type SequencerOptions, type SubmitOutcome } from '../consensus/solo/sequencer.js';
-import { decodeTx } from '../ledger/tx.js';
+import { VerifyPool } from '../crypto/verify-pool.js';
+import { Admission } from './admission.js';
 import { FileKeyStore } from '../storage/file-keystore.js';
 import { SqliteLedgerStore } from '../storage/sqlite/ledger-store.js';
 import { Chain } from './chain.js';
@@ -23,6 +24,8 @@ export class LedgerNode {
   readonly nodeSigner: Signer;
   readonly #unlock: () => void;
   readonly #store: SqliteLedgerStore;
+  readonly #pool = new VerifyPool();
+  readonly #admission: Admission;
 
   private constructor(chain: Chain, store: SqliteLedgerStore, keystore: FileKeyStore, signer: Signer, unlock: () => void, options: NodeOptions) {
     this.chain = chain;
@@ -31,6 +34,7 @@ export class LedgerNode {
     this.nodeSigner = signer;
     this.#unlock = unlock;
     this.sequencer = new SoloSequencer(chain, signer, options.sequencer);
+    this.#admission = new Admission(chain.chainId, this.#pool);
   }
 
   static open(options: NodeOptions): LedgerNode {
@@ -57,13 +61,14 @@ export class LedgerNode {
 
   /** Decodes untrusted bytes, checks the signature and waits for commit or rejection. */
   async submit(wire: Uint8Array): Promise<SubmitOutcome> {
-    const decoded = decodeTx(wire, this.chain.chainId);
-    if (!decoded.ok) return decoded;
-    return this.sequencer.submit(decoded.value);
+    const admitted = await this.#admission.admit(wire);
+    if (!admitted.ok) return admitted;
+    return this.sequencer.submit(admitted.value);
   }
 
   async close(): Promise<void> {
     await this.sequencer.close();
+    await this.#pool.close();
     this.#store.close();
     this.#unlock();
   }

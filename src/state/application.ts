@@ -14,7 +14,7 @@ import { fail, ok, type Result } from '../ledger/errors.js';
 import { type Genesis } from '../ledger/genesis.js';
 import { isExpired, type SignedTx, type Tx } from '../ledger/tx.js';
 import { readParticipant, register, rotateKey, setRoles, setStatus, writeParticipant, type Participant, type TxContext } from './participants.js';
-import { StateOverlay, type StateChange, type StateReader } from './store.js';
+import { CachedState, StateOverlay, type StateChange, type StateReader } from './store.js';
 
 const STATE_DOMAIN = concatBytes(utf8('medledger/state/v1'), new Uint8Array([0]));
 
@@ -32,6 +32,8 @@ export interface AppInfo {
 export interface BlockOutcome {
   readonly stateRoot: Uint8Array;
   readonly changes: StateChange[];
+  /** The block's writes, decoded objects included, for refreshing caches after commit. */
+  readonly writes: StateOverlay;
 }
 
 type Handler = (ctx: TxContext, body: unknown) => Result<void>;
@@ -67,19 +69,19 @@ export function genesisState(genesis: Genesis, genesisHashValue: Uint8Array, bas
   writeParticipant(overlay, founder);
   overlay.set(`key/${Buffer.from(founder.key).toString('hex')}`, utf8(founder.id));
   const changes = overlay.changes();
-  return { changes, stateRoot: nextStateRoot(genesisHashValue, 0, changes) };
+  return { changes, stateRoot: nextStateRoot(genesisHashValue, 0, changes), writes: overlay };
 }
 
 export class LedgerApplication {
   readonly #genesis: Genesis;
-  readonly #committed: StateReader;
+  readonly #committed: CachedState;
   #height: number;
   #stateRoot: Uint8Array;
 
   /** `committed` must reflect the state after block `height` whose root is `stateRoot`. */
   constructor(genesis: Genesis, committed: StateReader, height: number, stateRoot: Uint8Array) {
     this.#genesis = genesis;
-    this.#committed = committed;
+    this.#committed = new CachedState(committed);
     this.#height = height;
     this.#stateRoot = stateRoot;
   }
@@ -113,9 +115,10 @@ export class LedgerApplication {
   }
 
   /** Called once the block's changes are durable in the committed store. */
-  commit(height: number, stateRoot: Uint8Array): void {
+  commit(height: number, outcome: BlockOutcome): void {
+    this.#committed.committed(outcome.writes, outcome.changes);
     this.#height = height;
-    this.#stateRoot = stateRoot;
+    this.#stateRoot = outcome.stateRoot;
   }
 
   participant(id: string): Participant | undefined {
@@ -156,7 +159,7 @@ export class BlockExecution {
 
   finish(): BlockOutcome {
     const changes = this.#overlay.changes();
-    return { changes, stateRoot: nextStateRoot(this.#previousRoot, this.#ctx.height, changes) };
+    return { changes, stateRoot: nextStateRoot(this.#previousRoot, this.#ctx.height, changes), writes: this.#overlay };
   }
 }
 

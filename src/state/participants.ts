@@ -19,7 +19,7 @@ import {
   type SetStatusBody,
 } from '../ledger/payloads/participant.js';
 import { bytes, list, oneOf, optional, record, text, uint } from '../ledger/shape.js';
-import type { StateOverlay, StateReader } from './store.js';
+import { readObject, type StateOverlay, type StateReader, type ValueCodec } from './store.js';
 
 export interface Participant {
   readonly id: string;
@@ -42,11 +42,9 @@ export interface Participant {
 const participantKey = (id: string): string => `participant/${id}`;
 const keyIndexKey = (key: Uint8Array): string => `key/${toHex(key)}`;
 
-export function readParticipant(state: StateReader, id: string): Participant | undefined {
-  const raw = state.get(participantKey(id));
-  if (!raw) return undefined;
+function decodeParticipant(raw: Uint8Array): Participant {
   const decoded = decodeCanonical(raw);
-  if (!decoded.ok) throw new Error(`state corrupt: participant ${id}: ${decoded.detail}`);
+  if (!decoded.ok) throw new Error(`state corrupt: participant record: ${decoded.detail}`);
   const f = record(decoded.value, 'participant', [
     'id', 'kind', 'status', 'key', 'keySince', 'rotations', 'nextSeq', 'registeredAt', 'registeredBy', 'name', 'org',
     'patient', 'roles',
@@ -72,8 +70,17 @@ export function readParticipant(state: StateReader, id: string): Participant | u
   };
 }
 
+const PARTICIPANT_CODEC: ValueCodec<Participant> = {
+  decode: decodeParticipant,
+  encode: (p) => encodeCanonical({ ...p, roles: p.roles ? [...p.roles] : undefined }),
+};
+
+export function readParticipant(state: StateReader, id: string): Participant | undefined {
+  return readObject(state, participantKey(id), PARTICIPANT_CODEC);
+}
+
 export function writeParticipant(state: StateOverlay, p: Participant): void {
-  state.set(participantKey(p.id), encodeCanonical({ ...p, roles: p.roles ? [...p.roles] : undefined }));
+  state.setObject(participantKey(p.id), p, PARTICIPANT_CODEC);
 }
 
 export function participantIdForKey(state: StateReader, key: Uint8Array): string | undefined {

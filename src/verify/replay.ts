@@ -148,7 +148,7 @@ export async function replay(source: ReplaySource, options: ReplayOptions = {}):
         if (c.value === null) state.map.delete(c.key);
         else state.map.set(c.key, c.value);
       }
-      app.commit(header.height, outcome.stateRoot);
+      app.commit(header.height, outcome);
 
       for (const leaf of blockLeaves) {
         if ((range.size + 1) * 32 > leaves.length) {
