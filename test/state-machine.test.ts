@@ -70,7 +70,7 @@ class MemoryLedger {
     const height = this.height + 1;
     const outcome = this.app.finalizeBlock({ height, time }, txs);
     this.#apply(outcome.changes);
-    this.app.commit(height, outcome.stateRoot);
+    this.app.commit(height, outcome);
     this.height = height;
     this.time = time;
     return outcome;
@@ -1292,6 +1292,23 @@ describe('status lifecycle', () => {
     commitAll(w.ledger, [w.adminA.sign(payload.setStatus(w.clinicianA.id, 'active'))]);
     assert.equal(mustFind(w.ledger, w.clinicianA.id).status, 'active');
     assert.equal(submit(w.ledger, blocked), 'ok', 'the same signed tx is valid once the signer is active again');
+  });
+
+  test('a practitioner of a suspended organization cannot act; reactivating the organization restores it', () => {
+    const w = buildWorld();
+    const enroll = (): SignedTx => w.clinicianB.sign(payload.device(pseudonym('dev', `b-${w.clinicianB.nextSeq}`), freshKey(), w.patient.id));
+    commitAll(w.ledger, [w.orgA.sign(payload.setStatus(w.orgB.id, 'suspended'))]);
+    const blocked = enroll();
+    assert.equal(submit(w.ledger, blocked), 'tx.signer_inactive');
+    assert.equal(codeOf(w.ledger.app.checkTx(blocked)), 'tx.signer_inactive');
+    commitAll(w.ledger, [w.orgA.sign(payload.setStatus(w.orgB.id, 'active'))]);
+    assert.equal(submit(w.ledger, blocked), 'ok');
+  });
+
+  test('a device of a revoked patient cannot sign', () => {
+    const w = buildWorld();
+    commitAll(w.ledger, [w.patient.sign(payload.setStatus(w.patient.id, 'revoked'))]);
+    assert.equal(submit(w.ledger, w.device.sign(payload.rotateKey(w.device.id, freshKey()))), 'tx.signer_inactive');
   });
 
   test('a suspension takes effect for the rest of the same block', () => {

@@ -32,10 +32,9 @@ const PAYLOADS: Readonly<Record<TxType, PayloadCodec>> = { ...participantPayload
 export const TX_TYPES = Object.keys(PAYLOADS) as TxType[];
 
 /** Optional expiry: the transaction is invalid in any block past this height or time (ms). */
-export interface Expiry {
-  readonly height?: number;
-  readonly time?: number;
-}
+export type Expiry =
+  | { readonly height: number; readonly time?: number }
+  | { readonly height?: number; readonly time: number };
 
 export interface TxEnvelope {
   readonly chain: string;
@@ -156,7 +155,7 @@ function readTx(value: unknown): Tx {
     const height = optional(e['height'], (h) => uint(h, 'expires.height'));
     const time = optional(e['time'], (t) => uint(t, 'expires.time'));
     if (height === undefined && time === undefined) throw new ShapeError('expires must set height or time');
-    return { ...(height !== undefined && { height }), ...(time !== undefined && { time }) };
+    return { ...(height !== undefined && { height }), ...(time !== undefined && { time }) } as Expiry;
   });
   const envelope = {
     chain: text(fields['chain'], 'chain', CHAIN_ID_PATTERN, 64),

@@ -26,6 +26,8 @@ export class LedgerNode {
   readonly #store: SqliteLedgerStore;
   readonly #pool = new VerifyPool();
   readonly #admission: Admission;
+  readonly #admitting = new Set<Promise<SubmitOutcome>>();
+  #closing = false;
 
   private constructor(chain: Chain, store: SqliteLedgerStore, keystore: FileKeyStore, signer: Signer, unlock: () => void, options: NodeOptions) {
     this.chain = chain;
@@ -61,12 +63,18 @@ export class LedgerNode {
 
   /** Decodes untrusted bytes, checks the signature and waits for commit or rejection. */
   async submit(wire: Uint8Array): Promise<SubmitOutcome> {
-    const admitted = await this.#admission.admit(wire);
-    if (!admitted.ok) return admitted;
-    return this.sequencer.submit(admitted.value);
+    if (this.#closing) return { ok: false, error: { code: 'node.shutting_down', message: 'the node is shutting down' } };
+    // Tracked until handed to the sequencer, so close() waits for signature checks in flight.
+    const admission = this.#admission.admit(wire).then((admitted) => (admitted.ok ? this.sequencer.submit(admitted.value) : admitted));
+    this.#admitting.add(admission);
+    void admission.finally(() => this.#admitting.delete(admission));
+    return admission;
   }
 
+  /** Stops taking transactions, commits or answers everything already taken, then releases the data directory. */
   async close(): Promise<void> {
+    this.#closing = true;
+    while (this.#admitting.size > 0) await Promise.allSettled([...this.#admitting]);
     await this.sequencer.close();
     await this.#pool.close();
     this.#store.close();

@@ -96,7 +96,7 @@ export class LedgerApplication {
    */
   checkTx(signed: SignedTx): Result<void> {
     const signer = readParticipant(this.#committed, signed.tx.signer);
-    const checked = checkSigner(signer, signed.tx);
+    const checked = checkSigner(signer, signed.tx, this.#committed);
     if (!checked.ok) return checked;
     if (signed.tx.seq < checked.value.nextSeq) return fail('tx.replayed', `sequence ${signed.tx.seq} was already used`);
     return ok(undefined);
@@ -142,7 +142,7 @@ export class BlockExecution {
     const { tx } = signed;
     if (isExpired(tx, this.#ctx.height, this.#ctx.time)) return fail('tx.expired', 'transaction expired before inclusion');
     const txState = new StateOverlay(this.#overlay);
-    const checked = checkSigner(readParticipant(txState, tx.signer), tx);
+    const checked = checkSigner(readParticipant(txState, tx.signer), tx, txState);
     if (!checked.ok) return checked;
     const signer = checked.value;
     if (tx.seq < signer.nextSeq) return fail('tx.replayed', `sequence ${tx.seq} was already used`);
@@ -163,9 +163,15 @@ export class BlockExecution {
   }
 }
 
-function checkSigner(signer: Participant | undefined, tx: Tx): Result<Participant> {
+function checkSigner(signer: Participant | undefined, tx: Tx, state: StateReader): Result<Participant> {
   if (!signer) return fail('tx.unknown_signer', `no participant ${tx.signer}`);
   if (signer.status !== 'active') return fail('tx.signer_inactive', `${signer.id} is ${signer.status}`);
+  // A practitioner speaks for its organization and a device for its patient: both must be active too.
+  const principal = signer.org ?? signer.patient;
+  if (principal !== undefined) {
+    const status = readParticipant(state, principal)?.status;
+    if (status !== 'active') return fail('tx.signer_inactive', `${signer.id} acts for ${principal}, which is ${status ?? 'unknown'}`);
+  }
   if (!Buffer.from(signer.key).equals(tx.key)) return fail('tx.key_mismatch', `key is not the current key of ${signer.id}`);
   return ok(signer);
 }
