@@ -41,7 +41,14 @@ async function freePort(): Promise<number> {
 function post(agent: Agent, port: number, body: Uint8Array): Promise<number> {
   return new Promise((resolve, reject) => {
     const req = request(
-      { host: '127.0.0.1', port, path: '/api/v1/txs', method: 'POST', agent, headers: { 'content-type': 'application/octet-stream', 'content-length': body.length } },
+      {
+        host: '127.0.0.1',
+        port,
+        path: '/api/v1/txs',
+        method: 'POST',
+        agent,
+        headers: { 'content-type': 'application/octet-stream', 'content-length': body.length },
+      },
       (res) => {
         res.resume();
         res.on('end', () => resolve(res.statusCode ?? 0));

@@ -119,7 +119,7 @@ export async function runInProcess(dir: string, count: number, log: (line: strin
   // Proofs at the final size, from the store as the API serves them.
   const size = node.chain.head().logSize;
   const root = node.chain.head().logRoot;
-  const indices = Array.from({ length: 1000 }, (_, i) => Math.floor(((i * 7919) % 1000) / 1000 * size));
+  const indices = Array.from({ length: 1000 }, (_, i) => Math.floor((((i * 7919) % 1000) / 1000) * size));
   const proofs: Uint8Array[][] = [];
   const proofTimes = timeEach(indices.length, (i) => void proofs.push(inclusionProof(node.chain.store, indices[i]!, size)));
   const leaves = indices.map((index) => node.chain.store.node(0, index));
@@ -127,9 +127,10 @@ export async function runInProcess(dir: string, count: number, log: (line: strin
     if (!verifyInclusion(leaves[i]!, indices[i]!, size, proofs[i]!, root)) throw new Error('proof failed');
   });
   const consistencyTimes = timeEach(200, (i) => {
-    const from = 1 + Math.floor(((i * 104729) % 997) / 997 * (size - 1));
+    const from = 1 + Math.floor((((i * 104729) % 997) / 997) * (size - 1));
     const proof = consistencyProof(node.chain.store, from, size);
-    if (i === 0 && !verifyConsistency(from, size, proof, rootAt(node.chain.store, from), root)) throw new Error('consistency failed');
+    if (i === 0 && !verifyConsistency(from, size, proof, rootAt(node.chain.store, from), root))
+      throw new Error('consistency failed');
   });
   await node.close();
   const ledger = paths(dir).ledger;

@@ -67,7 +67,9 @@ metric('RSS after the run (MB)', (r) => r.rssMb);
 metric('database bytes per transaction', (r) => r.dbBytesPerTx);
 rows.push('', '| over HTTP | value |', '|---|---:|');
 for (const h of http) {
-  rows.push(`| committed tx/s, ${h.clients} concurrent clients, ${h.transactions.toLocaleString('en')} txs | ${h.committedPerSecond} |`);
+  rows.push(
+    `| committed tx/s, ${h.clients} concurrent clients, ${h.transactions.toLocaleString('en')} txs | ${h.committedPerSecond} |`,
+  );
   rows.push(`| request→commit latency p50 / p99 (ms) | ${h.latencyP50Ms} / ${h.latencyP99Ms} |`);
   rows.push(`| node RSS (MB) | ${h.nodeRssMb} |`);
 }

@@ -14,7 +14,12 @@ export function registrarTxs(org: Identity, count: number): { txs: SignedTx[]; r
   for (let i = 0; i < count; i++) {
     const keyPair = generateKeyPair();
     const id = `prac_bench-registrar-${i}`;
-    txs.push(org.sign({ type: 'participant.register', body: { kind: 'practitioner', id, key: keyPair.publicKey, org: org.id, roles: ['registrar'] } }));
+    txs.push(
+      org.sign({
+        type: 'participant.register',
+        body: { kind: 'practitioner', id, key: keyPair.publicKey, org: org.id, roles: ['registrar'] },
+      }),
+    );
     registrars.push(new Identity(org.chain, id, keyPair));
   }
   return { txs, registrars };

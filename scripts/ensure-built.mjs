@@ -1,7 +1,7 @@
 // Makes `npm start` / `npm test` work on a fresh clone: installs dependencies when the lockfile
 // changed since the last install, and compiles TypeScript when any source is newer than the build.
 import { execSync } from 'node:child_process';
-import { existsSync, readFileSync, writeFileSync, statSync, readdirSync, rmSync } from "node:fs";
+import { existsSync, readFileSync, writeFileSync, statSync, readdirSync, rmSync } from 'node:fs';
 import { createHash } from 'node:crypto';
 import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -33,8 +33,8 @@ const sourcesChanged = Math.max(
   statSync(join(root, 'tsconfig.json')).mtimeMs,
 );
 if (!existsSync(buildStamp) || statSync(buildStamp).mtimeMs < sourcesChanged) {
-  console.error("medledger: compiling TypeScript…");
-  rmSync(join(root, "dist"), { recursive: true, force: true });
+  console.error('medledger: compiling TypeScript…');
+  rmSync(join(root, 'dist'), { recursive: true, force: true });
   run('npx tsc -p tsconfig.json');
   writeFileSync(buildStamp, new Date().toISOString());
 }

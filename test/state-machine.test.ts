@@ -449,10 +449,10 @@ describe('determinism', () => {
       }),
       fc.record({ op: fc.constant('replay' as const), pick: fc.nat() }),
     );
-    const blocksArb = fc.array(
-      fc.record({ ops: fc.array(opArb, { maxLength: 6 }), gap: fc.integer({ min: 0, max: 10_000 }) }),
-      { minLength: 1, maxLength: 6 },
-    );
+    const blocksArb = fc.array(fc.record({ ops: fc.array(opArb, { maxLength: 6 }), gap: fc.integer({ min: 0, max: 10_000 }) }), {
+      minLength: 1,
+      maxLength: 6,
+    });
 
     fc.assert(
       fc.property(fc.integer(), blocksArb, (runSeed, blocks) => {
@@ -472,10 +472,7 @@ describe('determinism', () => {
         const signers: Record<SignerSlot, Identity> = { org, registrar, clinician };
         const patientIds = Array.from({ length: ID_SLOTS }, (_, i) => pseudonym('pat', tag(`p${i}`)));
         const deviceIds = Array.from({ length: ID_SLOTS }, (_, i) => pseudonym('dev', tag(`d${i}`)));
-        const keys = [
-          ...Array.from({ length: KEY_SLOTS - 1 }, (_, i) => keysFrom(tag(`k${i}`)).publicKey),
-          org.publicKey,
-        ];
+        const keys = [...Array.from({ length: KEY_SLOTS - 1 }, (_, i) => keysFrom(tag(`k${i}`)).publicKey), org.publicKey];
         // The model: which ids exist and which keys are taken.
         const ids = new Set<string>([org.id, registrar.id, clinician.id]);
         const usedKeys = new Set<string>([org.publicKey, registrar.publicKey, clinician.publicKey].map(toHex));
@@ -576,10 +573,7 @@ describe('replay protection', () => {
     const w = buildWorld();
     const used = w.orgA.nextSeq - 1;
     w.orgA.setNextSeq(used);
-    assert.equal(
-      submit(w.ledger, w.orgA.sign(payload.patient(pseudonym('pat', 'old-seq'), freshKey()))),
-      'tx.replayed',
-    );
+    assert.equal(submit(w.ledger, w.orgA.sign(payload.patient(pseudonym('pat', 'old-seq'), freshKey()))), 'tx.replayed');
   });
 
   test('a sequence number ahead of the next one → tx.sequence_gap; it applies once the gap is filled', () => {
@@ -600,18 +594,12 @@ describe('replay protection', () => {
     const w = buildWorld();
     const next = w.orgA.nextSeq;
     w.orgA.setNextSeq(next - 1);
-    assert.equal(
-      codeOf(w.ledger.app.checkTx(w.orgA.sign(payload.patient(pseudonym('pat', 'c1'), freshKey())))),
-      'tx.replayed',
-    );
+    assert.equal(codeOf(w.ledger.app.checkTx(w.orgA.sign(payload.patient(pseudonym('pat', 'c1'), freshKey())))), 'tx.replayed');
     assert.equal(codeOf(w.ledger.app.checkTx(w.orgA.sign(payload.patient(pseudonym('pat', 'c2'), freshKey())))), 'ok');
     w.orgA.setNextSeq(next + 5);
     assert.equal(codeOf(w.ledger.app.checkTx(w.orgA.sign(payload.patient(pseudonym('pat', 'c3'), freshKey())))), 'ok');
     const stranger = identity(pseudonym('pat', 'never-registered'));
-    assert.equal(
-      codeOf(w.ledger.app.checkTx(stranger.sign(payload.setStatus(stranger.id, 'revoked')))),
-      'tx.unknown_signer',
-    );
+    assert.equal(codeOf(w.ledger.app.checkTx(stranger.sign(payload.setStatus(stranger.id, 'revoked')))), 'tx.unknown_signer');
     const impostor = new Identity(CHAIN, FOUNDER, keysFrom('impostor'), next);
     assert.equal(
       codeOf(w.ledger.app.checkTx(impostor.sign(payload.patient(pseudonym('pat', 'c4'), freshKey())))),
@@ -680,10 +668,7 @@ describe('replay protection', () => {
     const ghost = identity(pseudonym('pat', 'ghost'));
     assert.equal(submit(w.ledger, ghost.sign(payload.rotateKey(ghost.id, freshKey()))), 'tx.unknown_signer');
     const ghostOrg = identity('org_ghost');
-    assert.equal(
-      submit(w.ledger, ghostOrg.sign(payload.patient(pseudonym('pat', 'g'), freshKey()))),
-      'tx.unknown_signer',
-    );
+    assert.equal(submit(w.ledger, ghostOrg.sign(payload.patient(pseudonym('pat', 'g'), freshKey()))), 'tx.unknown_signer');
   });
 
   test('a key that is not the signer’s current key → tx.key_mismatch', () => {
@@ -708,10 +693,7 @@ describe('replay protection', () => {
       submit(w.ledger, w.clinicianA.sign(payload.device(pseudonym('dev', 's1'), freshKey(), w.patient.id))),
       'tx.signer_inactive',
     );
-    assert.equal(
-      submit(w.ledger, w.registrarA.sign(payload.patient(pseudonym('pat', 's2'), freshKey()))),
-      'tx.signer_inactive',
-    );
+    assert.equal(submit(w.ledger, w.registrarA.sign(payload.patient(pseudonym('pat', 's2'), freshKey()))), 'tx.signer_inactive');
   });
 
   test('a block of only failed transactions changes no state and consumes no sequence number', () => {
@@ -1239,10 +1221,7 @@ describe('key rotation', () => {
     const newKeys = keysFrom('patient-rotated');
     commitAll(w.ledger, [w.patient.sign(payload.rotateKey(w.patient.id, newKeys.publicKey))]);
     w.patient.useKey(newKeys);
-    assert.equal(
-      submit(w.ledger, w.registrarA.sign(payload.patient(pseudonym('pat', 'reuse'), oldKey))),
-      'state.conflict',
-    );
+    assert.equal(submit(w.ledger, w.registrarA.sign(payload.patient(pseudonym('pat', 'reuse'), oldKey))), 'state.conflict');
     w.registrarA.setNextSeq(w.registrarA.nextSeq - 1);
     assert.equal(submit(w.ledger, w.orgA.sign(payload.organization('org_reuse', oldKey))), 'state.conflict');
     w.orgA.setNextSeq(w.orgA.nextSeq - 1);
@@ -1261,10 +1240,7 @@ describe('key rotation', () => {
     );
     w.clinicianA.setNextSeq(w.clinicianA.nextSeq - 1);
     w.clinicianA.useKey(newKeys);
-    assert.equal(
-      submit(w.ledger, w.clinicianA.sign(payload.device(pseudonym('dev', 'k2'), freshKey(), w.patient.id))),
-      'ok',
-    );
+    assert.equal(submit(w.ledger, w.clinicianA.sign(payload.device(pseudonym('dev', 'k2'), freshKey(), w.patient.id))), 'ok');
   });
 
   test('rotation and a use of the new key in the same block: the second tx must carry the new key', () => {
@@ -1296,7 +1272,8 @@ describe('status lifecycle', () => {
 
   test('a practitioner of a suspended organization cannot act; reactivating the organization restores it', () => {
     const w = buildWorld();
-    const enroll = (): SignedTx => w.clinicianB.sign(payload.device(pseudonym('dev', `b-${w.clinicianB.nextSeq}`), freshKey(), w.patient.id));
+    const enroll = (): SignedTx =>
+      w.clinicianB.sign(payload.device(pseudonym('dev', `b-${w.clinicianB.nextSeq}`), freshKey(), w.patient.id));
     commitAll(w.ledger, [w.orgA.sign(payload.setStatus(w.orgB.id, 'suspended'))]);
     const blocked = enroll();
     assert.equal(submit(w.ledger, blocked), 'tx.signer_inactive');
@@ -1344,10 +1321,7 @@ describe('status lifecycle', () => {
       assert.equal(code, 'state.conflict', name);
     }
     assert.equal(mustFind(w.ledger, w.clinicianA.id).status, 'revoked');
-    assert.equal(
-      submit(w.ledger, w.clinicianA.sign(payload.setStatus(w.clinicianA.id, 'revoked'))),
-      'tx.signer_inactive',
-    );
+    assert.equal(submit(w.ledger, w.clinicianA.sign(payload.setStatus(w.clinicianA.id, 'revoked'))), 'tx.signer_inactive');
   });
 
   test('a participant can only revoke itself, and after that it cannot sign anything', () => {

@@ -76,7 +76,6 @@ const ALICE = new Signer(ALICE_KEYS);
 const MALLORY = new Signer(keysFrom('mallory'));
 const NEW_KEY = keysFrom('new').publicKey;
 const PATIENT_ID = 'pat_abcdefghijklmnopqrstuvwxyz';
-const PATIENT_ID_2 = 'pat_234567abcdefghijklmnopqr';
 const DEVICE_ID = 'dev_zyxwvutsrqponmlkjihgfedcba';
 
 /** The error code of a failed result; fails the test if the result is ok. */
@@ -335,10 +334,7 @@ const cborValueArb: fc.Arbitrary<unknown> = fc.letrec((tie) => ({
     fc.uint8Array({ maxLength: 70 }),
     fc.array(tie('value'), { maxLength: 5 }),
     fc.dictionary(
-      fc.oneof(
-        fc.string({ maxLength: 8 }),
-        fc.constantFrom('v', 'chain', 'type', 'signer', 'key', 'seq', 'body', 'id', 'kind'),
-      ),
+      fc.oneof(fc.string({ maxLength: 8 }), fc.constantFrom('v', 'chain', 'type', 'signer', 'key', 'seq', 'body', 'id', 'kind')),
       tie('value'),
       { maxKeys: 6 },
     ),
@@ -351,12 +347,7 @@ const cborValueArb: fc.Arbitrary<unknown> = fc.letrec((tie) => ({
 
 describe('transaction round trip', () => {
   test('every payload variant, with and without expiry, decodes to an equal tx and re-encodes to the same bytes', () => {
-    const expiries: (Expiry | undefined)[] = [
-      undefined,
-      { height: 10 },
-      { time: 1_700_000_000_000 },
-      { height: 0, time: 0 },
-    ];
+    const expiries: (Expiry | undefined)[] = [undefined, { height: 10 }, { time: 1_700_000_000_000 }, { height: 0, time: 0 }];
     const seen = new Set<string>();
     for (const [name, payload] of Object.entries(SAMPLE_PAYLOADS)) {
       for (const expires of expiries) {
@@ -617,11 +608,7 @@ describe('non-canonical encodings', () => {
     {
       name: 'indefinite-length map',
       body: () =>
-        concatBytes(
-          new Uint8Array([0xbf]),
-          ...canonical.flatMap(([k, v]) => [cbor.text(k), v]),
-          new Uint8Array([0xff]),
-        ),
+        concatBytes(new Uint8Array([0xbf]), ...canonical.flatMap(([k, v]) => [cbor.text(k), v]), new Uint8Array([0xff])),
       expected: ['tx.malformed', 'tx.non_canonical'],
     },
     {
@@ -676,9 +663,7 @@ describe('non-canonical encodings', () => {
     {
       name: 'a CBOR tag around the key',
       body: () =>
-        cbor.map(
-          replaceEntry(canonical, 'key', concatBytes(new Uint8Array([0xd8, 0x40]), cbor.bytes(ALICE.publicKey))),
-        ),
+        cbor.map(replaceEntry(canonical, 'key', concatBytes(new Uint8Array([0xd8, 0x40]), cbor.bytes(ALICE.publicKey)))),
       expected: ['tx.malformed'],
     },
     {
@@ -708,12 +693,7 @@ describe('non-canonical encodings', () => {
     decodeOk(valid);
     const nonMinimal = concatBytes(head(4, 2, 1), cbor.bytes(body), cbor.bytes(signature));
     assertCode(decodeTx(nonMinimal, CHAIN), ['tx.non_canonical', 'tx.malformed']);
-    const indefinite = concatBytes(
-      new Uint8Array([0x9f]),
-      cbor.bytes(body),
-      cbor.bytes(signature),
-      new Uint8Array([0xff]),
-    );
+    const indefinite = concatBytes(new Uint8Array([0x9f]), cbor.bytes(body), cbor.bytes(signature), new Uint8Array([0xff]));
     assertCode(decodeTx(indefinite, CHAIN), ['tx.non_canonical', 'tx.malformed']);
     assertCode(decodeTx(concatBytes(valid, new Uint8Array([0])), CHAIN), ['tx.non_canonical', 'tx.malformed']);
     const nonMinimalBodyLength = concatBytes(head(4, 2), head(2, body.length, 4), body, cbor.bytes(signature));
@@ -1008,8 +988,7 @@ describe('envelope and field validation', () => {
 // ---------------------------------------------------------------------------------------------
 
 describe('isExpired', () => {
-  const withExpiry = (expires?: Expiry): Tx =>
-    envelope(SAMPLE_PAYLOADS['register patient']!, expires ? { expires } : {});
+  const withExpiry = (expires?: Expiry): Tx => envelope(SAMPLE_PAYLOADS['register patient']!, expires ? { expires } : {});
   const cases: { name: string; expires?: Expiry; height: number; time: number; expired: boolean }[] = [
     { name: 'no expiry never expires', height: Number.MAX_SAFE_INTEGER, time: Number.MAX_SAFE_INTEGER, expired: false },
     { name: 'height: before the limit', expires: { height: 10 }, height: 9, time: 0, expired: false },

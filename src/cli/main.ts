@@ -13,7 +13,13 @@ const COMMANDS: Record<string, { summary: string; run: (argv: string[]) => numbe
 };
 
 function usage(): string {
-  const lines = ['medledger — a verifiable ledger network for health records', '', 'Usage: medledger <command> [options]', '', 'Commands:'];
+  const lines = [
+    'medledger — a verifiable ledger network for health records',
+    '',
+    'Usage: medledger <command> [options]',
+    '',
+    'Commands:',
+  ];
   for (const [name, command] of Object.entries(COMMANDS)) lines.push(`  ${name.padEnd(8)} ${command.summary}`);
   lines.push('', 'Run `medledger <command> --help` for its options.');
   return lines.join('\n');

@@ -48,7 +48,14 @@ export class Identity {
 
   /** Signs the payload with the next sequence number and advances it. */
   sign(payload: TxPayload, expires?: Expiry): SignedTx {
-    const tx = { chain: this.chain, signer: this.id, key: this.#signer.publicKey, seq: this.#seq, ...(expires && { expires }), ...payload };
+    const tx = {
+      chain: this.chain,
+      signer: this.id,
+      key: this.#signer.publicKey,
+      seq: this.#seq,
+      ...(expires && { expires }),
+      ...payload,
+    };
     this.#seq += 1;
     return signTx(tx, this.#signer);
   }

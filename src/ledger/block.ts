@@ -49,7 +49,17 @@ export function decodeHeader(encoded: Uint8Array): Result<BlockHeader> {
   if (!decoded.ok) return fail('tx.malformed', `block header: ${decoded.detail}`);
   try {
     const f = record(decoded.value, 'header', [
-      'v', 'chain', 'height', 'time', 'prevHash', 'txCount', 'txRoot', 'logSize', 'logRoot', 'stateRoot', 'proposer',
+      'v',
+      'chain',
+      'height',
+      'time',
+      'prevHash',
+      'txCount',
+      'txRoot',
+      'logSize',
+      'logRoot',
+      'stateRoot',
+      'proposer',
     ]);
     if (f['v'] !== 1) throw new ShapeError('unsupported header version');
     return ok({

@@ -1,9 +1,13 @@
 /**
- * Canonical CBOR: the one byte encoding of everything the ledger hashes or signs. Maps are sorted
- * length-first (RFC 7049 canonical), integers minimal, no floats, no tags, no indefinite lengths.
- * Decoding accepts only bytes that re-encode to themselves, so each value has exactly one encoding.
+ * Canonical CBOR (RFC 8949): the one byte encoding of everything the ledger hashes or signs.
+ *
+ * The ledger uses a small subset — unsigned/negative safe integers, byte and text strings, arrays,
+ * maps with text keys, false/true/null — in deterministic form: minimal heads, definite lengths,
+ * map keys sorted length-first then bytewise (RFC 7049 canonical order, as cborg encodes them), no
+ * floats, no tags. Decoding accepts exactly the bytes this encoder produces, so every value has one
+ * encoding. This codec is specialised for that subset and the hot path; the general-purpose cborg
+ * library is the reference it is tested against (test/codec.test.ts).
  */
-import { decode, encode } from 'cborg';
 
 export type CanonicalValue =
   | string
@@ -14,161 +18,231 @@ export type CanonicalValue =
   | readonly CanonicalValue[]
   | { readonly [key: string]: CanonicalValue | undefined };
 
-const DECODE_OPTIONS = {
-  strict: true,
-  allowIndefinite: false,
-  allowUndefined: false,
-  allowInfinity: false,
-  allowNaN: false,
-  allowBigInt: false,
-  rejectDuplicateMapKeys: true,
-  useMaps: false,
-} as const;
+export class EncodeError extends TypeError {}
 
-/** Encodes a value; undefined object properties are omitted (they are "absent", not null). */
-export function encodeCanonical(value: CanonicalValue): Uint8Array {
-  assertEncodable(value);
-  return encode(stripUndefined(value));
-}
+const textEncoder = new TextEncoder();
+const textDecoder = new TextDecoder('utf-8', { fatal: true });
 
-export type DecodeOutcome = { ok: true; value: unknown } | { ok: false; reason: 'malformed' | 'non_canonical'; detail: string };
+class Writer {
+  buffer = new Uint8Array(256);
+  length = 0;
 
-export function decodeCanonical(bytes: Uint8Array): DecodeOutcome {
-  const problem = canonicalProblem(bytes);
-  if (problem) return { ok: false, reason: problem.reason, detail: problem.detail };
-  try {
-    return { ok: true, value: decode(bytes, DECODE_OPTIONS) };
-  } catch (error) {
-    return { ok: false, reason: 'malformed', detail: describe(error) };
+  reserve(extra: number): void {
+    if (this.length + extra <= this.buffer.length) return;
+    let size = this.buffer.length * 2;
+    while (size < this.length + extra) size *= 2;
+    const grown = new Uint8Array(size);
+    grown.set(this.buffer.subarray(0, this.length));
+    this.buffer = grown;
   }
-}
 
-type Problem = { reason: 'malformed' | 'non_canonical'; detail: string };
-const MAX_DEPTH = 16;
-const utf8Strict = new TextDecoder('utf-8', { fatal: true });
-
-/**
- * Checks in one pass over the bytes that they are exactly one item of the canonical subset:
- * minimal heads, definite lengths, valid UTF-8, text map keys in strictly increasing
- * length-then-bytewise order (so no duplicates), no tags, no floats, no simple values but
- * false/true/null. This is the rule `encodeCanonical` follows, checked without re-encoding.
- */
-export function canonicalProblem(bytes: Uint8Array): Problem | undefined {
-  let pos = 0;
-  const malformed = (detail: string): Problem => ({ reason: 'malformed', detail });
-  const nonCanonical = (detail: string): Problem => ({ reason: 'non_canonical', detail });
-
-  // Reads an item head; returns [major, argument] or a problem.
-  const head = (): [number, number] | Problem => {
-    if (pos >= bytes.length) return malformed('unexpected end of input');
-    const initial = bytes[pos++]!;
-    const major = initial >> 5;
-    const info = initial & 0x1f;
-    if (info < 24) return [major, info];
-    const width = info === 24 ? 1 : info === 25 ? 2 : info === 26 ? 4 : info === 27 ? 8 : 0;
-    if (width === 0) return info === 31 ? nonCanonical('indefinite lengths are not allowed') : malformed('reserved item head');
-    if (pos + width > bytes.length) return malformed('unexpected end of input');
-    let value = 0;
-    for (let i = 0; i < width; i++) value = value * 256 + bytes[pos++]!;
-    if (!Number.isSafeInteger(value)) return malformed('integer or length out of range');
-    const minimum = width === 1 ? 24 : width === 2 ? 0x100 : width === 4 ? 0x10000 : 0x100000000;
-    if (value < minimum) return nonCanonical('integer or length is not minimally encoded');
-    return [major, value];
-  };
-
-  const item = (depth: number): Problem | undefined => {
-    if (depth > MAX_DEPTH) return malformed('nesting is too deep');
-    const start = pos;
-    const h = head();
-    if (!Array.isArray(h)) return h;
-    const [major, arg] = h;
-    switch (major) {
-      case 0:
-      case 1:
-        return undefined;
-      case 2:
-      case 3:
-        if (pos + arg > bytes.length) return malformed('unexpected end of input');
-        if (major === 3 && !isValidUtf8(bytes, pos, pos + arg)) return malformed('text is not valid UTF-8');
-        pos += arg;
-        return undefined;
-      case 4:
-        for (let i = 0; i < arg; i++) {
-          const problem = item(depth + 1);
-          if (problem) return problem;
-        }
-        return undefined;
-      case 5: {
-        let previous: Uint8Array | undefined;
-        for (let i = 0; i < arg; i++) {
-          const keyStart = pos;
-          if (pos >= bytes.length) return malformed('unexpected end of input');
-          if (bytes[pos]! >> 5 !== 3) return malformed('map keys must be text');
-          const problem = item(depth + 1);
-          if (problem) return problem;
-          const key = bytes.subarray(keyStart, pos);
-          if (previous && compareKeys(previous, key) >= 0) return nonCanonical('map keys are not in canonical order, or repeat');
-          previous = key;
-          const valueProblem = item(depth + 1);
-          if (valueProblem) return valueProblem;
-        }
-        return undefined;
-      }
-      case 6:
-        return malformed('tags are not allowed');
-      default: {
-        const initial = bytes[start]!;
-        if (initial === 0xf4 || initial === 0xf5 || initial === 0xf6) return undefined;
-        return malformed('floats, undefined and simple values are not allowed');
+  head(major: number, value: number): void {
+    this.reserve(9);
+    const b = this.buffer;
+    const m = major << 5;
+    if (value < 24) b[this.length++] = m | value;
+    else if (value < 0x100) {
+      b[this.length++] = m | 24;
+      b[this.length++] = value;
+    } else if (value < 0x10000) {
+      b[this.length++] = m | 25;
+      b[this.length++] = value >>> 8;
+      b[this.length++] = value & 0xff;
+    } else if (value < 0x100000000) {
+      b[this.length++] = m | 26;
+      b[this.length++] = value >>> 24;
+      b[this.length++] = (value >>> 16) & 0xff;
+      b[this.length++] = (value >>> 8) & 0xff;
+      b[this.length++] = value & 0xff;
+    } else {
+      b[this.length++] = m | 27;
+      const high = Math.floor(value / 0x100000000);
+      const low = value >>> 0;
+      for (const word of [high, low]) {
+        b[this.length++] = word >>> 24;
+        b[this.length++] = (word >>> 16) & 0xff;
+        b[this.length++] = (word >>> 8) & 0xff;
+        b[this.length++] = word & 0xff;
       }
     }
-  };
+  }
 
-  const problem = item(0);
-  if (problem) return problem;
-  if (pos !== bytes.length) return malformed('trailing bytes after the item');
-  return undefined;
-}
-
-function isValidUtf8(bytes: Uint8Array, start: number, end: number): boolean {
-  let ascii = true;
-  for (let i = start; i < end && ascii; i++) ascii = bytes[i]! < 0x80;
-  if (ascii) return true;
-  try {
-    utf8Strict.decode(bytes.subarray(start, end));
-    return true;
-  } catch {
-    return false;
+  bytes(data: Uint8Array): void {
+    this.reserve(data.length);
+    this.buffer.set(data, this.length);
+    this.length += data.length;
   }
 }
 
-/** Length-first, then bytewise: the order cborg's encoder gives text keys. */
+/** Length-first, then bytewise: the canonical order of encoded map keys. */
 function compareKeys(a: Uint8Array, b: Uint8Array): number {
   if (a.length !== b.length) return a.length - b.length;
   for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return a[i]! - b[i]!;
   return 0;
 }
 
-function describe(error: unknown): string {
-  return error instanceof Error ? error.message : String(error);
+function write(w: Writer, value: CanonicalValue, depth: number): void {
+  if (depth > MAX_DEPTH) throw new EncodeError('value nests too deeply');
+  if (value === null) return w.head(7, 22);
+  switch (typeof value) {
+    case 'boolean':
+      return w.head(7, value ? 21 : 20);
+    case 'number':
+      if (!Number.isSafeInteger(value)) throw new EncodeError(`canonical encoding allows only safe integers, got ${value}`);
+      return value >= 0 ? w.head(0, value) : w.head(1, -1 - value);
+    case 'string': {
+      const utf8 = textEncoder.encode(value);
+      w.head(3, utf8.length);
+      return w.bytes(utf8);
+    }
+  }
+  if (value instanceof Uint8Array) {
+    w.head(2, value.length);
+    return w.bytes(value);
+  }
+  if (Array.isArray(value)) {
+    w.head(4, value.length);
+    for (const item of value) write(w, item as CanonicalValue, depth + 1);
+    return;
+  }
+  if (typeof value !== 'object') throw new EncodeError(`cannot encode ${typeof value}`);
+  const entries: [Uint8Array, CanonicalValue][] = [];
+  for (const key of Object.keys(value)) {
+    const item = (value as Record<string, CanonicalValue | undefined>)[key];
+    if (item !== undefined) entries.push([textEncoder.encode(key), item]);
+  }
+  entries.sort((a, b) => compareKeys(a[0], b[0]));
+  w.head(5, entries.length);
+  for (const [key, item] of entries) {
+    w.head(3, key.length);
+    w.bytes(key);
+    write(w, item, depth + 1);
+  }
 }
 
-function assertEncodable(value: CanonicalValue): void {
-  if (typeof value === 'number' && !Number.isSafeInteger(value)) {
-    throw new TypeError(`canonical encoding allows only safe integers, got ${value}`);
-  }
-  if (Array.isArray(value)) for (const item of value) assertEncodable(item as CanonicalValue);
-  else if (value !== null && typeof value === 'object' && !(value instanceof Uint8Array)) {
-    for (const item of Object.values(value)) if (item !== undefined) assertEncodable(item);
-  }
+/** Encodes a value; undefined object properties are omitted (they are "absent", not null). */
+export function encodeCanonical(value: CanonicalValue): Uint8Array {
+  const w = new Writer();
+  write(w, value, 0);
+  return w.buffer.slice(0, w.length);
 }
 
-function stripUndefined(value: CanonicalValue): CanonicalValue {
-  if (Array.isArray(value)) return value.map((item) => stripUndefined(item as CanonicalValue));
-  if (value !== null && typeof value === 'object' && !(value instanceof Uint8Array)) {
-    const out: Record<string, CanonicalValue> = {};
-    for (const [key, item] of Object.entries(value)) if (item !== undefined) out[key] = stripUndefined(item);
+export type DecodeOutcome = { ok: true; value: unknown } | { ok: false; reason: 'malformed' | 'non_canonical'; detail: string };
+
+const MAX_DEPTH = 16;
+
+class DecodeFailure {
+  constructor(
+    readonly reason: 'malformed' | 'non_canonical',
+    readonly detail: string,
+  ) {}
+}
+
+const malformed = (detail: string): never => {
+  throw new DecodeFailure('malformed', detail);
+};
+const nonCanonical = (detail: string): never => {
+  throw new DecodeFailure('non_canonical', detail);
+};
+
+class Reader {
+  pos = 0;
+  constructor(readonly bytes: Uint8Array) {}
+
+  /** Reads an item head: [major type, argument], rejecting non-minimal and indefinite forms. */
+  head(): [number, number] {
+    const b = this.bytes;
+    if (this.pos >= b.length) malformed('unexpected end of input');
+    const initial = b[this.pos++]!;
+    const major = initial >> 5;
+    const info = initial & 0x1f;
+    if (info < 24) return [major, info];
+    const width = info === 24 ? 1 : info === 25 ? 2 : info === 26 ? 4 : info === 27 ? 8 : 0;
+    if (width === 0) return info === 31 ? nonCanonical('indefinite lengths are not allowed') : malformed('reserved item head');
+    if (major === 7) malformed('floats and simple values other than false/true/null are not allowed');
+    if (this.pos + width > b.length) malformed('unexpected end of input');
+    let value = 0;
+    for (let i = 0; i < width; i++) value = value * 256 + b[this.pos++]!;
+    if (!Number.isSafeInteger(value)) malformed('integer or length out of range');
+    const minimum = width === 1 ? 24 : width === 2 ? 0x100 : width === 4 ? 0x10000 : 0x100000000;
+    if (value < minimum) nonCanonical('integer or length is not minimally encoded');
+    return [major, value];
+  }
+
+  take(length: number): Uint8Array {
+    if (this.pos + length > this.bytes.length) malformed('unexpected end of input');
+    const out = this.bytes.subarray(this.pos, this.pos + length);
+    this.pos += length;
     return out;
   }
-  return value;
+
+  text(length: number): string {
+    const raw = this.take(length);
+    let ascii = true;
+    for (let i = 0; i < raw.length && ascii; i++) ascii = raw[i]! < 0x80;
+    if (ascii) return length < 64 ? String.fromCharCode(...raw) : textDecoder.decode(raw);
+    try {
+      return textDecoder.decode(raw);
+    } catch {
+      return malformed('text is not valid UTF-8');
+    }
+  }
+
+  item(depth: number): unknown {
+    if (depth > MAX_DEPTH) malformed('nesting is too deep');
+    const [major, arg] = this.head();
+    switch (major) {
+      case 0:
+        return arg;
+      case 1:
+        return -1 - arg;
+      case 2:
+        return this.take(arg).slice();
+      case 3:
+        return this.text(arg);
+      case 4: {
+        if (arg > this.bytes.length - this.pos) malformed('array is longer than the input');
+        const out: unknown[] = [];
+        for (let i = 0; i < arg; i++) out.push(this.item(depth + 1));
+        return out;
+      }
+      case 5: {
+        if (arg > this.bytes.length - this.pos) malformed('map is longer than the input');
+        const out: Record<string, unknown> = {};
+        let previous: Uint8Array | undefined;
+        for (let i = 0; i < arg; i++) {
+          const [keyMajor, keyLength] = this.head();
+          if (keyMajor !== 3) malformed('map keys must be text');
+          const start = this.pos;
+          const key = this.text(keyLength);
+          const keyBytes = this.bytes.subarray(start, this.pos);
+          if (previous && compareKeys(previous, keyBytes) >= 0) nonCanonical('map keys are not in canonical order, or repeat');
+          previous = keyBytes;
+          Object.defineProperty(out, key, { value: this.item(depth + 1), enumerable: true, writable: true, configurable: true });
+        }
+        return out;
+      }
+      case 6:
+        return malformed('tags are not allowed');
+      default:
+        // Major 7 with a one-byte head: 20 false, 21 true, 22 null; nothing else.
+        if (arg === 20) return false;
+        if (arg === 21) return true;
+        if (arg === 22) return null;
+        return malformed('floats, undefined and simple values are not allowed');
+    }
+  }
+}
+
+/** Decodes untrusted bytes; never throws. */
+export function decodeCanonical(bytes: Uint8Array): DecodeOutcome {
+  const reader = new Reader(bytes);
+  try {
+    const value = reader.item(0);
+    if (reader.pos !== bytes.length) malformed('trailing bytes after the item');
+    return { ok: true, value };
+  } catch (error) {
+    if (error instanceof DecodeFailure) return { ok: false, reason: error.reason, detail: error.detail };
+    throw error;
+  }
 }

@@ -32,9 +32,7 @@ const PAYLOADS: Readonly<Record<TxType, PayloadCodec>> = { ...participantPayload
 export const TX_TYPES = Object.keys(PAYLOADS) as TxType[];
 
 /** Optional expiry: the transaction is invalid in any block past this height or time (ms). */
-export type Expiry =
-  | { readonly height: number; readonly time?: number }
-  | { readonly height?: number; readonly time: number };
+export type Expiry = { readonly height: number; readonly time?: number } | { readonly height?: number; readonly time: number };
 
 export interface TxEnvelope {
   readonly chain: string;

@@ -48,7 +48,9 @@ export class Admission {
     this.#pool.verify(items).then(
       (valid) =>
         batch.forEach((waiting, i) =>
-          waiting.resolve(valid[i] ? ok(waiting.tx) : fail('tx.bad_signature', 'signature does not verify under the transaction key')),
+          waiting.resolve(
+            valid[i] ? ok(waiting.tx) : fail('tx.bad_signature', 'signature does not verify under the transaction key'),
+          ),
         ),
       (error: unknown) => {
         const message = error instanceof Error ? error.message : String(error);

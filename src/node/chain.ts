@@ -89,7 +89,14 @@ export class Chain extends EventEmitter<ChainEvents> {
       const header = decodeHeader(latest.header);
       if (!header.ok) throw new Error(`latest block header is invalid: ${header.error.message}`);
       const h = header.value;
-      head = { height: h.height, hash: latest.hash, time: h.time, logSize: h.logSize, logRoot: h.logRoot, stateRoot: h.stateRoot };
+      head = {
+        height: h.height,
+        hash: latest.hash,
+        time: h.time,
+        logSize: h.logSize,
+        logRoot: h.logRoot,
+        stateRoot: h.stateRoot,
+      };
     } else {
       const range = CompactRange.empty();
       head = {
@@ -154,7 +161,14 @@ export class Chain extends EventEmitter<ChainEvents> {
       stateChanges: outcome.changes,
     });
     this.#range = range;
-    this.#head = { height, hash, time: header.time, logSize: header.logSize, logRoot: header.logRoot, stateRoot: header.stateRoot };
+    this.#head = {
+      height,
+      hash,
+      time: header.time,
+      logSize: header.logSize,
+      logRoot: header.logRoot,
+      stateRoot: header.stateRoot,
+    };
     this.app.commit(height, outcome);
     const reader = new MemoizingReader(this.store, logNodes);
     const committed: CommittedBlock = {

@@ -29,7 +29,14 @@ export class LedgerNode {
   readonly #admitting = new Set<Promise<SubmitOutcome>>();
   #closing = false;
 
-  private constructor(chain: Chain, store: SqliteLedgerStore, keystore: FileKeyStore, signer: Signer, unlock: () => void, options: NodeOptions) {
+  private constructor(
+    chain: Chain,
+    store: SqliteLedgerStore,
+    keystore: FileKeyStore,
+    signer: Signer,
+    unlock: () => void,
+    options: NodeOptions,
+  ) {
     this.chain = chain;
     this.#store = store;
     this.keystore = keystore;
@@ -41,7 +48,8 @@ export class LedgerNode {
 
   static open(options: NodeOptions): LedgerNode {
     const p = paths(options.dataDir);
-    if (!FileKeyStore.exists(p.keystore)) throw new DataDirError(`${options.dataDir} holds no node; run \`medledger init\` first`);
+    if (!FileKeyStore.exists(p.keystore))
+      throw new DataDirError(`${options.dataDir} holds no node; run \`medledger init\` first`);
     const unlock = lockDataDir(options.dataDir);
     try {
       const keystore = FileKeyStore.open(p.keystore, options.passphrase);
@@ -65,7 +73,9 @@ export class LedgerNode {
   async submit(wire: Uint8Array): Promise<SubmitOutcome> {
     if (this.#closing) return { ok: false, error: { code: 'node.shutting_down', message: 'the node is shutting down' } };
     // Tracked until handed to the sequencer, so close() waits for signature checks in flight.
-    const admission = this.#admission.admit(wire).then((admitted) => (admitted.ok ? this.sequencer.submit(admitted.value) : admitted));
+    const admission = this.#admission
+      .admit(wire)
+      .then((admitted) => (admitted.ok ? this.sequencer.submit(admitted.value) : admitted));
     this.#admitting.add(admission);
     void admission.finally(() => this.#admitting.delete(admission));
     return admission;

@@ -4,7 +4,7 @@
  * requests from harming the node.
  */
 import swagger from '@fastify/swagger';
-import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify';
+import Fastify, { type FastifyInstance, type FastifyReply, type FastifyServerOptions } from 'fastify';
 import type { LedgerNode } from '../node/ledger-node.js';
 import { ApiError, statusOf } from './errors.js';
 import { ledgerRoutes } from './routes/ledger.js';
@@ -24,6 +24,17 @@ export async function buildHttpServer(node: LedgerNode, options: HttpOptions = {
     requestTimeout: 60_000,
     keepAliveTimeout: 10_000,
     return503OnClosing: true,
+    // URL errors the router detects before any route runs (bad percent-encoding, over-long parameters).
+    frameworkErrors: (error, _request, reply) => {
+      const tooLong = error.code === 'FST_ERR_MAX_PARAM_LENGTH';
+      void (reply as FastifyReply)
+        .status(tooLong ? 414 : 400)
+        .send(
+          tooLong
+            ? { code: 'request.too_large', message: 'URL parameter too long' }
+            : { code: 'request.malformed', message: 'malformed URL' },
+        );
+    },
     ajv: { customOptions: { removeAdditional: false, coerceTypes: 'array', allErrors: false } },
   });
 
@@ -33,7 +44,8 @@ export async function buildHttpServer(node: LedgerNode, options: HttpOptions = {
       info: {
         title: 'MedLedger node API',
         version: '1',
-        description: 'Ledger API of a MedLedger node: status, blocks, transactions with inclusion proofs, consistency proofs, checkpoints and transaction submission.',
+        description:
+          'Ledger API of a MedLedger node: status, blocks, transactions with inclusion proofs, consistency proofs, checkpoints and transaction submission.',
       },
     },
   });

@@ -13,7 +13,16 @@ import { encodeCanonical } from '../ledger/codec.js';
 import { fail, ok, type Result } from '../ledger/errors.js';
 import { type Genesis } from '../ledger/genesis.js';
 import { isExpired, type SignedTx, type Tx } from '../ledger/tx.js';
-import { readParticipant, register, rotateKey, setRoles, setStatus, writeParticipant, type Participant, type TxContext } from './participants.js';
+import {
+  readParticipant,
+  register,
+  rotateKey,
+  setRoles,
+  setStatus,
+  writeParticipant,
+  type Participant,
+  type TxContext,
+} from './participants.js';
 import { CachedState, StateOverlay, type StateChange, type StateReader } from './store.js';
 
 const STATE_DOMAIN = concatBytes(utf8('medledger/state/v1'), new Uint8Array([0]));
@@ -170,7 +179,8 @@ function checkSigner(signer: Participant | undefined, tx: Tx, state: StateReader
   const principal = signer.org ?? signer.patient;
   if (principal !== undefined) {
     const status = readParticipant(state, principal)?.status;
-    if (status !== 'active') return fail('tx.signer_inactive', `${signer.id} acts for ${principal}, which is ${status ?? 'unknown'}`);
+    if (status !== 'active')
+      return fail('tx.signer_inactive', `${signer.id} acts for ${principal}, which is ${status ?? 'unknown'}`);
   }
   if (!Buffer.from(signer.key).equals(tx.key)) return fail('tx.key_mismatch', `key is not the current key of ${signer.id}`);
   return ok(signer);

@@ -46,8 +46,19 @@ function decodeParticipant(raw: Uint8Array): Participant {
   const decoded = decodeCanonical(raw);
   if (!decoded.ok) throw new Error(`state corrupt: participant record: ${decoded.detail}`);
   const f = record(decoded.value, 'participant', [
-    'id', 'kind', 'status', 'key', 'keySince', 'rotations', 'nextSeq', 'registeredAt', 'registeredBy', 'name', 'org',
-    'patient', 'roles',
+    'id',
+    'kind',
+    'status',
+    'key',
+    'keySince',
+    'rotations',
+    'nextSeq',
+    'registeredAt',
+    'registeredBy',
+    'name',
+    'org',
+    'patient',
+    'roles',
   ]);
   const name = optional(f['name'], (v) => text(v, 'name', undefined, 120));
   const org = optional(f['org'], (v) => text(v, 'org', undefined, 48));

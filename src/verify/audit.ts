@@ -53,17 +53,21 @@ export async function auditDataDir(ledgerPath: string, options: ReplayOptions = 
 /** Compares rows the replay did not read: trailing transactions, state entries, log nodes. */
 function checkStoredExtras(store: SqliteLedgerStore, result: ReplayResult): Problem | undefined {
   const counts = store.counts();
-  if (counts.blocks !== result.height) return { where: 'blocks', message: `${counts.blocks} blocks stored, ${result.height} form the chain` };
-  if (counts.txs !== result.txs) return { where: 'transactions', message: `${counts.txs} transactions stored, ${result.txs} in blocks` };
+  if (counts.blocks !== result.height)
+    return { where: 'blocks', message: `${counts.blocks} blocks stored, ${result.height} form the chain` };
+  if (counts.txs !== result.txs)
+    return { where: 'transactions', message: `${counts.txs} transactions stored, ${result.txs} in blocks` };
 
   let seen = 0;
   for (const entry of store.allState()) {
     seen += 1;
     const expected = result.state.get(entry.key);
     if (!expected) return { where: `state entry ${entry.key}`, message: 'stored but not produced by any transaction' };
-    if (!equalBytes(expected, entry.value)) return { where: `state entry ${entry.key}`, message: 'stored value differs from the replayed value' };
+    if (!equalBytes(expected, entry.value))
+      return { where: `state entry ${entry.key}`, message: 'stored value differs from the replayed value' };
   }
-  if (seen !== result.state.size) return { where: 'state', message: `${result.state.size - seen} replayed entries are missing from the store` };
+  if (seen !== result.state.size)
+    return { where: 'state', message: `${result.state.size - seen} replayed entries are missing from the store` };
 
   // Log nodes: level 0 must be the leaf hashes; each higher node the hash of its two children.
   const size = result.txs;
@@ -77,11 +81,13 @@ function checkStoredExtras(store: SqliteLedgerStore, result: ReplayResult): Prob
   for (let level = 0; 2 ** level <= size || byLevel.has(level); level++) {
     const nodes = byLevel.get(level) ?? new Map<number, Uint8Array>();
     const expectedCount = Math.floor(size / 2 ** level);
-    if (nodes.size !== expectedCount) return { where: `log level ${level}`, message: `${nodes.size} nodes stored, ${expectedCount} expected` };
+    if (nodes.size !== expectedCount)
+      return { where: `log level ${level}`, message: `${nodes.size} nodes stored, ${expectedCount} expected` };
     for (let i = 0; i < expectedCount; i++) {
       const stored = nodes.get(i);
       const expected = level === 0 ? below(i) : nodeHash(below(2 * i), below(2 * i + 1));
-      if (!stored || !equalBytes(stored, expected)) return { where: `log node ${level}/${i}`, message: 'stored hash does not match the replayed log' };
+      if (!stored || !equalBytes(stored, expected))
+        return { where: `log node ${level}/${i}`, message: 'stored hash does not match the replayed log' };
     }
     below = (i) => nodes.get(i)!;
   }
@@ -123,7 +129,15 @@ async function checkPublishedProofs(source: ApiSource, result: ReplayResult): Pr
   for (const index of new Set([0, Math.floor(size / 3), Math.floor(size / 2), size - 1])) {
     const proof = await source.get<{ path: string[] }>(`/api/v1/proofs/inclusion?index=${index}&size=${size}`);
     const leaf = result.leaves.subarray(index * 32, index * 32 + 32);
-    if (!verifyInclusion(leaf, index, size, proof.path.map((h) => fromHex(h) ?? new Uint8Array()), result.logRoot)) {
+    if (
+      !verifyInclusion(
+        leaf,
+        index,
+        size,
+        proof.path.map((h) => fromHex(h) ?? new Uint8Array()),
+        result.logRoot,
+      )
+    ) {
       return { where: `log index ${index}`, message: 'published inclusion proof does not verify' };
     }
   }

@@ -7,7 +7,14 @@
 import { equalBytes, toHex } from '../crypto/bytes.js';
 import { sha256 } from '../crypto/hash.js';
 import { VerifyPool, type VerifyItem } from '../crypto/verify-pool.js';
-import { checkpointOf, blockHash, decodeHeader, verifyBlockSignature, verifyCheckpoint, type BlockHeader } from '../ledger/block.js';
+import {
+  checkpointOf,
+  blockHash,
+  decodeHeader,
+  verifyBlockSignature,
+  verifyCheckpoint,
+  type BlockHeader,
+} from '../ledger/block.js';
 import { decodeGenesis, genesisHash, type Genesis } from '../ledger/genesis.js';
 import { CompactRange, leafHash, rootOfLeafHashes } from '../ledger/merkle.js';
 import { decodeTx, signingBytes, type SignedTx } from '../ledger/tx.js';
@@ -58,7 +65,10 @@ class MapState implements StateReader {
 }
 
 class Mismatch extends Error {
-  constructor(readonly where: string, message: string) {
+  constructor(
+    readonly where: string,
+    message: string,
+  ) {
     super(message);
   }
 }
@@ -113,11 +123,15 @@ export async function replay(source: ReplaySource, options: ReplayOptions = {}):
       if (!equalBytes(blockHash(block.header), block.hash)) throw new Mismatch(where, 'block hash does not match its header');
       if (header.time < prevTime) throw new Mismatch(where, 'block time goes backwards');
       if (!validators.some((v) => equalBytes(v, header.proposer))) throw new Mismatch(where, 'proposer is not a validator');
-      if (!verifyBlockSignature(block.hash, block.signature, header.proposer)) throw new Mismatch(where, 'proposer signature does not verify');
+      if (!verifyBlockSignature(block.hash, block.signature, header.proposer))
+        throw new Mismatch(where, 'proposer signature does not verify');
       const checkpoint = { checkpoint: checkpointOf(header), signer: header.proposer, signature: block.checkpointSignature };
       if (!verifyCheckpoint(checkpoint)) throw new Mismatch(where, 'checkpoint signature does not verify');
       if (block.firstIndex !== txCount || block.txCount !== txs.length || header.txCount !== txs.length) {
-        throw new Mismatch(where, `transaction count or position does not match (expected ${header.txCount} from log index ${txCount})`);
+        throw new Mismatch(
+          where,
+          `transaction count or position does not match (expected ${header.txCount} from log index ${txCount})`,
+        );
       }
 
       const signed: SignedTx[] = [];
@@ -125,8 +139,10 @@ export async function replay(source: ReplaySource, options: ReplayOptions = {}):
       const places: string[] = [];
       txs.forEach((stored, i) => {
         const txWhere = `${where}, transaction ${i} (log index ${txCount + i})`;
-        if (stored.index !== txCount + i || stored.height !== block.height) throw new Mismatch(txWhere, 'stored position does not match');
-        if (!equalBytes(sha256(stored.wire), stored.hash)) throw new Mismatch(txWhere, 'transaction hash does not match its bytes');
+        if (stored.index !== txCount + i || stored.height !== block.height)
+          throw new Mismatch(txWhere, 'stored position does not match');
+        if (!equalBytes(sha256(stored.wire), stored.hash))
+          throw new Mismatch(txWhere, 'transaction hash does not match its bytes');
         const tx = decodeTx(stored.wire, genesis!.chain, { skipSignature: true });
         if (!tx.ok) throw new Mismatch(txWhere, `${tx.error.code}: ${tx.error.message}`);
         signed.push(tx.value);
@@ -141,9 +157,13 @@ export async function replay(source: ReplaySource, options: ReplayOptions = {}):
       const failed = outcome.results.findIndex((r) => !r.ok);
       if (failed >= 0) {
         const error = outcome.results[failed]!;
-        throw new Mismatch(places[failed]!, `transaction does not apply: ${error.ok ? '' : `${error.error.code}: ${error.error.message}`}`);
+        throw new Mismatch(
+          places[failed]!,
+          `transaction does not apply: ${error.ok ? '' : `${error.error.code}: ${error.error.message}`}`,
+        );
       }
-      if (!equalBytes(outcome.stateRoot, header.stateRoot)) throw new Mismatch(where, 'state root does not match the replayed state');
+      if (!equalBytes(outcome.stateRoot, header.stateRoot))
+        throw new Mismatch(where, 'state root does not match the replayed state');
       for (const c of outcome.changes) {
         if (c.value === null) state.map.delete(c.key);
         else state.map.set(c.key, c.value);

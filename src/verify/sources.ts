@@ -36,7 +36,10 @@ interface BlockJson {
 
 /** Reads a node's ledger over HTTP, page by page. Every field is rechecked by the replay. */
 export class ApiSource implements ReplaySource {
-  constructor(private readonly baseUrl: string, private readonly pageSize = 100) {}
+  constructor(
+    private readonly baseUrl: string,
+    private readonly pageSize = 100,
+  ) {}
 
   async get<T>(path: string): Promise<T> {
     const response = await fetch(new URL(path, this.baseUrl), { signal: AbortSignal.timeout(60_000) });
@@ -50,7 +53,7 @@ export class ApiSource implements ReplaySource {
   }
 
   async *blocks(): AsyncIterable<SourceBlock> {
-    for (let from = 1; ; ) {
+    for (let from = 1; ;) {
       const page = await this.get<{ blocks: BlockJson[] }>(`/api/v1/blocks?from=${from}&limit=${this.pageSize}`);
       if (page.blocks.length === 0) return;
       for (const b of page.blocks) {

@@ -39,7 +39,11 @@ export async function startTestNode(options: { dir?: string; sequencer?: Sequenc
   const temp = options.dir ? undefined : tempDir();
   const dir = options.dir ?? temp!.path;
   if (temp) initTestDir(dir);
-  const node = LedgerNode.open({ dataDir: dir, passphrase: PASSPHRASE, ...(options.sequencer && { sequencer: options.sequencer }) });
+  const node = LedgerNode.open({
+    dataDir: dir,
+    passphrase: PASSPHRASE,
+    ...(options.sequencer && { sequencer: options.sequencer }),
+  });
   const orgRecord = node.chain.app.participant(FOUNDER)!;
   const org = new Identity(CHAIN, FOUNDER, keyPairFromSeed(node.keystore.secretKey(ORG_KEY)!), orgRecord.nextSeq);
   const submit = (tx: SignedTx) => node.submit(tx.wire);
@@ -94,6 +98,9 @@ export function registerPractitioner(
   roles: ('clinician' | 'nurse' | 'registrar' | 'admin' | 'privacy-officer' | 'analyst')[] = ['clinician'],
   keyPair: KeyPair = generateKeyPair(),
 ): { tx: SignedTx; practitioner: Identity } {
-  const tx = org.sign({ type: 'participant.register', body: { kind: 'practitioner', id, key: keyPair.publicKey, org: org.id, roles } });
+  const tx = org.sign({
+    type: 'participant.register',
+    body: { kind: 'practitioner', id, key: keyPair.publicKey, org: org.id, roles },
+  });
   return { tx, practitioner: new Identity(org.chain, id, keyPair) };
 }

@@ -25,7 +25,7 @@ export const initSpec = {
 
 export function runInit(argv: string[]): number {
   const { values } = parse(initSpec, argv);
-  if (values.help) return void console.log(helpText(initSpec)), 0;
+  if (values.help) return (void console.log(helpText(initSpec)), 0);
   const dir = dataDirOf(values.data);
   const passphrase = values['passphrase-file']
     ? readFileSync(values['passphrase-file'], 'utf8').trim()
@@ -42,7 +42,9 @@ export function runInit(argv: string[]): number {
   console.log(`  validator key:         ${toHex(result.genesis.validators[0]!.key)}`);
   if (result.generatedPassphraseFile) {
     console.log(`  keystore passphrase was generated into ${result.generatedPassphraseFile}`);
-    console.log('  (for production, keep the passphrase outside the data directory: MEDLEDGER_KEY_PASSPHRASE or --passphrase-file)');
+    console.log(
+      '  (for production, keep the passphrase outside the data directory: MEDLEDGER_KEY_PASSPHRASE or --passphrase-file)',
+    );
   }
   return 0;
 }

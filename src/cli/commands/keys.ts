@@ -30,7 +30,7 @@ export const keysSpec = {
 export async function runKeys(argv: string[]): Promise<number> {
   const { values, positionals } = parse(keysSpec, argv);
   const [action, name] = positionals;
-  if (values.help || !action) return void console.log(helpText(keysSpec)), values.help ? 0 : 2;
+  if (values.help || !action) return (void console.log(helpText(keysSpec)), values.help ? 0 : 2);
   const dir = dataDirOf(values.data);
   const keystore = FileKeyStore.open(paths(dir).keystore, resolvePassphrase(dir, undefined, values['passphrase-file']));
   switch (action) {
@@ -60,7 +60,12 @@ export async function runKeys(argv: string[]): Promise<number> {
  * Rotation: the new key is saved (as NAME.next) before the rotate transaction is sent, so a crash
  * at any point never loses the key the ledger may already require.
  */
-async function rotate(keystore: FileKeyStore, name: string, participantOption: string | undefined, nodeUrl: string): Promise<number> {
+async function rotate(
+  keystore: FileKeyStore,
+  name: string,
+  participantOption: string | undefined,
+  nodeUrl: string,
+): Promise<number> {
   if (name === NODE_KEY) throw new UsageError('the validator key changes through governance, not `keys rotate`');
   const seed = keystore.secretKey(name);
   if (!seed) throw new UsageError(`no key named "${name}"`);

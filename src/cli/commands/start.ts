@@ -27,7 +27,7 @@ export const startSpec = {
 
 export async function runStart(argv: string[]): Promise<number> {
   const { values } = parse(startSpec, argv);
-  if (values.help) return void console.log(helpText(startSpec)), 0;
+  if (values.help) return (void console.log(helpText(startSpec)), 0);
   const dir = dataDirOf(values.data);
   const port = Number(values.port ?? process.env['PORT'] ?? 8080);
   if (!Number.isInteger(port) || port < 0 || port > 65535) throw new UsageError(`invalid port "${values.port}"`);

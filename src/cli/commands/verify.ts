@@ -22,11 +22,14 @@ export const verifySpec = {
 /** Exit codes: 0 the ledger verifies, 1 it does not (the report names where), 2 usage errors. */
 export async function runVerify(argv: string[]): Promise<number> {
   const { values } = parse(verifySpec, argv);
-  if (values.help) return void console.log(helpText(verifySpec)), 0;
+  if (values.help) return (void console.log(helpText(verifySpec)), 0);
   if (values.data && values.node) throw new UsageError('use either --data or --node');
-  const progress = values.json || !process.stderr.isTTY ? undefined : (height: number, txs: number) => {
-    if (height % 50 === 0) process.stderr.write(`\rreplayed ${height} blocks, ${txs} transactions`);
-  };
+  const progress =
+    values.json || !process.stderr.isTTY
+      ? undefined
+      : (height: number, txs: number) => {
+          if (height % 50 === 0) process.stderr.write(`\rreplayed ${height} blocks, ${txs} transactions`);
+        };
   let report: AuditReport;
   if (values.node) {
     report = await auditNode(values.node, progress ? { onProgress: progress } : {});

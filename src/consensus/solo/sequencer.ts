@@ -20,7 +20,8 @@ export interface Receipt {
   readonly proof: Uint8Array[];
 }
 
-export type SubmitOutcome = { readonly ok: true; readonly receipt: Receipt } | { readonly ok: false; readonly error: LedgerError };
+export type SubmitOutcome =
+  { readonly ok: true; readonly receipt: Receipt } | { readonly ok: false; readonly error: LedgerError };
 
 export interface SequencerOptions {
   /** Most transactions in one block. */
@@ -71,7 +72,8 @@ export class SoloSequencer {
     const key = toHex(tx.hash);
     const existing = this.#byHash.get(key);
     if (existing) return new Promise((resolve) => existing.waiters.push(resolve));
-    if (this.#byHash.size >= this.#maxQueue) return Promise.resolve(reject('node.overloaded', 'the node is overloaded; retry later'));
+    if (this.#byHash.size >= this.#maxQueue)
+      return Promise.resolve(reject('node.overloaded', 'the node is overloaded; retry later'));
     const admitted = this.#chain.app.checkTx(tx);
     if (!admitted.ok) return Promise.resolve({ ok: false, error: admitted.error });
     return new Promise((resolve) => {
@@ -116,10 +118,13 @@ export class SoloSequencer {
     if (this.#parkTimer) return;
     let first = Infinity;
     for (const bySeq of this.#parked.values()) for (const p of bySeq.values()) first = Math.min(first, p.deadline);
-    this.#parkTimer = setTimeout(() => {
-      this.#parkTimer = undefined;
-      this.#schedule();
-    }, Math.max(0, first - this.#clock()) + 1);
+    this.#parkTimer = setTimeout(
+      () => {
+        this.#parkTimer = undefined;
+        this.#schedule();
+      },
+      Math.max(0, first - this.#clock()) + 1,
+    );
   }
 
   #produceBlock(): void {
@@ -152,7 +157,12 @@ export class SoloSequencer {
     if (included.length > 0) {
       const outcome = execution.finish();
       try {
-        const block = this.#chain.commitBlock(now, included.map((p) => p.tx), outcome, this.#signer);
+        const block = this.#chain.commitBlock(
+          now,
+          included.map((p) => p.tx),
+          outcome,
+          this.#signer,
+        );
         included.forEach((pending, position) => {
           this.#settle(pending, {
             ok: true,
@@ -213,7 +223,10 @@ export class SoloSequencer {
         if (pending.deadline <= now) {
           bySeq.delete(seq);
           this.#parkedCount -= 1;
-          rejected.push([pending, { code: 'tx.sequence_gap', message: `sequence ${seq} of ${signer} waited too long for its predecessor` }]);
+          rejected.push([
+            pending,
+            { code: 'tx.sequence_gap', message: `sequence ${seq} of ${signer} waited too long for its predecessor` },
+          ]);
         }
       }
       if (bySeq.size === 0) this.#parked.delete(signer);

@@ -24,7 +24,15 @@ const checkpoint = {
     signature: { type: 'string' },
   },
 } as const;
-const errors = { 400: errorSchema, 403: errorSchema, 404: errorSchema, 409: errorSchema, 413: errorSchema, 422: errorSchema, 503: errorSchema };
+const errors = {
+  400: errorSchema,
+  403: errorSchema,
+  404: errorSchema,
+  409: errorSchema,
+  413: errorSchema,
+  422: errorSchema,
+  503: errorSchema,
+};
 const anyObject = { type: 'object', additionalProperties: true } as const;
 
 export function ledgerRoutes(node: LedgerNode): FastifyPluginAsync {
@@ -82,7 +90,11 @@ export function ledgerRoutes(node: LedgerNode): FastifyPluginAsync {
         schema: {
           summary: 'A block by height',
           params: { type: 'object', required: ['height'], properties: { height: { type: 'integer', minimum: 1 } } },
-          querystring: { type: 'object', properties: { txs: { type: 'string', enum: ['hashes', 'full'] } }, additionalProperties: false },
+          querystring: {
+            type: 'object',
+            properties: { txs: { type: 'string', enum: ['hashes', 'full'] } },
+            additionalProperties: false,
+          },
           response: { 200: anyObject, ...errors },
         },
       },
@@ -190,8 +202,10 @@ export function ledgerRoutes(node: LedgerNode): FastifyPluginAsync {
       },
     );
 
-    app.get('/checkpoints/latest', { schema: { summary: 'The latest signed checkpoint', response: { 200: checkpoint, ...errors } } }, async () =>
-      checkpointView(latestCheckpoint()),
+    app.get(
+      '/checkpoints/latest',
+      { schema: { summary: 'The latest signed checkpoint', response: { 200: checkpoint, ...errors } } },
+      async () => checkpointView(latestCheckpoint()),
     );
 
     app.get<{ Params: { height: number } }>(
@@ -215,7 +229,11 @@ export function ledgerRoutes(node: LedgerNode): FastifyPluginAsync {
       {
         schema: {
           summary: 'A participant: kind, status, current key and next sequence number',
-          params: { type: 'object', required: ['id'], properties: { id: { type: 'string', pattern: '^(org|prac|pat|dev)_[a-z0-9-]{1,40}$' } } },
+          params: {
+            type: 'object',
+            required: ['id'],
+            properties: { id: { type: 'string', pattern: '^(org|prac|pat|dev)_[a-z0-9-]{1,40}$' } },
+          },
           response: { 200: anyObject, ...errors },
         },
       },
