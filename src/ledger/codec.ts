@@ -67,11 +67,50 @@ class Writer {
     }
   }
 
+  /** A text string; ids and most keys are ASCII, written without a TextEncoder round trip. */
+  text(value: string): void {
+    const n = value.length;
+    let ascii = true;
+    for (let i = 0; i < n; i++) {
+      if (value.charCodeAt(i) > 0x7f) {
+        ascii = false;
+        break;
+      }
+    }
+    if (!ascii) {
+      const utf8 = textEncoder.encode(value);
+      this.head(3, utf8.length);
+      return this.bytes(utf8);
+    }
+    this.head(3, n);
+    this.reserve(n);
+    const b = this.buffer;
+    for (let i = 0; i < n; i++) b[this.length++] = value.charCodeAt(i);
+  }
+
   bytes(data: Uint8Array): void {
     this.reserve(data.length);
     this.buffer.set(data, this.length);
     this.length += data.length;
   }
+}
+
+/**
+ * Map keys come from a small vocabulary (field names), so their encodings (head included) are
+ * cached; the cache is bounded so that hostile key sets cannot grow it without limit.
+ */
+const keyCache = new Map<string, Uint8Array>();
+const KEY_CACHE_LIMIT = 4096;
+
+function encodedKey(key: string): Uint8Array {
+  let encoded = keyCache.get(key);
+  if (encoded === undefined) {
+    const w = new Writer();
+    w.text(key);
+    encoded = w.buffer.slice(0, w.length);
+    if (keyCache.size < KEY_CACHE_LIMIT) keyCache.set(key, encoded);
+  }
+  return encoded;
 }
 
 /** Length-first, then bytewise: the canonical order of encoded map keys. */
@@ -90,11 +129,8 @@ function write(w: Writer, value: CanonicalValue, depth: number): void {
     case 'number':
       if (!Number.isSafeInteger(value)) throw new EncodeError(`canonical encoding allows only safe integers, got ${value}`);
       return value >= 0 ? w.head(0, value) : w.head(1, -1 - value);
-    case 'string': {
-      const utf8 = textEncoder.encode(value);
-      w.head(3, utf8.length);
-      return w.bytes(utf8);
-    }
+    case 'string':
+      return w.text(value);
   }
   if (value instanceof Uint8Array) {
     w.head(2, value.length);
@@ -109,12 +145,11 @@ function write(w: Writer, value: CanonicalValue, depth: number): void {
   const entries: [Uint8Array, CanonicalValue][] = [];
   for (const key of Object.keys(value)) {
     const item = (value as Record<string, CanonicalValue | undefined>)[key];
-    if (item !== undefined) entries.push([textEncoder.encode(key), item]);
+    if (item !== undefined) entries.push([encodedKey(key), item]);
   }
-  entries.sort((a, b) => compareKeys(a[0], b[0]));
+  if (entries.length > 1) entries.sort((a, b) => compareKeys(a[0], b[0]));
   w.head(5, entries.length);
   for (const [key, item] of entries) {
-    w.head(3, key.length);
     w.bytes(key);
     write(w, item, depth + 1);
   }
@@ -180,7 +215,12 @@ class Reader {
     const raw = this.take(length);
     let ascii = true;
     for (let i = 0; i < raw.length && ascii; i++) ascii = raw[i]! < 0x80;
-    if (ascii) return length < 64 ? String.fromCharCode(...raw) : textDecoder.decode(raw);
+    if (ascii && length <= 48) {
+      // Short ASCII (ids, field names, enums): a plain loop beats TextDecoder's call overhead.
+      let out = '';
+      for (let i = 0; i < length; i++) out += String.fromCharCode(raw[i]!);
+      return out;
+    }
     try {
       return textDecoder.decode(raw);
     } catch {
