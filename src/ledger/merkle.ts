@@ -7,7 +7,7 @@
  * never needs rehashing and proofs cost O(log n) node reads.
  */
 import { concatBytes, equalBytes } from '../crypto/bytes.js';
-import { sha256 } from '../crypto/hash.js';
+import { HASH_SIZE, sha256 } from '../crypto/hash.js';
 
 const LEAF_PREFIX = new Uint8Array([0x00]);
 const NODE_PREFIX = new Uint8Array([0x01]);
@@ -156,6 +156,9 @@ export function verifyInclusion(
   root: Uint8Array,
 ): boolean {
   if (!Number.isSafeInteger(index) || !Number.isSafeInteger(size) || index < 0 || index >= size) return false;
+  // A leaf hash of any other length is not a leaf hash (for a 1-leaf tree it would be compared to
+  // the root as is, so two equal byte strings of the wrong length would otherwise "verify").
+  if (leaf.length !== HASH_SIZE) return false;
   let fn = index;
   let sn = size - 1;
   let r = leaf;
@@ -178,7 +181,10 @@ export function verifyInclusion(
   return sn === 0 && equalBytes(r, root);
 }
 
-/** RFC 9162 §2.1.4.2. An empty log is consistent with every log; equal sizes need equal roots. */
+/**
+ * RFC 9162 §2.1.4.2. Equal sizes need equal roots and an empty proof; the empty log (whose root
+ * must be EMPTY_ROOT) is consistent with every log, with an empty proof.
+ */
 export function verifyConsistency(
   size1: number,
   size2: number,
@@ -187,8 +193,9 @@ export function verifyConsistency(
   root2: Uint8Array,
 ): boolean {
   if (!Number.isSafeInteger(size1) || !Number.isSafeInteger(size2) || size1 < 0 || size2 < size1) return false;
-  if (size1 === 0) return proof.length === 0;
+  if (size1 === 0 && !equalBytes(root1, EMPTY_ROOT)) return false;
   if (size1 === size2) return proof.length === 0 && equalBytes(root1, root2);
+  if (size1 === 0) return proof.length === 0;
   if (proof.length === 0) return false;
   const path = isPowerOfTwo(size1) ? [root1, ...proof] : [...proof];
   let fn = size1 - 1;
