@@ -9,7 +9,7 @@ import { execFile } from 'node:child_process';
 import { dirname, join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import type Database from 'better-sqlite3';
+import type Database from 'better-sqlite3-multiple-ciphers';
 import { toHex } from '../src/crypto/bytes.js';
 import { sha256 } from '../src/crypto/hash.js';
 import { VerifyPool } from '../src/crypto/verify-pool.js';

@@ -6,7 +6,7 @@
 import assert from 'node:assert/strict';
 import { copyFileSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import Database from 'better-sqlite3';
+import Database from 'better-sqlite3-multiple-ciphers';
 import { tempDir } from './fixtures.js';
 
 export const LEDGER_FILE = 'ledger.sqlite';

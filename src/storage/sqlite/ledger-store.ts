@@ -3,7 +3,7 @@
  * transactions, new log nodes and state changes are written in one SQLite transaction, so a crash
  * leaves either the whole block or none of it.
  */
-import Database from 'better-sqlite3';
+import Database from 'better-sqlite3-multiple-ciphers';
 import type { LogNode } from '../../ledger/merkle.js';
 import type { StateChange } from '../../state/store.js';
 import type { BlockCommit, LedgerStore, StoredBlock, StoredTx } from '../ports.js';
