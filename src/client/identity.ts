@@ -9,7 +9,7 @@ import { signTx } from '../ledger/tx.js';
 const BASE32 = 'abcdefghijklmnopqrstuvwxyz234567';
 
 /** A random 128-bit pseudonym such as `pat_…` (26 base32 characters). */
-export function randomPseudonym(prefix: 'pat' | 'dev', random: Uint8Array = generateKeyPair().secretKey): string {
+export function randomPseudonym(prefix: 'pat' | 'dev' | 'rec', random: Uint8Array = generateKeyPair().secretKey): string {
   let bits = 0;
   let value = 0;
   let out = '';
@@ -44,6 +44,12 @@ export class Identity {
 
   get nextSeq(): number {
     return this.#seq;
+  }
+
+  /** Signs the payload with an explicit sequence number (for a sequencer that assigns them). */
+  signAt(payload: TxPayload, seq: number, expires?: Expiry): SignedTx {
+    const tx = { chain: this.chain, signer: this.id, key: this.#signer.publicKey, seq, ...(expires && { expires }), ...payload };
+    return signTx(tx, this.#signer);
   }
 
   /** Signs the payload with the next sequence number and advances it. */

@@ -13,6 +13,7 @@ import { sha256 } from '../crypto/hash.js';
 import { decodeCanonical, encodeCanonical, type CanonicalValue } from './codec.js';
 import { fail, ok, type Result } from './errors.js';
 import { participantPayloads, type ParticipantPayload, kindOfId } from './payloads/participant.js';
+import { recordPayloads, type RecordPayload } from './payloads/record.js';
 import { bytes, record, ShapeError, text, uint, optional } from './shape.js';
 
 export const TX_FORMAT_VERSION = 1;
@@ -21,14 +22,14 @@ const TX_DOMAIN = concatBytes(utf8('medledger/tx/v1'), new Uint8Array([0]));
 export const CHAIN_ID_PATTERN = /^[a-z0-9][a-z0-9._-]{0,63}$/;
 
 /** Every payload type the ledger knows. Later modules add their payload unions here. */
-export type TxPayload = ParticipantPayload;
+export type TxPayload = ParticipantPayload | RecordPayload;
 export type TxType = TxPayload['type'];
 
 interface PayloadCodec {
   read(value: unknown): unknown;
   write(body: never): CanonicalValue;
 }
-const PAYLOADS: Readonly<Record<TxType, PayloadCodec>> = { ...participantPayloads };
+const PAYLOADS: Readonly<Record<TxType, PayloadCodec>> = { ...participantPayloads, ...recordPayloads };
 export const TX_TYPES = Object.keys(PAYLOADS) as TxType[];
 
 /** Optional expiry: the transaction is invalid in any block past this height or time (ms). */

@@ -2,14 +2,16 @@
  * One running MedLedger node on the solo sequencer: data directory, keystore, chain and sequencer
  * wired together. The HTTP server and the CLI build on this.
  */
+import { Identity } from '../client/identity.js';
 import { Signer, keyPairFromSeed } from '../crypto/ed25519.js';
+import type { TxPayload } from '../ledger/tx.js';
 import { SoloSequencer, type SequencerOptions, type SubmitOutcome } from '../consensus/solo/sequencer.js';
 import { VerifyPool } from '../crypto/verify-pool.js';
 import { Admission } from './admission.js';
 import { FileKeyStore } from '../storage/file-keystore.js';
 import { SqliteLedgerStore } from '../storage/sqlite/ledger-store.js';
 import { Chain } from './chain.js';
-import { DataDirError, lockDataDir, NODE_KEY, paths } from './data-dir.js';
+import { DataDirError, lockDataDir, NODE_KEY, ORG_KEY, paths } from './data-dir.js';
 
 export interface NodeOptions {
   readonly dataDir: string;
@@ -22,6 +24,8 @@ export class LedgerNode {
   readonly sequencer: SoloSequencer;
   readonly keystore: FileKeyStore;
   readonly nodeSigner: Signer;
+  /** The organization this node runs for, signing with the organization key from the keystore. */
+  readonly org: Identity;
   readonly #unlock: () => void;
   readonly #store: SqliteLedgerStore;
   readonly #pool = new VerifyPool();
@@ -44,6 +48,12 @@ export class LedgerNode {
     this.#unlock = unlock;
     this.sequencer = new SoloSequencer(chain, signer, options.sequencer);
     this.#admission = new Admission(chain.chainId, this.#pool);
+    const orgSeed = keystore.secretKey(ORG_KEY);
+    if (!orgSeed) throw new DataDirError('the keystore has no organization key');
+    const orgKeys = keyPairFromSeed(orgSeed);
+    const orgId = chain.app.participantIdForKey(orgKeys.publicKey);
+    if (!orgId) throw new DataDirError('the organization key is not registered on the ledger');
+    this.org = new Identity(chain.chainId, orgId, orgKeys);
   }
 
   static open(options: NodeOptions): LedgerNode {
@@ -79,6 +89,16 @@ export class LedgerNode {
     this.#admitting.add(admission);
     void admission.finally(() => this.#admitting.delete(admission));
     return admission;
+  }
+
+  /**
+   * Submits a transaction of this node's organization. It is signed as it enters a block, so many
+   * may be in flight at once and a rejected one does not hold up the rest.
+   */
+  submitOwn(payload: TxPayload): Promise<SubmitOutcome> {
+    if (this.#closing)
+      return Promise.resolve({ ok: false, error: { code: 'node.shutting_down', message: 'the node is shutting down' } });
+    return this.sequencer.submitOwn({ signer: this.org.id, payload, sign: (p, seq) => this.org.signAt(p, seq) });
   }
 
   /** Stops taking transactions, commits or answers everything already taken, then releases the data directory. */

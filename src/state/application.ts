@@ -14,6 +14,7 @@ import { fail, ok, type Result } from '../ledger/errors.js';
 import { type Genesis } from '../ledger/genesis.js';
 import { isExpired, type SignedTx, type Tx } from '../ledger/tx.js';
 import {
+  participantIdForKey,
   readParticipant,
   register,
   rotateKey,
@@ -23,6 +24,7 @@ import {
   type Participant,
   type TxContext,
 } from './participants.js';
+import { commitRecord, readRecordHead, readRecordVersion, type RecordHead, type RecordVersion } from './records.js';
 import { CachedState, StateOverlay, type StateChange, type StateReader } from './store.js';
 
 const STATE_DOMAIN = concatBytes(utf8('medledger/state/v1'), new Uint8Array([0]));
@@ -53,6 +55,7 @@ const HANDLERS: { readonly [T in Tx['type']]: (ctx: TxContext, body: Extract<Tx,
   'participant.rotate_key': rotateKey,
   'participant.set_status': setStatus,
   'participant.set_roles': setRoles,
+  'record.commit': commitRecord,
 };
 
 export function nextStateRoot(previous: Uint8Array, height: number, changes: readonly StateChange[]): Uint8Array {
@@ -133,6 +136,19 @@ export class LedgerApplication {
   participant(id: string): Participant | undefined {
     return readParticipant(this.#committed, id);
   }
+
+  /** The participant a key belongs to now or belonged to before a rotation. */
+  participantIdForKey(key: Uint8Array): string | undefined {
+    return participantIdForKey(this.#committed, key);
+  }
+
+  recordHead(id: string): RecordHead | undefined {
+    return readRecordHead(this.#committed, id);
+  }
+
+  recordVersion(id: string, version: number): RecordVersion | undefined {
+    return readRecordVersion(this.#committed, id, version);
+  }
 }
 
 export class BlockExecution {
@@ -144,6 +160,11 @@ export class BlockExecution {
     this.#ctx = ctx;
     this.#overlay = overlay;
     this.#previousRoot = previousRoot;
+  }
+
+  /** The sequence number `signer` must use next in this block (0 for an unknown signer). */
+  nextSeq(signer: string): number {
+    return readParticipant(this.#overlay, signer)?.nextSeq ?? 0;
   }
 
   /** Applies one transaction atomically: on failure its writes are discarded. */

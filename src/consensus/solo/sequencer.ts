@@ -8,7 +8,7 @@ import { toHex } from '../../crypto/bytes.js';
 import type { Signer } from '../../crypto/ed25519.js';
 import type { SignedCheckpoint } from '../../ledger/block.js';
 import type { LedgerError } from '../../ledger/errors.js';
-import type { SignedTx } from '../../ledger/tx.js';
+import type { SignedTx, TxPayload } from '../../ledger/tx.js';
 import type { Chain } from '../../node/chain.js';
 
 export interface Receipt {
@@ -33,8 +33,22 @@ export interface SequencerOptions {
   readonly clock?: () => number;
 }
 
+/**
+ * A transaction of one of this node's own identities (e.g. its organization's record commitments),
+ * signed only as it enters a block, with the sequence number the signer has there. So a rejected
+ * one leaves no gap that would stall the ones behind it, and the node never tracks sequences.
+ */
+export interface OwnTx {
+  readonly signer: string;
+  readonly payload: TxPayload;
+  readonly sign: (payload: TxPayload, seq: number) => SignedTx;
+}
+
 interface Pending {
-  readonly tx: SignedTx;
+  /** Identity in the queue: the transaction hash, or a local serial for an own transaction. */
+  readonly key: string;
+  tx: SignedTx;
+  readonly own?: OwnTx;
   readonly resolve: (outcome: SubmitOutcome) => void;
   readonly waiters: ((outcome: SubmitOutcome) => void)[];
   readonly deadline: number;
@@ -53,6 +67,7 @@ export class SoloSequencer {
   #parkedCount = 0;
   readonly #byHash = new Map<string, Pending>();
   #scheduled = false;
+  #ownSerial = 0;
   #parkTimer: NodeJS.Timeout | undefined;
   #closed = false;
   #idle: (() => void)[] = [];
@@ -77,7 +92,21 @@ export class SoloSequencer {
     const admitted = this.#chain.app.checkTx(tx);
     if (!admitted.ok) return Promise.resolve({ ok: false, error: admitted.error });
     return new Promise((resolve) => {
-      const pending: Pending = { tx, resolve, waiters: [], deadline: this.#clock() + this.#gapTimeoutMs };
+      const pending: Pending = { key, tx, resolve, waiters: [], deadline: this.#clock() + this.#gapTimeoutMs };
+      this.#byHash.set(key, pending);
+      this.#queue.push(pending);
+      this.#schedule();
+    });
+  }
+
+  /** Queues an own transaction (see OwnTx); resolves once it is committed or rejected. */
+  submitOwn(own: OwnTx): Promise<SubmitOutcome> {
+    if (this.#closed) return Promise.resolve(reject('node.shutting_down', 'the node is shutting down'));
+    if (this.#byHash.size >= this.#maxQueue)
+      return Promise.resolve(reject('node.overloaded', 'the node is overloaded; retry later'));
+    return new Promise((resolve) => {
+      const key = `own:${this.#ownSerial++}`;
+      const pending: Pending = { key, tx: PLACEHOLDER, own, resolve, waiters: [], deadline: Infinity };
       this.#byHash.set(key, pending);
       this.#queue.push(pending);
       this.#schedule();
@@ -135,6 +164,7 @@ export class SoloSequencer {
     const included: Pending[] = [];
     const rejected: [Pending, LedgerError][] = [];
     const deliver = (pending: Pending): void => {
+      if (pending.own) pending.tx = pending.own.sign(pending.own.payload, execution.nextSeq(pending.own.signer));
       const result = execution.deliver(pending.tx);
       if (result.ok) {
         included.push(pending);
@@ -142,7 +172,7 @@ export class SoloSequencer {
         const next = this.#unpark(pending.tx.tx.signer, pending.tx.tx.seq + 1);
         if (next && included.length < this.#maxBlockTxs) deliver(next);
         else if (next) this.#queue.unshift(next);
-      } else if (result.error.code === 'tx.sequence_gap' && pending.deadline > now) {
+      } else if (result.error.code === 'tx.sequence_gap' && !pending.own && pending.deadline > now) {
         this.#park(pending);
       } else {
         rejected.push([pending, result.error]);
@@ -187,7 +217,7 @@ export class SoloSequencer {
   }
 
   #settle(pending: Pending, outcome: SubmitOutcome): void {
-    this.#byHash.delete(toHex(pending.tx.hash));
+    this.#byHash.delete(pending.key);
     pending.resolve(outcome);
     for (const waiter of pending.waiters) waiter(outcome);
   }
@@ -233,6 +263,9 @@ export class SoloSequencer {
     }
   }
 }
+
+/** Stands in for an own transaction until it is signed in a block; never delivered or stored. */
+const PLACEHOLDER = {} as SignedTx;
 
 function reject(code: LedgerError['code'], message: string): SubmitOutcome {
   return { ok: false, error: { code, message } };

@@ -1,0 +1,138 @@
+/**
+ * Record commitments in state: the latest version of each record and the commitment of every
+ * version, so a custodian can check any stored ciphertext (current or historical) against the
+ * ledger before serving it.
+ *
+ * Rules: the custodian organization signs its records' commitments; the author is an active
+ * participant acting for that custodian (the organization itself, one of its practitioners, or a
+ * registered patient or device); versions go 1, 2, 3… with no gaps; a record keeps its custodian
+ * and patient for life. The patient pseudonym need not be enrolled yet: a patient binds a key to
+ * their pseudonym when they enroll, which may come after the first records about them.
+ */
+import { decodeCanonical, encodeCanonical } from '../ledger/codec.js';
+import { fail, ok, type Result } from '../ledger/errors.js';
+import type { RecordCommitBody } from '../ledger/payloads/record.js';
+import { bytes, optional, record as fields, text, uint } from '../ledger/shape.js';
+import { HASH_SIZE } from '../crypto/hash.js';
+import { readParticipant, type TxContext } from './participants.js';
+import { readObject, type StateReader, type ValueCodec } from './store.js';
+
+export interface RecordHead {
+  readonly version: number;
+  readonly custodian: string;
+  readonly patient?: string;
+  readonly deleted: boolean;
+}
+
+export interface RecordVersion {
+  readonly version: number;
+  readonly author: string;
+  readonly height: number;
+  /** SHA-256 of the ciphertext envelope; absent for a delete. */
+  readonly commitment?: Uint8Array;
+}
+
+const headKey = (id: string): string => `record/${id}`;
+/** Zero-padded so a record's versions sort in order in the state's key order. */
+const versionKey = (id: string, version: number): string => `record-version/${id}/${version.toString().padStart(10, '0')}`;
+
+function decodeWith<T>(raw: Uint8Array, what: string, read: (value: unknown) => T): T {
+  const decoded = decodeCanonical(raw);
+  if (!decoded.ok) throw new Error(`state corrupt: ${what}: ${decoded.detail}`);
+  return read(decoded.value);
+}
+
+const HEAD_CODEC: ValueCodec<RecordHead> = {
+  decode: (raw) =>
+    decodeWith(raw, 'record head', (value) => {
+      const f = fields(value, 'record', ['version', 'custodian', 'patient', 'deleted']);
+      const patient = optional(f['patient'], (v) => text(v, 'patient', undefined, 48));
+      return {
+        version: uint(f['version'], 'version'),
+        custodian: text(f['custodian'], 'custodian', undefined, 48),
+        ...(patient !== undefined && { patient }),
+        deleted: f['deleted'] === true,
+      };
+    }),
+  encode: (head) => encodeCanonical({ ...head }),
+};
+
+const VERSION_CODEC: ValueCodec<RecordVersion> = {
+  decode: (raw) =>
+    decodeWith(raw, 'record version', (value) => {
+      const f = fields(value, 'version', ['version', 'author', 'height', 'commitment']);
+      const commitment = optional(f['commitment'], (v) => bytes(v, 'commitment', HASH_SIZE));
+      return {
+        version: uint(f['version'], 'version'),
+        author: text(f['author'], 'author', undefined, 48),
+        height: uint(f['height'], 'height'),
+        ...(commitment !== undefined && { commitment }),
+      };
+    }),
+  encode: (v) => encodeCanonical({ ...v }),
+};
+
+export function readRecordHead(state: StateReader, id: string): RecordHead | undefined {
+  return readObject(state, headKey(id), HEAD_CODEC);
+}
+
+export function readRecordVersion(state: StateReader, id: string, version: number): RecordVersion | undefined {
+  return readObject(state, versionKey(id, version), VERSION_CODEC);
+}
+
+function authorActsFor(ctx: TxContext, author: string, custodian: string): Result<void> {
+  if (author === custodian) return ok(undefined);
+  const p = readParticipant(ctx.state, author);
+  if (!p || p.status !== 'active') return fail('state.not_found', `no active participant ${author}`);
+  if (p.kind === 'practitioner' && p.org !== custodian) {
+    return fail('tx.unauthorized', `${author} is not a practitioner of ${custodian}`);
+  }
+  if (p.kind === 'organization') return fail('tx.unauthorized', `${author} cannot author records held by ${custodian}`);
+  return ok(undefined);
+}
+
+export function commitRecord(ctx: TxContext, body: RecordCommitBody): Result<void> {
+  const { state, signer } = ctx;
+  if (signer.kind !== 'organization' || signer.id !== body.custodian) {
+    return fail('tx.unauthorized', 'a record commitment is signed by its custodian organization');
+  }
+  const authorOk = authorActsFor(ctx, body.author, body.custodian);
+  if (!authorOk.ok) return authorOk;
+  if (body.patient !== undefined) {
+    const patient = readParticipant(state, body.patient);
+    if (patient && patient.kind !== 'patient') return fail('state.conflict', `${body.patient} is not a patient`);
+  }
+  const head = readRecordHead(state, body.record);
+  if (head === undefined) {
+    if (body.version !== 1) return fail('state.conflict', `record ${body.record} does not exist; its first version is 1`);
+    if (body.op === 'delete') return fail('state.conflict', 'cannot delete a record that does not exist');
+  } else {
+    if (head.custodian !== body.custodian) return fail('tx.unauthorized', `record ${body.record} is held by ${head.custodian}`);
+    if (head.patient !== body.patient) return fail('state.conflict', `record ${body.record} belongs to another patient`);
+    if (body.version !== head.version + 1) {
+      return fail('state.conflict', `record ${body.record} is at version ${head.version}; expected ${head.version + 1}`);
+    }
+    if (body.op === 'delete' && head.deleted) return fail('state.conflict', `record ${body.record} is already deleted`);
+  }
+  state.setObject(
+    headKey(body.record),
+    {
+      version: body.version,
+      custodian: body.custodian,
+      ...(body.patient !== undefined && { patient: body.patient }),
+      deleted: body.op === 'delete',
+    },
+    HEAD_CODEC,
+  );
+  state.setObject(
+    versionKey(body.record, body.version),
+    {
+      version: body.version,
+      author: body.author,
+      height: ctx.height,
+      ...(body.op === 'write' && { commitment: body.commitment }),
+    },
+    VERSION_CODEC,
+  );
+  return ok(undefined);
+}

@@ -1,0 +1,148 @@
+/**
+ * Record commitments (record.commit) on a real node: versioning, custodianship, authorship and the
+ * shape rules that keep clinical content and keys off the ledger.
+ */
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { Identity, randomPseudonym } from '../src/client/identity.js';
+import { generateKeyPair } from '../src/crypto/ed25519.js';
+import { sha256 } from '../src/crypto/hash.js';
+import { utf8 } from '../src/crypto/bytes.js';
+import { encodeCanonical } from '../src/ledger/codec.js';
+import type { RecordCommitBody } from '../src/ledger/payloads/record.js';
+import { registerPractitioner, startTestNode, type TestNode } from './support/fixtures.js';
+
+const commitment = (label: string): Uint8Array => sha256(utf8(label));
+
+describe('record.commit', () => {
+  let t: TestNode;
+  let clinician: Identity;
+  let otherOrg: Identity;
+  let otherClinician: Identity;
+  const patient = randomPseudonym('pat');
+
+  before(async () => {
+    t = await startTestNode();
+    const reg = registerPractitioner(t.org, 'prac_dr-grey');
+    await t.commit(reg.tx);
+    clinician = reg.practitioner;
+    const otherKeys = generateKeyPair();
+    await t.commit(
+      t.org.sign({
+        type: 'participant.register',
+        body: { kind: 'organization', id: 'org_other', key: otherKeys.publicKey, name: 'Other' },
+      }),
+    );
+    otherOrg = new Identity(t.org.chain, 'org_other', otherKeys);
+    const otherReg = registerPractitioner(otherOrg, 'prac_dr-house');
+    await t.commit(otherReg.tx);
+    otherClinician = otherReg.practitioner;
+  });
+  after(() => t.close());
+
+  const body = (record: string, version: number, extra: Partial<RecordCommitBody> = {}): RecordCommitBody =>
+    ({
+      record,
+      version,
+      patient,
+      author: 'prac_dr-grey',
+      custodian: t.org.id,
+      op: 'write',
+      commitment: commitment(`${record}/${version}`),
+      ...extra,
+    }) as RecordCommitBody;
+
+  /**
+   * The founding organization submits as its node does (signed on entering a block); others sign
+   * with the sequence number the ledger expects now, since a rejected transaction uses none.
+   */
+  async function outcome(signer: Identity | 'node', b: RecordCommitBody): Promise<string> {
+    const payload = { type: 'record.commit', body: b } as const;
+    const result =
+      signer === 'node'
+        ? await t.node.submitOwn(payload)
+        : await t.submit(signer.signAt(payload, t.node.chain.app.participant(signer.id)!.nextSeq));
+    return result.ok ? 'ok' : result.error.code;
+  }
+
+  it('commits versions 1, 2, … in order, and keeps every commitment in state', async () => {
+    const record = randomPseudonym('rec');
+    assert.equal(await outcome('node', body(record, 1)), 'ok');
+    assert.equal(await outcome('node', body(record, 2)), 'ok');
+    const app = t.node.chain.app;
+    assert.deepEqual(app.recordHead(record), { version: 2, custodian: t.org.id, patient, deleted: false });
+    assert.deepEqual(app.recordVersion(record, 1)?.commitment, commitment(`${record}/1`));
+    assert.deepEqual(app.recordVersion(record, 2)?.commitment, commitment(`${record}/2`));
+    assert.equal(app.recordVersion(record, 2)?.author, 'prac_dr-grey');
+    assert.equal(app.recordVersion(record, 3), undefined);
+  });
+
+  it('rejects a repeated, skipped or non-initial version', async () => {
+    const record = randomPseudonym('rec');
+    assert.equal(await outcome('node', body(record, 2)), 'state.conflict');
+    assert.equal(await outcome('node', body(record, 1)), 'ok');
+    assert.equal(await outcome('node', body(record, 1)), 'state.conflict');
+    assert.equal(await outcome('node', body(record, 3)), 'state.conflict');
+    assert.equal(t.node.chain.app.recordHead(record)?.version, 1);
+  });
+
+  it('deletes as a version without commitment; a later write restores the record', async () => {
+    const record = randomPseudonym('rec');
+    assert.equal(await outcome('node', { ...body(record, 1), op: 'delete' } as RecordCommitBody), 'state.conflict');
+    assert.equal(await outcome('node', body(record, 1)), 'ok');
+    const del = { record, version: 2, patient, author: 'prac_dr-grey', custodian: t.org.id, op: 'delete' } as const;
+    assert.equal(await outcome('node', del), 'ok');
+    assert.equal(t.node.chain.app.recordHead(record)?.deleted, true);
+    assert.equal(t.node.chain.app.recordVersion(record, 2)?.commitment, undefined);
+    assert.equal(await outcome('node', { ...del, version: 3 }), 'state.conflict');
+    assert.equal(await outcome('node', body(record, 3)), 'ok');
+    assert.equal(t.node.chain.app.recordHead(record)?.deleted, false);
+  });
+
+  it('only the custodian organization signs, and only for its own records', async () => {
+    const record = randomPseudonym('rec');
+    assert.equal(await outcome(clinician, body(record, 1)), 'tx.unauthorized');
+    assert.equal(await outcome(otherOrg, body(record, 1)), 'tx.unauthorized');
+    assert.equal(await outcome('node', body(record, 1)), 'ok');
+    assert.equal(
+      await outcome(otherOrg, body(record, 2, { custodian: 'org_other', author: otherClinician.id })),
+      'tx.unauthorized',
+    );
+  });
+
+  it('the author acts for the custodian', async () => {
+    assert.equal(await outcome('node', body(randomPseudonym('rec'), 1, { author: otherClinician.id })), 'tx.unauthorized');
+    assert.equal(await outcome('node', body(randomPseudonym('rec'), 1, { author: 'org_other' })), 'tx.unauthorized');
+    assert.equal(await outcome('node', body(randomPseudonym('rec'), 1, { author: 'prac_nobody' })), 'state.not_found');
+    assert.equal(await outcome('node', body(randomPseudonym('rec'), 1, { author: t.org.id })), 'ok');
+  });
+
+  it('a record keeps its patient', async () => {
+    const record = randomPseudonym('rec');
+    assert.equal(await outcome('node', body(record, 1)), 'ok');
+    assert.equal(await outcome('node', body(record, 2, { patient: randomPseudonym('pat') })), 'state.conflict');
+    const { patient: _omit, ...withoutPatient } = body(record, 2);
+    assert.equal(await outcome('node', withoutPatient as RecordCommitBody), 'state.conflict');
+  });
+
+  it('rejects malformed bodies: bad ids, version 0, a short commitment, a delete with a commitment, extra fields', async () => {
+    const record = randomPseudonym('rec');
+    const cases: Record<string, unknown>[] = [
+      { ...body(record, 1), record: 'Observation/123' },
+      { ...body(record, 1), version: 0 },
+      { ...body(record, 1), commitment: new Uint8Array(31) },
+      { ...body(record, 1), op: 'delete' },
+      { ...body(record, 1), patient: 'John Smith' },
+      { ...body(record, 1), code: 'http://loinc.org|4548-4' },
+      { ...body(record, 1), key: new Uint8Array(32) },
+    ];
+    for (const bad of cases) {
+      const tx = t.org.signAt({ type: 'record.commit', body: bad as unknown as RecordCommitBody }, 0);
+      const result = await t.submit(tx);
+      assert.equal(result.ok, false, JSON.stringify(Object.keys(bad)));
+      if (!result.ok) assert.equal(result.error.code, 'tx.malformed', result.error.message);
+    }
+    // The body is canonical CBOR like every payload: no floats sneak in.
+    assert.throws(() => encodeCanonical({ version: 1.5 }));
+  });
+});
