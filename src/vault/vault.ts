@@ -1,0 +1,648 @@
+/**
+ * The encrypted record vault of a node: FHIR resources stored as encrypted versions whose
+ * ciphertext commitments are on the ledger (record.commit), so every version served is checked
+ * against the ledger first.
+ *
+ * A write, per resource (serialized by an in-process lock):
+ *   1. version = current + 1; a fresh 256-bit data key; the resource JSON (with id, meta.versionId
+ *      and meta.lastUpdated stamped) is sealed with associated data binding type, id, version,
+ *      author and the ledger record id; commitment = SHA-256(envelope); the data key is wrapped
+ *      under the current KEK with label `${record}/${version}`.
+ *   2. The version is stored durably as `pending`, then its commitment is submitted to the ledger.
+ *   3. Committed → the version becomes `committed` and the resource row moves to it, in one SQLite
+ *      transaction that also runs the index callbacks. Rejected → the pending row is deleted and a
+ *      VaultError with the ledger's code is thrown.
+ * A crash between 2 and 3 is settled when the vault opens: a pending version the ledger holds
+ * (same commitment) is committed, any other is deleted.
+ *
+ * Reads check SHA-256(envelope) against the ledger's commitment for that version before
+ * unwrapping anything; a mismatch or a version missing from the ledger is an IntegrityError and
+ * nothing of the content is returned.
+ */
+import { DecryptionError, generateDataKey, open as openEnvelope, seal } from '../crypto/aead.js';
+import { equalBytes, utf8 } from '../crypto/bytes.js';
+import { sha256 } from '../crypto/hash.js';
+import { randomPseudonym } from '../client/identity.js';
+import { encodeCanonical } from '../ledger/codec.js';
+import type { LedgerErrorCode } from '../ledger/errors.js';
+import { ID_PATTERNS } from '../ledger/payloads/participant.js';
+import type { RecordCommitBody } from '../ledger/payloads/record.js';
+import type { LedgerNode } from '../node/ledger-node.js';
+import { finishRotation, KekRing, type RotationResult } from './kek.js';
+import { vaultPaths, VaultStore, wrapLabel, type ResourceRow, type VersionRow } from './store.js';
+
+export type JsonObject = { [key: string]: unknown };
+
+export type VaultErrorCode =
+  | LedgerErrorCode
+  | 'vault.invalid'
+  | 'vault.version_conflict'
+  | 'vault.not_found'
+  | 'vault.gone'
+  | 'vault.patient_mismatch'
+  | 'vault.closed';
+
+/** A write or delete that did not happen; `code` is the ledger's code when the ledger rejected it. */
+export class VaultError extends Error {
+  readonly code: VaultErrorCode;
+  constructor(code: VaultErrorCode, message: string) {
+    super(message);
+    this.name = 'VaultError';
+    this.code = code;
+  }
+}
+
+/** Stored data that does not match the ledger or does not decrypt. Says nothing about the content. */
+export class IntegrityError extends Error {
+  readonly type: string;
+  readonly id: string;
+  readonly record: string;
+  readonly version: number;
+  constructor(where: { type: string; id: string; record: string; version: number }, reason: string) {
+    super(`${where.type}/${where.id} version ${where.version} (${where.record}): ${reason}`);
+    this.name = 'IntegrityError';
+    this.type = where.type;
+    this.id = where.id;
+    this.record = where.record;
+    this.version = where.version;
+  }
+}
+
+/** What index writers see, inside the SQLite transaction that commits a version. */
+export interface CommitContext {
+  readonly res: number;
+  readonly type: string;
+  readonly id: string;
+  readonly version: number;
+  readonly lastUpdated: number;
+  /** The stored resource (with id and meta stamped), or null for a delete. */
+  readonly resource: JsonObject | null;
+  /** The vault's database, for writes in the same transaction. */
+  readonly vault: Vault;
+}
+
+export type CommitHook = (ctx: CommitContext) => void;
+
+export interface VaultOptions {
+  /**
+   * Runs inside the SQLite transaction of every committed version (writes, deletes and versions
+   * settled by crash recovery): the place to keep a search index in step with the resources.
+   */
+  readonly onCommit?: CommitHook;
+  /** Data keys re-wrapped per DB transaction during KEK rotation. */
+  readonly rotationBatch?: number;
+  readonly clock?: () => number;
+}
+
+export interface WriteRequest {
+  readonly type: string;
+  readonly id: string;
+  readonly resource: JsonObject;
+  /** The participant id of the author (the organization, a practitioner, a patient or a device). */
+  readonly author: string;
+  /** The patient's ledger pseudonym; a resource keeps its patient for life. */
+  readonly patient?: string;
+  /** Optimistic locking: the current version the writer saw (0 for "must not exist yet"). */
+  readonly expectedVersion?: number;
+  /** Runs in the commit transaction, after `VaultOptions.onCommit`. */
+  readonly onCommit?: CommitHook;
+}
+
+export interface WriteResult {
+  readonly version: number;
+  readonly record: string;
+  readonly lastUpdated: number;
+  readonly txHash: Uint8Array;
+  readonly height: number;
+  /** The resource as stored (id, meta.versionId and meta.lastUpdated stamped); null for a delete. */
+  readonly resource: JsonObject | null;
+}
+
+export interface VersionInfo {
+  readonly version: number;
+  readonly record: string;
+  readonly author: string;
+  readonly lastUpdated: number;
+  readonly txHash: Uint8Array | null;
+  readonly height: number | null;
+}
+
+export type ReadResult =
+  | ({ readonly status: 'ok'; readonly resource: JsonObject } & VersionInfo)
+  | ({ readonly status: 'gone' } & VersionInfo)
+  | { readonly status: 'not_found' };
+
+export type HistoryEntry = VersionInfo & { readonly deleted: boolean; readonly resource: JsonObject | null };
+
+export type VerifyResult =
+  | { readonly ok: true; readonly checked: number }
+  | {
+      readonly ok: false;
+      readonly checked: number;
+      readonly mismatch: { type: string; id: string; record: string; version: number; reason: string };
+    };
+
+const TYPE_PATTERN = /^[A-Z][A-Za-z]{0,63}$/;
+const ID_PATTERN = /^[A-Za-z0-9\-.]{1,64}$/;
+const AUTHOR_PATTERN = /^(?:org|prac|pat|dev)_[a-z0-9-]{1,40}$/;
+const AD_DOMAIN = 'medledger/vault-version/v1';
+
+/** Associated data of a version's envelope: binds it to the resource, version, author and record. */
+export function associatedData(type: string, id: string, version: number, author: string, record: string): Uint8Array {
+  return encodeCanonical({ domain: AD_DOMAIN, type, id, version, author, record });
+}
+
+/** A per-key promise chain: one task per key at a time, in arrival order. */
+class KeyedLock {
+  readonly #tails = new Map<string, Promise<unknown>>();
+
+  run<T>(key: string, task: () => Promise<T>): Promise<T> {
+    const previous = this.#tails.get(key) ?? Promise.resolve();
+    const result = previous.then(task, task);
+    const tail = result.then(
+      () => undefined,
+      () => undefined,
+    );
+    this.#tails.set(key, tail);
+    void tail.then(() => {
+      if (this.#tails.get(key) === tail) this.#tails.delete(key);
+    });
+    return result;
+  }
+
+  idle(): Promise<unknown> {
+    return Promise.all([...this.#tails.values()]);
+  }
+}
+
+export class Vault {
+  readonly #node: LedgerNode;
+  readonly #store: VaultStore;
+  readonly #keks: KekRing;
+  readonly #options: VaultOptions;
+  readonly #clock: () => number;
+  readonly #locks = new KeyedLock();
+  #rotation: Promise<RotationResult> | undefined;
+  #closed = false;
+
+  private constructor(node: LedgerNode, store: VaultStore, keks: KekRing, options: VaultOptions) {
+    this.#node = node;
+    this.#store = store;
+    this.#keks = keks;
+    this.#options = options;
+    this.#clock = options.clock ?? Date.now;
+  }
+
+  /**
+   * Opens (or creates) the vault of the node's data directory, settles versions left pending by a
+   * crash and finishes a KEK rotation cut short.
+   */
+  static async open(node: LedgerNode, dataDir: string, options: VaultOptions = {}): Promise<Vault> {
+    const store = new VaultStore(vaultPaths(dataDir).db, node.keystore);
+    try {
+      const keks = KekRing.open(node.keystore);
+      const vault = new Vault(node, store, keks, options);
+      vault.#recover();
+      if (keks.ids().length > 1) await finishRotation(keks, store, options.rotationBatch);
+      return vault;
+    } catch (error) {
+      store.close();
+      throw error;
+    }
+  }
+
+  /** The vault database, for modules (the FHIR search index) that keep their tables in it. */
+  get db(): VaultStore['db'] {
+    return this.#store.db;
+  }
+
+  /** Runs `fn` in one SQLite transaction of the vault database. */
+  transaction<T>(fn: () => T): T {
+    return this.#store.transaction(fn);
+  }
+
+  /** The id of the KEK new data keys are wrapped under. */
+  get currentKek(): number {
+    return this.#keks.currentId;
+  }
+
+  /** The current resource row (also for the FHIR layer: `res` is the search index row id). */
+  resource(type: string, id: string): ResourceRow | undefined {
+    const row = this.#store.resource(type, id);
+    return row && row.version > 0 ? row : undefined;
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Writes
+
+  async write(request: WriteRequest): Promise<WriteResult> {
+    const { type, id, resource, author } = request;
+    checkName(type, id);
+    if (!AUTHOR_PATTERN.test(author)) throw new VaultError('vault.invalid', `invalid author "${author}"`);
+    if (request.patient !== undefined && !ID_PATTERNS.patient.test(request.patient)) {
+      throw new VaultError('vault.invalid', `invalid patient pseudonym "${request.patient}"`);
+    }
+    if (typeof resource !== 'object' || resource === null || Array.isArray(resource)) {
+      throw new VaultError('vault.invalid', 'the resource must be a JSON object');
+    }
+    if (resource['resourceType'] !== undefined && resource['resourceType'] !== type) {
+      throw new VaultError('vault.invalid', `resourceType ${String(resource['resourceType'])} does not match ${type}`);
+    }
+    if (resource['id'] !== undefined && resource['id'] !== id) {
+      throw new VaultError('vault.invalid', `resource id ${String(resource['id'])} does not match ${id}`);
+    }
+    return this.#serialized(type, id, () => this.#write(request));
+  }
+
+  async delete(type: string, id: string, author: string, expectedVersion?: number): Promise<WriteResult> {
+    checkName(type, id);
+    if (!AUTHOR_PATTERN.test(author)) throw new VaultError('vault.invalid', `invalid author "${author}"`);
+    return this.#serialized(type, id, () => this.#delete(type, id, author, expectedVersion));
+  }
+
+  #serialized<T>(type: string, id: string, task: () => Promise<T>): Promise<T> {
+    if (this.#closed) return Promise.reject(new VaultError('vault.closed', 'the vault is closed'));
+    return this.#locks.run(`${type}/${id}`, task);
+  }
+
+  async #write(request: WriteRequest): Promise<WriteResult> {
+    const { type, id, author } = request;
+    const existing = this.#store.resource(type, id);
+    const current = existing?.version ?? 0;
+    checkExpected(request.expectedVersion, current, type, id);
+    const patient = request.patient ?? existing?.patient ?? undefined;
+    if (existing && (existing.patient ?? undefined) !== patient) {
+      throw new VaultError('vault.patient_mismatch', `${type}/${id} belongs to another patient`);
+    }
+    const version = current + 1;
+    const record = existing?.record ?? randomPseudonym('rec');
+    const lastUpdated = this.#clock();
+    const meta = isObject(request.resource['meta']) ? request.resource['meta'] : {};
+    const stored: JsonObject = {
+      ...request.resource,
+      resourceType: type,
+      id,
+      meta: { ...meta, versionId: String(version), lastUpdated: new Date(lastUpdated).toISOString() },
+    };
+    const dataKey = generateDataKey();
+    let envelope: Uint8Array;
+    let wrapped: { wrapped: Uint8Array; kek: number };
+    try {
+      envelope = seal(dataKey, utf8(JSON.stringify(stored)), associatedData(type, id, version, author, record));
+      wrapped = this.#keks.wrap(dataKey, wrapLabel(record, version));
+    } finally {
+      dataKey.fill(0);
+    }
+    const commitment = sha256(envelope);
+    const res = this.#store.transaction(() => {
+      const r = existing?.res ?? this.#store.insertResource(type, id, record, lastUpdated, patient);
+      this.#store.insertPending({
+        res: r,
+        version,
+        envelope,
+        wrappedKey: wrapped.wrapped,
+        kek: wrapped.kek,
+        author,
+        lastUpdated,
+        deleted: false,
+      });
+      return r;
+    });
+    const body: RecordCommitBody = {
+      record,
+      version,
+      ...(patient !== undefined && { patient }),
+      author,
+      custodian: this.#node.org.id,
+      op: 'write',
+      commitment,
+    };
+    const receipt = await this.#submit(res, version, body, { type, id, record, version });
+    this.#commit({ res, type, id, version, lastUpdated, resource: stored, vault: this }, receipt, request.onCommit);
+    return { version, record, lastUpdated, txHash: receipt.hash, height: receipt.height, resource: stored };
+  }
+
+  async #delete(type: string, id: string, author: string, expectedVersion: number | undefined): Promise<WriteResult> {
+    const existing = this.resource(type, id);
+    if (!existing) throw new VaultError('vault.not_found', `${type}/${id} does not exist`);
+    checkExpected(expectedVersion, existing.version, type, id);
+    if (existing.deleted) throw new VaultError('vault.gone', `${type}/${id} is already deleted`);
+    const version = existing.version + 1;
+    const lastUpdated = this.#clock();
+    const { res, record } = existing;
+    this.#store.transaction(() =>
+      this.#store.insertPending({
+        res,
+        version,
+        envelope: null,
+        wrappedKey: null,
+        kek: null,
+        author,
+        lastUpdated,
+        deleted: true,
+      }),
+    );
+    const body: RecordCommitBody = {
+      record,
+      version,
+      ...(existing.patient !== null && { patient: existing.patient }),
+      author,
+      custodian: this.#node.org.id,
+      op: 'delete',
+    };
+    const receipt = await this.#submit(res, version, body, { type, id, record, version });
+    this.#commit({ res, type, id, version, lastUpdated, resource: null, vault: this }, receipt, undefined);
+    return { version, record, lastUpdated, txHash: receipt.hash, height: receipt.height, resource: null };
+  }
+
+  /** Submits the commitment; on rejection the pending version is dropped and a VaultError thrown. */
+  async #submit(
+    res: number,
+    version: number,
+    body: RecordCommitBody,
+    where: { type: string; id: string; record: string; version: number },
+  ): Promise<{ hash: Uint8Array; height: number }> {
+    let outcome;
+    try {
+      outcome = await this.#node.submitOwn({ type: 'record.commit', body });
+    } catch (error) {
+      // Unknown outcome: settle the pending row against what the ledger says.
+      this.#settle(this.#store.version(res, version));
+      throw error;
+    }
+    if (!outcome.ok) {
+      this.#store.transaction(() => this.#store.dropPending(res, version));
+      throw new VaultError(outcome.error.code, `${where.type}/${where.id} version ${version}: ${outcome.error.message}`);
+    }
+    return outcome.receipt;
+  }
+
+  /** Marks the version committed and moves the resource to it; hooks run in the same transaction. */
+  #commit(ctx: CommitContext, receipt: { hash: Uint8Array | null; height: number }, hook: CommitHook | undefined): void {
+    const core = (): void => {
+      this.#store.markCommitted(ctx.res, ctx.version, receipt.hash, receipt.height);
+      this.#store.setCurrent(ctx.res, ctx.version, ctx.resource === null, ctx.lastUpdated);
+    };
+    try {
+      this.#store.transaction(() => {
+        core();
+        this.#options.onCommit?.(ctx);
+        hook?.(ctx);
+      });
+    } catch (error) {
+      // The ledger has the version: the vault must record it even if an index hook failed.
+      this.#store.transaction(core);
+      throw error;
+    }
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Reads
+
+  read(type: string, id: string, version?: number): ReadResult {
+    this.#checkOpen();
+    const row = this.resource(type, id);
+    if (!row) return { status: 'not_found' };
+    const v = this.#store.version(row.res, version ?? row.version);
+    if (!v || v.state !== 'committed') return { status: 'not_found' };
+    return this.#open(row, v);
+  }
+
+  /** Every committed version, newest first, each checked against the ledger like a read. */
+  history(type: string, id: string): HistoryEntry[] {
+    this.#checkOpen();
+    const row = this.resource(type, id);
+    if (!row) return [];
+    return this.#store.committedVersions(row.res).map((v) => {
+      const result = this.#open(row, v);
+      if (result.status === 'not_found') throw new Error('unreachable');
+      const { status, ...info } = result;
+      return { ...info, deleted: status === 'gone', resource: result.status === 'ok' ? result.resource : null };
+    });
+  }
+
+  #open(row: ResourceRow, v: VersionRow): ReadResult {
+    const where = { type: row.type, id: row.id, record: row.record, version: v.version };
+    const ledger = this.#node.chain.app.recordVersion(row.record, v.version);
+    if (!ledger) throw new IntegrityError(where, 'the ledger has no such version');
+    const info: VersionInfo = {
+      version: v.version,
+      record: row.record,
+      author: ledger.author,
+      lastUpdated: v.lastUpdated,
+      txHash: v.txHash,
+      height: v.height,
+    };
+    if (v.deleted) {
+      if (ledger.commitment !== undefined) throw new IntegrityError(where, 'stored as a delete but the ledger has a write');
+      return { status: 'gone', ...info };
+    }
+    if (ledger.commitment === undefined) throw new IntegrityError(where, 'the ledger has a delete for this version');
+    if (!v.envelope || !v.wrappedKey || v.kek === null) throw new IntegrityError(where, 'the stored version is incomplete');
+    if (!equalBytes(sha256(v.envelope), ledger.commitment)) {
+      throw new IntegrityError(where, 'the ciphertext does not match the ledger commitment');
+    }
+    let plaintext: Uint8Array;
+    try {
+      const dataKey = this.#keks.unwrap(v.kek, v.wrappedKey, wrapLabel(row.record, v.version));
+      try {
+        // The author comes from the ledger: a stored author that was altered fails here.
+        plaintext = openEnvelope(dataKey, v.envelope, associatedData(row.type, row.id, v.version, ledger.author, row.record));
+      } finally {
+        dataKey.fill(0);
+      }
+    } catch (error) {
+      if (error instanceof DecryptionError) throw new IntegrityError(where, `does not decrypt: ${error.message}`);
+      throw error;
+    }
+    let resource: unknown;
+    try {
+      resource = JSON.parse(Buffer.from(plaintext.buffer, plaintext.byteOffset, plaintext.length).toString('utf8'));
+    } catch {
+      throw new IntegrityError(where, 'the decrypted content is not JSON');
+    } finally {
+      plaintext.fill(0);
+    }
+    if (!isObject(resource)) throw new IntegrityError(where, 'the decrypted content is not a JSON object');
+    return { status: 'ok', resource, ...info };
+  }
+
+  /**
+   * Checks every committed version against the ledger (write ↔ commitment = SHA-256(envelope),
+   * delete ↔ delete) and every resource's current version against the ledger head; returns the
+   * first mismatch. With `decrypt`, also unwraps and opens every envelope.
+   */
+  verifyAll(options: { decrypt?: boolean } = {}): VerifyResult {
+    this.#checkOpen();
+    const app = this.#node.chain.app;
+    const resources = new Map<number, ResourceRow>();
+    for (const r of this.#store.resources()) resources.set(r.res, r);
+    let checked = 0;
+    const mismatch = (r: ResourceRow, version: number, reason: string): VerifyResult => ({
+      ok: false,
+      checked,
+      mismatch: { type: r.type, id: r.id, record: r.record, version, reason },
+    });
+    for (const v of this.#store.committedVersionsAll()) {
+      const r = resources.get(v.res);
+      if (!r)
+        return {
+          ok: false,
+          checked,
+          mismatch: { type: '?', id: '?', record: '?', version: v.version, reason: 'orphan version' },
+        };
+      const ledger = app.recordVersion(r.record, v.version);
+      if (!ledger) return mismatch(r, v.version, 'the ledger has no such version');
+      if (v.deleted !== (ledger.commitment === undefined)) return mismatch(r, v.version, 'write/delete differs from the ledger');
+      if (ledger.commitment && !(v.envelope && equalBytes(sha256(v.envelope), ledger.commitment))) {
+        return mismatch(r, v.version, 'the ciphertext does not match the ledger commitment');
+      }
+      if (options.decrypt && !v.deleted) {
+        try {
+          this.#open(r, v);
+        } catch (error) {
+          if (error instanceof IntegrityError) return mismatch(r, v.version, error.message);
+          throw error;
+        }
+      }
+      checked += 1;
+    }
+    for (const r of resources.values()) {
+      if (r.version === 0) continue;
+      const head = app.recordHead(r.record);
+      if (!head) return mismatch(r, r.version, 'the ledger has no such record');
+      if (head.version !== r.version || head.deleted !== r.deleted) {
+        return mismatch(r, r.version, `the ledger head is version ${head.version}${head.deleted ? ' (deleted)' : ''}`);
+      }
+      if ((head.patient ?? null) !== r.patient) return mismatch(r, r.version, 'the patient differs from the ledger');
+    }
+    return { ok: true, checked };
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Patients
+
+  /** The ledger pseudonym linked to a FHIR Patient id (off-ledger), created on first use when asked. */
+  patientPseudonym(patientId: string, options: { create?: boolean } = {}): string | undefined {
+    this.#checkOpen();
+    if (!ID_PATTERN.test(patientId)) throw new VaultError('vault.invalid', `invalid Patient id "${patientId}"`);
+    const existing = this.#store.pseudonymOf(patientId);
+    if (existing || !options.create) return existing;
+    const pseudonym = randomPseudonym('pat');
+    this.#store.link(patientId, pseudonym, this.#clock());
+    return pseudonym;
+  }
+
+  /** Links a FHIR Patient id to an existing pseudonym (e.g. one the patient enrolled with). */
+  linkPatient(patientId: string, pseudonym: string): void {
+    this.#checkOpen();
+    if (!ID_PATTERN.test(patientId)) throw new VaultError('vault.invalid', `invalid Patient id "${patientId}"`);
+    if (!ID_PATTERNS.patient.test(pseudonym)) throw new VaultError('vault.invalid', `invalid patient pseudonym "${pseudonym}"`);
+    const existing = this.#store.pseudonymOf(patientId);
+    if (existing === pseudonym) return;
+    if (existing !== undefined) throw new VaultError('state.conflict', `Patient/${patientId} is linked to another pseudonym`);
+    if (this.#store.patientOf(pseudonym) !== undefined)
+      throw new VaultError('state.conflict', `${pseudonym} is linked to another Patient`);
+    this.#store.link(patientId, pseudonym, this.#clock());
+  }
+
+  /** The FHIR Patient id linked to a pseudonym. */
+  patientIdOf(pseudonym: string): string | undefined {
+    this.#checkOpen();
+    return this.#store.patientOf(pseudonym);
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Keys, recovery, lifecycle
+
+  /**
+   * Creates a new KEK, re-wraps every data key under it (batches of DB transactions) and deletes
+   * the old KEKs from the keystore. Writes go on meanwhile, under the new KEK.
+   */
+  rotateKek(): Promise<RotationResult> {
+    this.#checkOpen();
+    const previous = this.#rotation ?? Promise.resolve();
+    const next = previous
+      .catch(() => undefined)
+      .then(() => {
+        this.#keks.create();
+        return finishRotation(this.#keks, this.#store, this.#options.rotationBatch);
+      });
+    this.#rotation = next;
+    return next;
+  }
+
+  /** Settles versions left pending by a crash against the ledger. */
+  #recover(): { committed: number; dropped: number } {
+    let committed = 0;
+    let dropped = 0;
+    for (const v of this.#store.pendingVersions()) {
+      if (this.#settle(v)) committed += 1;
+      else dropped += 1;
+    }
+    return { committed, dropped };
+  }
+
+  /** Commits a pending version the ledger holds with the same commitment; drops it otherwise. */
+  #settle(v: VersionRow | undefined): boolean {
+    if (!v || v.state !== 'pending') return false;
+    const row = this.#store.resourceByRes(v.res);
+    if (!row) return false;
+    const ledger = this.#node.chain.app.recordVersion(row.record, v.version);
+    const matches =
+      ledger !== undefined &&
+      ledger.author === v.author &&
+      (v.deleted
+        ? ledger.commitment === undefined
+        : ledger.commitment !== undefined && v.envelope !== null && equalBytes(sha256(v.envelope), ledger.commitment));
+    if (!matches) {
+      this.#store.transaction(() => this.#store.dropPending(v.res, v.version));
+      return false;
+    }
+    let resource: JsonObject | null = null;
+    if (!v.deleted) {
+      const opened = this.#open(row, { ...v, state: 'committed' });
+      resource = opened.status === 'ok' ? opened.resource : null;
+    }
+    const ctx: CommitContext = {
+      res: v.res,
+      type: row.type,
+      id: row.id,
+      version: v.version,
+      lastUpdated: v.lastUpdated,
+      resource,
+      vault: this,
+    };
+    // The transaction hash is not known after a crash; the height is the ledger's.
+    this.#commit(ctx, { hash: null, height: ledger.height }, undefined);
+    return true;
+  }
+
+  #checkOpen(): void {
+    if (this.#closed) throw new VaultError('vault.closed', 'the vault is closed');
+  }
+
+  /** Waits for writes in flight and a rotation, then closes the database. The node stays open. */
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    await this.#locks.idle();
+    await this.#rotation?.catch(() => undefined);
+    this.#store.close();
+  }
+}
+
+function checkName(type: string, id: string): void {
+  if (!TYPE_PATTERN.test(type)) throw new VaultError('vault.invalid', `invalid resource type "${type}"`);
+  if (!ID_PATTERN.test(id)) throw new VaultError('vault.invalid', `invalid resource id "${id}"`);
+}
+
+function checkExpected(expected: number | undefined, current: number, type: string, id: string): void {
+  if (expected !== undefined && expected !== current) {
+    throw new VaultError('vault.version_conflict', `${type}/${id} is at version ${current}, not ${expected}`);
+  }
+}
+
+function isObject(value: unknown): value is JsonObject {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
