@@ -35,7 +35,6 @@ import type {
   Practitioner,
   Procedure,
   Quantity,
-
   Resource,
 } from '@medplum/fhirtypes';
 import {
@@ -269,7 +268,12 @@ function makeClinicians(rng: Random): Clinician[] {
         },
       ],
     };
-    return { resource, specialty, ref: { reference: `Practitioner/${id}`, display: `Dr. ${given} ${family}` }, name: `Dr. ${given} ${family}` };
+    return {
+      resource,
+      specialty,
+      ref: { reference: `Practitioner/${id}`, display: `Dr. ${given} ${family}` },
+      name: `Dr. ${given} ${family}`,
+    };
   });
 }
 
@@ -375,7 +379,9 @@ class PatientBuilder {
 
     // Chronic conditions by prevalence at today's age (obesity first: it raises the others).
     const ageNow = this.ageAt(ctx.end);
-    const obese = ageNow >= 6 && rng.chance((CHRONIC_CONDITIONS.find((c) => c.key === 'obesity') as ChronicCondition).prevalence(ageNow, this.female));
+    const obese =
+      ageNow >= 6 &&
+      rng.chance((CHRONIC_CONDITIONS.find((c) => c.key === 'obesity') as ChronicCondition).prevalence(ageNow, this.female));
     const chosen: ChronicCondition[] = [];
     for (const def of CHRONIC_CONDITIONS) {
       if (ageNow < def.minAge) continue;
@@ -387,7 +393,9 @@ class PatientBuilder {
       if (rng.chance(Math.min(0.9, def.prevalence(ageNow, this.female) * boost))) chosen.push(def);
     }
     if (chosen.length === 0) {
-      const eligible = CHRONIC_CONDITIONS.filter((c) => ageNow >= c.minAge).map((c) => [c, c.prevalence(ageNow, this.female)] as const);
+      const eligible = CHRONIC_CONDITIONS.filter((c) => ageNow >= c.minAge).map(
+        (c) => [c, c.prevalence(ageNow, this.female)] as const,
+      );
       if (eligible.length > 0) chosen.push(rng.weighted(eligible));
     }
     for (const def of rng.sample(chosen, rng.int(1, 4))) {
@@ -423,7 +431,15 @@ class PatientBuilder {
       name: [{ use: 'official', family, given: adult ? [given, `${middle}.`] : [given], text: this.nameText }],
       telecom: [
         { system: 'phone', value: `555-555-01${String(rng.int(20, 99))}`, use: adult ? 'mobile' : 'home' },
-        ...(adult ? [{ system: 'email' as const, value: `${asciiFold(given)}.${asciiFold(family)}${rng.int(1, 99)}@example.org`, use: 'home' as const }] : []),
+        ...(adult
+          ? [
+              {
+                system: 'email' as const,
+                value: `${asciiFold(given)}.${asciiFold(family)}${rng.int(1, 99)}@example.org`,
+                use: 'home' as const,
+              },
+            ]
+          : []),
       ],
       gender: this.female ? 'female' : 'male',
       birthDate: dateOnly(this.birth),
@@ -439,14 +455,19 @@ class PatientBuilder {
         },
       ],
       maritalStatus: adult
-        ? concept(SYSTEMS.maritalStatus, rng.weighted([
-            [{ code: 'M', display: 'Married' }, 5],
-            [{ code: 'S', display: 'Never Married' }, 3],
-            [{ code: 'D', display: 'Divorced' }, 1],
-            [{ code: 'W', display: 'Widowed' }, ageNow > 60 ? 2 : 0.2],
-          ]))
+        ? concept(
+            SYSTEMS.maritalStatus,
+            rng.weighted([
+              [{ code: 'M', display: 'Married' }, 5],
+              [{ code: 'S', display: 'Never Married' }, 3],
+              [{ code: 'D', display: 'Divorced' }, 1],
+              [{ code: 'W', display: 'Widowed' }, ageNow > 60 ? 2 : 0.2],
+            ]),
+          )
         : concept(SYSTEMS.maritalStatus, { code: 'S', display: 'Never Married' }),
-      communication: [{ language: concept(SYSTEMS.language, { code: 'en-US', display: 'English (United States)' }), preferred: true }],
+      communication: [
+        { language: concept(SYSTEMS.language, { code: 'en-US', display: 'English (United States)' }), preferred: true },
+      ],
       managingOrganization: ctx.organizationRef,
       generalPractitioner: [this.pcp.ref],
     };
@@ -468,7 +489,8 @@ class PatientBuilder {
 
   private medStart(keys: readonly MedicationKey[], at: number): number | undefined {
     let best: number | undefined;
-    for (const m of this.meds) if (keys.includes(m.key) && m.start <= at && (best === undefined || m.start < best)) best = m.start;
+    for (const m of this.meds)
+      if (keys.includes(m.key) && m.start <= at && (best === undefined || m.start < best)) best = m.start;
     return best;
   }
 
@@ -504,7 +526,7 @@ class PatientBuilder {
     while (t <= ctx.end) {
       at(t, 'routine');
       const burden = [...this.conditions.values()].filter((c) => c.onset <= t && c.def.key !== 'obesity').length;
-      const months = this.ageAt(t) < 18 ? 12 : burden === 0 ? 12 : burden === 1 ? 6 : burden === 2 ? 4 : 3;
+      const months = this.ageAt(t) < 18 ? 12 : burden === 0 ? 12 : burden <= 2 ? 6 : 4;
       t += Math.max(45, Math.round(rng.normal(months * 30.4, months * 3))) * DAY;
     }
 
@@ -531,6 +553,7 @@ class PatientBuilder {
       }
       if (rng.chance(0.06 + 0.03 * sickness)) {
         const ms = yearStart + rng.int(0, Math.floor(span / DAY)) * DAY;
+        if (ms + 8 * DAY > ctx.end) continue;
         const problem = rng.pick(EMERGENCY_PROBLEMS);
         const admit = problem.admit && rng.chance(this.ageAt(ms) > 60 ? 0.8 : 0.4);
         at(ms, admit ? 'inpatient' : 'emergency', { emergency: problem, days: admit ? rng.int(2, 6) : 0 });
@@ -547,7 +570,8 @@ class PatientBuilder {
       const fluDue = Date.UTC(year, 8, 15) + rng.int(0, 75) * DAY;
       const age = this.ageAt(fluDue);
       const p = age < 0.5 ? 0 : age < 18 ? 0.55 : age < 65 ? 0.45 : 0.75;
-      if (fluDue >= start && fluDue <= ctx.end && rng.chance(p)) doses.push({ key: rng.chance(0.7) ? 'fluPf' : 'flu', due: fluDue });
+      if (fluDue >= start && fluDue <= ctx.end && rng.chance(p))
+        doses.push({ key: rng.chance(0.7) ? 'fluPf' : 'flu', due: fluDue });
     }
     const covidStart = Date.UTC(2021, 3, 1) + rng.int(0, 150) * DAY;
     if (this.ageAt(covidStart) >= 12 && covidStart >= start && covidStart <= ctx.end && rng.chance(0.72)) {
@@ -559,7 +583,11 @@ class PatientBuilder {
       if (fall2023 <= ctx.end && rng.chance(0.35)) doses.push({ key: brand, due: fall2023 });
     }
     const ageStart = this.ageAt(start);
-    if (ageStart >= 19 && rng.chance(0.15)) doses.push({ key: rng.chance(0.7) ? 'tdap' : 'td', due: start + rng.int(30, Math.max(31, Math.floor(years * 365) - 30)) * DAY });
+    if (ageStart >= 19 && rng.chance(0.15))
+      doses.push({
+        key: rng.chance(0.7) ? 'tdap' : 'td',
+        due: start + rng.int(30, Math.max(31, Math.floor(years * 365) - 30)) * DAY,
+      });
     const at65 = this.birth + 65 * YEAR;
     if (at65 <= ctx.end && rng.chance(0.6)) doses.push({ key: 'ppsv23', due: Math.max(start, at65) + rng.int(0, 200) * DAY });
     const at50 = this.birth + 50 * YEAR;
@@ -569,12 +597,18 @@ class PatientBuilder {
     }
     if (this.has('diabetes') && ageStart >= 19 && ageStart < 60 && rng.chance(0.3)) {
       const first = start + rng.int(30, 700) * DAY;
-      doses.push({ key: 'hepBAdult', due: first }, { key: 'hepBAdult', due: first + 30 * DAY }, { key: 'hepBAdult', due: first + 180 * DAY });
+      doses.push(
+        { key: 'hepBAdult', due: first },
+        { key: 'hepBAdult', due: first + 30 * DAY },
+        { key: 'hepBAdult', due: first + 180 * DAY },
+      );
     }
     doses.sort((a, b) => a.due - b.due);
     for (const dose of doses) {
       if (dose.due > ctx.end) continue;
-      const host = visits.find((v) => (v.kind === 'routine' || v.kind === 'immunization') && v.start >= dose.due && v.start <= dose.due + 45 * DAY);
+      const host = visits.find(
+        (v) => (v.kind === 'routine' || v.kind === 'immunization') && v.start >= dose.due && v.start <= dose.due + 45 * DAY,
+      );
       if (host !== undefined && !host.vaccines.includes(dose.key)) host.vaccines.push(dose.key);
       else at(dose.due, 'immunization', { vaccines: [dose.key] });
     }
@@ -599,9 +633,10 @@ class PatientBuilder {
         ? v.days * DAY + rng.int(-8, 8) * 60 * MINUTE
         : v.kind === 'emergency'
           ? rng.int(2, 7) * 60 * MINUTE
-          : rng.int(2, 5) * 10 * MINUTE;
-    const end = Math.min(v.start + duration, ctx.end + DAY - MINUTE);
-    const cls = v.kind === 'inpatient' ? ENCOUNTER_CLASSES.IMP : v.kind === 'emergency' ? ENCOUNTER_CLASSES.EMER : ENCOUNTER_CLASSES.AMB;
+          : rng.int(3, 5) * 10 * MINUTE;
+    const end = Math.min(v.start + duration, ctx.end);
+    const cls =
+      v.kind === 'inpatient' ? ENCOUNTER_CLASSES.IMP : v.kind === 'emergency' ? ENCOUNTER_CLASSES.EMER : ENCOUNTER_CLASSES.AMB;
     const type =
       v.kind === 'inpatient'
         ? ENCOUNTER_TYPES.admission
@@ -637,7 +672,13 @@ class PatientBuilder {
         {
           type: [
             {
-              coding: [{ system: 'http://terminology.hl7.org/CodeSystem/v3-ParticipationType', code: 'PPRF', display: 'primary performer' }],
+              coding: [
+                {
+                  system: 'http://terminology.hl7.org/CodeSystem/v3-ParticipationType',
+                  code: 'PPRF',
+                  display: 'primary performer',
+                },
+              ],
             },
           ],
           individual: clinician.ref,
@@ -648,7 +689,10 @@ class PatientBuilder {
       ...(v.kind === 'inpatient'
         ? {
             hospitalization: {
-              admitSource: concept('http://terminology.hl7.org/CodeSystem/admit-source', { code: 'emd', display: 'From accident/emergency department' }),
+              admitSource: concept('http://terminology.hl7.org/CodeSystem/admit-source', {
+                code: 'emd',
+                display: 'From accident/emergency department',
+              }),
               dischargeDisposition: concept(SYSTEMS.dischargeDisposition, { code: 'home', display: 'Home' }),
             },
           }
@@ -676,17 +720,16 @@ class PatientBuilder {
     if (v.kind !== 'immunization' || age < 2) this.vitals(v, encRef, clinician, at);
 
     // Labs.
-    const labAt = at + rng.int(10, 40) * MINUTE;
+    const labAt = at + rng.int(5, 10) * MINUTE;
     const panels: PanelKey[] = [];
     if (v.kind === 'emergency' || v.kind === 'inpatient') panels.push('bmp', 'cbc');
     else if (v.kind === 'routine' || v.kind === 'diagnosis') {
       for (const p of ROUTINE_PANELS) if (this.panelDue(p, v, age)) panels.push(p);
     }
     for (const p of panels) this.panel(p, encRef, clinician, labAt);
-    if (panels.length > 0 && v.kind !== 'inpatient') this.procedure(PROCEDURES.venipuncture, encRef, clinician, at, 10);
 
     // Immunizations.
-    for (const key of v.vaccines) this.immunize(key, encRef, clinician, at + rng.int(10, 25) * MINUTE);
+    for (const key of v.vaccines) this.immunize(key, encRef, clinician, at + rng.int(5, 10) * MINUTE);
 
     // Acute problems and emergencies.
     if (v.acute !== undefined) this.acuteProblem(v.acute, encRef, clinician, v.start);
@@ -696,12 +739,15 @@ class PatientBuilder {
     for (const def of v.diagnoses) {
       if (def.key === 'afib' || def.key === 'cad') this.procedure(PROCEDURES.ecg, encRef, clinician, at + 20 * MINUTE, 15);
       if (def.key === 'heartFailure') this.procedure(PROCEDURES.echocardiography, encRef, clinician, at + 30 * MINUTE, 40);
-      if (def.key === 'asthma' || def.key === 'copd') this.procedure(PROCEDURES.spirometry, encRef, clinician, at + 20 * MINUTE, 20);
+      if (def.key === 'asthma' || def.key === 'copd')
+        this.procedure(PROCEDURES.spirometry, encRef, clinician, at + 20 * MINUTE, 20);
     }
     if (v.kind === 'routine' && age >= 18) {
       if (rng.chance(0.25)) this.procedure(PROCEDURES.depressionScreening, encRef, clinician, at + 15 * MINUTE, 5);
-      if (this.female && age >= 50 && age < 75 && rng.chance(0.3)) this.procedure(PROCEDURES.mammography, encRef, clinician, at + 45 * MINUTE, 20);
-      if (age >= 50 && age < 76 && rng.chance(0.06)) this.procedure(PROCEDURES.colonoscopy, encRef, clinician, at + 60 * MINUTE, 40);
+      if (this.female && age >= 50 && age < 75 && rng.chance(0.3))
+        this.procedure(PROCEDURES.mammography, encRef, clinician, at + 45 * MINUTE, 20);
+      if (age >= 50 && age < 76 && rng.chance(0.06))
+        this.procedure(PROCEDURES.colonoscopy, encRef, clinician, at + 60 * MINUTE, 40);
     }
     if (v.diagnoses.length > 0 || (v.kind === 'routine' && age >= 18 && rng.chance(0.12))) {
       this.note(DOCUMENT_TYPES.progress, encRef, clinician, end, this.progressText(v, age));
@@ -730,20 +776,25 @@ class PatientBuilder {
     const meds = c.def.medications;
     meds.forEach((key, i) => {
       if (key === 'hydrochlorothiazide') return; // an add-on, decided later
-      if (this.meds.some((m) => m.key === key && m.resource.status === 'active') || this.pendingMeds.some((p) => p.key === key)) return;
-      const delay = key === 'atorvastatin' && !historical && c.def.key === 'hyperlipidemia' ? rng.int(90, 240) : i > 0 && !historical ? rng.int(0, 60) : 0;
+      if (this.meds.some((m) => m.key === key && m.resource.status === 'active') || this.pendingMeds.some((p) => p.key === key))
+        return;
+      const delay =
+        key === 'atorvastatin' && !historical && c.def.key === 'hyperlipidemia'
+          ? rng.int(90, 240)
+          : i > 0 && !historical
+            ? rng.int(0, 60)
+            : 0;
       this.pendingMeds.push({ key, due: at + delay * DAY, reason: c.def.key });
     });
-    if (c.def.key === 'hypertension' && rng.chance(0.35)) this.pendingMeds.push({ key: 'hydrochlorothiazide', due: at + rng.int(300, 700) * DAY, reason: 'hypertension' });
+    if (c.def.key === 'hypertension' && rng.chance(0.35))
+      this.pendingMeds.push({ key: 'hydrochlorothiazide', due: at + rng.int(300, 700) * DAY, reason: 'hypertension' });
 
     if (c.def.carePlan.length > 0) {
       const plan: CarePlan = {
         resourceType: 'CarePlan',
         status: 'active',
         intent: 'plan',
-        category: [
-          concept(SYSTEMS.carePlanCategory, { code: 'assess-plan', display: 'Assessment and Plan of Treatment' }),
-        ],
+        category: [concept(SYSTEMS.carePlanCategory, { code: 'assess-plan', display: 'Assessment and Plan of Treatment' })],
         title: `${c.def.display} care plan`,
         subject: this.patientRef,
         encounter: encRef,
@@ -752,7 +803,12 @@ class PatientBuilder {
         author: clinician.ref,
         addresses: [c.ref],
         activity: c.def.carePlan.map((a) => ({
-          detail: { kind: 'ServiceRequest' as const, code: concept(SYSTEMS.snomed, a), status: 'in-progress' as const, location: { display: 'Home' } },
+          detail: {
+            kind: 'ServiceRequest' as const,
+            code: concept(SYSTEMS.snomed, a),
+            status: 'in-progress' as const,
+            location: { display: 'Home' },
+          },
         })),
       };
       this.add(plan);
@@ -761,7 +817,7 @@ class PatientBuilder {
 
   private medicationChanges(encRef: Ref, clinician: Clinician, at: number): void {
     const { rng } = this;
-    for (let i = 0; i < this.pendingStops.length; ) {
+    for (let i = 0; i < this.pendingStops.length;) {
       const stop = this.pendingStops[i] as { course: MedCourse; due: number };
       if (stop.due > at) {
         i++;
@@ -772,10 +828,11 @@ class PatientBuilder {
       stop.course.resource.status = 'stopped';
       stop.course.resource.statusReason = { text: med.stopReason ?? 'Discontinued' };
       const dosage = stop.course.resource.dosageInstruction?.[0];
-      if (dosage?.timing?.repeat !== undefined) dosage.timing.repeat.boundsPeriod = { start: dateTime(stop.course.start), end: dateTime(at) };
+      if (dosage?.timing?.repeat !== undefined)
+        dosage.timing.repeat.boundsPeriod = { start: dateTime(stop.course.start), end: dateTime(at) };
       if (med.alternative !== undefined) this.prescribe(med.alternative, encRef, clinician, at, this.reasonFor(stop.course.key));
     }
-    for (let i = 0; i < this.pendingMeds.length; ) {
+    for (let i = 0; i < this.pendingMeds.length;) {
       const p = this.pendingMeds[i] as { key: MedicationKey; due: number; reason: ChronicKey };
       if (p.due > at) {
         i++;
@@ -809,11 +866,19 @@ class PatientBuilder {
       dosageInstruction: [
         {
           text: med.dosage,
-          timing: { repeat: { boundsPeriod: { start: dateTime(at) }, ...(med.perDay > 0 ? { frequency: med.perDay, period: 1, periodUnit: 'd' as const } : {}) } },
+          timing: {
+            repeat: {
+              boundsPeriod: { start: dateTime(at) },
+              ...(med.perDay > 0 ? { frequency: med.perDay, period: 1, periodUnit: 'd' as const } : {}),
+            },
+          },
           asNeededBoolean: med.asNeeded === true,
         },
       ],
-      dispenseRequest: { numberOfRepeatsAllowed: 3, expectedSupplyDuration: { value: 90, unit: 'days', system: SYSTEMS.ucum, code: 'd' } },
+      dispenseRequest: {
+        numberOfRepeatsAllowed: 3,
+        expectedSupplyDuration: { value: 90, unit: 'days', system: SYSTEMS.ucum, code: 'd' },
+      },
     };
     this.add(request);
     const course: MedCourse = { key, start: at, resource: request };
@@ -864,13 +929,22 @@ class PatientBuilder {
       recorded: dateTime(at),
       primarySource: true,
       lotNumber: `${String.fromCharCode(65 + rng.int(0, 25), 65 + rng.int(0, 25))}${rng.digits(4)}`,
-      site: concept('http://terminology.hl7.org/CodeSystem/v3-ActSite', rng.chance(0.5) ? { code: 'LA', display: 'left arm' } : { code: 'RA', display: 'right arm' }),
-      route: concept('http://terminology.hl7.org/CodeSystem/v3-RouteOfAdministration', { code: 'IM', display: 'Injection, intramuscular' }),
+      site: concept(
+        'http://terminology.hl7.org/CodeSystem/v3-ActSite',
+        rng.chance(0.5) ? { code: 'LA', display: 'left arm' } : { code: 'RA', display: 'right arm' },
+      ),
+      route: concept('http://terminology.hl7.org/CodeSystem/v3-RouteOfAdministration', {
+        code: 'IM',
+        display: 'Injection, intramuscular',
+      }),
       performer: [{ actor: clinician.ref }],
     };
     if (key === 'rotavirus') {
       delete imm.site;
-      imm.route = concept('http://terminology.hl7.org/CodeSystem/v3-RouteOfAdministration', { code: 'PO', display: 'Swallow, oral' });
+      imm.route = concept('http://terminology.hl7.org/CodeSystem/v3-RouteOfAdministration', {
+        code: 'PO',
+        display: 'Swallow, oral',
+      });
     }
     this.add(imm);
   }
@@ -902,7 +976,13 @@ class PatientBuilder {
       description: type.display,
       content: [
         {
-          attachment: { contentType: 'text/plain; charset=utf-8', language: 'en-US', data: base64Utf8(text), title: type.display, creation: dateTime(at) },
+          attachment: {
+            contentType: 'text/plain; charset=utf-8',
+            language: 'en-US',
+            data: base64Utf8(text),
+            title: type.display,
+            creation: dateTime(at),
+          },
         },
       ],
       context: { encounter: [encRef], period: { start: dateTime(at - 30 * MINUTE), end: dateTime(at) } },
@@ -971,13 +1051,19 @@ class PatientBuilder {
       const temp = fever ? rng.normalClamped(38.4, 0.4, 37.8, 40.2) : rng.normalClamped(36.8, 0.2, 36.1, 37.4);
       this.vital(VITALS.temperature, temp, encRef, clinician, at);
     }
-    if (sick || this.has('copd', at) || this.has('asthma', at)) {
+    if (sick || this.has('copd', at)) {
       let spo2 = rng.normal(97.8, 0.8);
       if (this.has('copd', at)) spo2 -= 4;
       if (v.emergency?.code === '233604007' || v.emergency?.code === '267036007') spo2 -= 4;
       this.vital(VITALS.spo2, clamp(spo2, 82, 100), encRef, clinician, at);
       const rrBase = age < 1 ? 40 : age < 6 ? 26 : age < 12 ? 20 : 15;
-      this.vital(VITALS.respiratoryRate, clamp(rrBase + rng.normal(0, 2) + (fever ? 3 : 0) + (this.has('copd', at) ? 3 : 0), 8, 60), encRef, clinician, at);
+      this.vital(
+        VITALS.respiratoryRate,
+        clamp(rrBase + rng.normal(0, 2) + (fever ? 3 : 0) + (this.has('copd', at) ? 3 : 0), 8, 60),
+        encRef,
+        clinician,
+        at,
+      );
     }
   }
 
@@ -1020,7 +1106,8 @@ class PatientBuilder {
         return age >= 40 && since >= 3 * 365 && v.kind === 'routine';
       case 'lipid':
         if (diagnosed('hyperlipidemia') || diagnosed('cad')) return true;
-        if (statinStart !== undefined && last !== undefined && last < statinStart && v.start - statinStart >= 60 * DAY) return true;
+        if (statinStart !== undefined && last !== undefined && last < statinStart && v.start - statinStart >= 60 * DAY)
+          return true;
         if (has('hyperlipidemia') || has('cad') || has('diabetes')) return since >= 330;
         return age >= 20 && since >= 3 * 365 && v.kind === 'routine';
       case 'bmp':
@@ -1069,7 +1156,11 @@ class PatientBuilder {
       case 'hdl':
         return clamp(this.hdlBase + rng.normal(0, 3) - (this.has('obesity') ? 4 : 0), 20, 110);
       case 'triglycerides':
-        return clamp(this.tgBase + (this.has('hyperlipidemia', at) ? 60 : 0) + (this.has('diabetes', at) ? 40 : 0) + rng.normal(0, 20), 40, 600);
+        return clamp(
+          this.tgBase + (this.has('hyperlipidemia', at) ? 60 : 0) + (this.has('diabetes', at) ? 40 : 0) + rng.normal(0, 20),
+          40,
+          600,
+        );
       case 'cholesterol':
         throw new Error('total cholesterol is derived');
       case 'egfr': {
@@ -1096,7 +1187,13 @@ class PatientBuilder {
         return clamp(this.tshBase + rng.normal(0, 0.3), 0.3, 6);
       }
       case 'potassium':
-        return clamp(rng.normal(4.2, 0.3) + (this.has('ckd', at) ? 0.35 : 0) + (this.onMed('losartan', at) || this.onMed('lisinopril', at) ? 0.15 : 0), 2.8, 6.5);
+        return clamp(
+          rng.normal(4.2, 0.3) +
+            (this.has('ckd', at) ? 0.35 : 0) +
+            (this.onMed('losartan', at) || this.onMed('lisinopril', at) ? 0.15 : 0),
+          2.8,
+          6.5,
+        );
       case 'sodium':
         return clamp(rng.normal(140, 2), 128, 150);
     }
@@ -1139,7 +1236,14 @@ class PatientBuilder {
             ...(low > 0 ? { low: quantity(low, lab) } : {}),
             high: quantity(high, lab),
             ...(lab.range.female[0] !== lab.range.male[0] || lab.range.female[1] !== lab.range.male[1]
-              ? { appliesTo: [concept(SYSTEMS.snomed, this.female ? { code: '248152002', display: 'Female' } : { code: '248153007', display: 'Male' })] }
+              ? {
+                  appliesTo: [
+                    concept(
+                      SYSTEMS.snomed,
+                      this.female ? { code: '248152002', display: 'Female' } : { code: '248153007', display: 'Male' },
+                    ),
+                  ],
+                }
               : {}),
           },
         ],
@@ -1216,7 +1320,9 @@ class PatientBuilder {
   }
 
   private allergic(code: string): boolean {
-    return this.entries.some((e) => e.resource?.resourceType === 'AllergyIntolerance' && e.resource.code?.coding?.[0]?.code === code);
+    return this.entries.some(
+      (e) => e.resource?.resourceType === 'AllergyIntolerance' && e.resource.code?.coding?.[0]?.code === code,
+    );
   }
 
   private emergency(v: PlannedEncounter, encRef: Ref, clinician: Clinician, end: number): void {
@@ -1268,7 +1374,9 @@ class PatientBuilder {
     return [
       `PROGRESS NOTE — synthetic demo record, not a real person.`,
       `Patient: ${this.nameText}, ${who}.`,
-      dx !== '' ? `Assessment: new diagnosis of ${dx}. Discussed the condition, treatment options and follow-up.` : 'Assessment: routine follow-up.',
+      dx !== ''
+        ? `Assessment: new diagnosis of ${dx}. Discussed the condition, treatment options and follow-up.`
+        : 'Assessment: routine follow-up.',
       `Problem list: ${this.problemList(v.start)}.`,
       `Current medications: ${this.medList(v.start + DAY)}.`,
       `Plan: continue current management, labs as ordered, return in ${this.conditions.size > 1 ? '3-4' : '6-12'} months.`,
