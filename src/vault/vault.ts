@@ -175,6 +175,52 @@ class KeyedLock {
   }
 }
 
+/**
+ * Group commit for the vault database: operations queued in the same turn of the event loop run in
+ * one SQLite transaction (one fsync under synchronous=FULL), each in its own savepoint so one that
+ * throws is rolled back alone. Each caller's promise settles once the transaction is durable.
+ */
+class GroupCommit {
+  readonly #store: VaultStore;
+  #queue: { op: () => unknown; resolve: (v: unknown) => void; reject: (e: unknown) => void }[] = [];
+
+  constructor(store: VaultStore) {
+    this.#store = store;
+  }
+
+  run<T>(op: () => T): Promise<T> {
+    return new Promise<T>((resolve, reject) => {
+      if (this.#queue.length === 0) setImmediate(() => this.#flush());
+      this.#queue.push({ op, resolve: resolve as (v: unknown) => void, reject });
+    });
+  }
+
+  #flush(): void {
+    const batch = this.#queue;
+    this.#queue = [];
+    const results: ({ ok: true; value: unknown } | { ok: false; error: unknown })[] = [];
+    try {
+      this.#store.transaction(() => {
+        for (const item of batch) {
+          try {
+            results.push({ ok: true, value: this.#store.transaction(item.op) });
+          } catch (error) {
+            results.push({ ok: false, error });
+          }
+        }
+      });
+    } catch (error) {
+      for (const item of batch) item.reject(error);
+      return;
+    }
+    batch.forEach((item, i) => {
+      const r = results[i]!;
+      if (r.ok) item.resolve(r.value);
+      else item.reject(r.error);
+    });
+  }
+}
+
 export class Vault {
   readonly #node: LedgerNode;
   readonly #store: VaultStore;
@@ -182,6 +228,7 @@ export class Vault {
   readonly #options: VaultOptions;
   readonly #clock: () => number;
   readonly #locks = new KeyedLock();
+  readonly #group: GroupCommit;
   #rotation: Promise<RotationResult> | undefined;
   #closed = false;
 
@@ -191,6 +238,7 @@ export class Vault {
     this.#keks = keks;
     this.#options = options;
     this.#clock = options.clock ?? Date.now;
+    this.#group = new GroupCommit(store);
   }
 
   /**
@@ -294,7 +342,8 @@ export class Vault {
       dataKey.fill(0);
     }
     const commitment = sha256(envelope);
-    const res = this.#store.transaction(() => {
+    // Durable before the ledger hears of it, so a crash never leaves a commitment without its data.
+    const res = await this.#group.run(() => {
       const r = existing?.res ?? this.#store.insertResource(type, id, record, lastUpdated, patient);
       this.#store.insertPending({
         res: r,
@@ -318,7 +367,7 @@ export class Vault {
       commitment,
     };
     const receipt = await this.#submit(res, version, body, { type, id, record, version });
-    this.#commit({ res, type, id, version, lastUpdated, resource: stored, vault: this }, receipt, request.onCommit);
+    await this.#commit({ res, type, id, version, lastUpdated, resource: stored, vault: this }, receipt, request.onCommit);
     return { version, record, lastUpdated, txHash: receipt.hash, height: receipt.height, resource: stored };
   }
 
@@ -330,7 +379,7 @@ export class Vault {
     const version = existing.version + 1;
     const lastUpdated = this.#clock();
     const { res, record } = existing;
-    this.#store.transaction(() =>
+    await this.#group.run(() =>
       this.#store.insertPending({
         res,
         version,
@@ -351,7 +400,7 @@ export class Vault {
       op: 'delete',
     };
     const receipt = await this.#submit(res, version, body, { type, id, record, version });
-    this.#commit({ res, type, id, version, lastUpdated, resource: null, vault: this }, receipt, undefined);
+    await this.#commit({ res, type, id, version, lastUpdated, resource: null, vault: this }, receipt, undefined);
     return { version, record, lastUpdated, txHash: receipt.hash, height: receipt.height, resource: null };
   }
 
@@ -371,14 +420,28 @@ export class Vault {
       throw error;
     }
     if (!outcome.ok) {
-      this.#store.transaction(() => this.#store.dropPending(res, version));
+      await this.#group.run(() => this.#store.dropPending(res, version));
       throw new VaultError(outcome.error.code, `${where.type}/${where.id} version ${version}: ${outcome.error.message}`);
     }
     return outcome.receipt;
   }
 
   /** Marks the version committed and moves the resource to it; hooks run in the same transaction. */
-  #commit(ctx: CommitContext, receipt: { hash: Uint8Array | null; height: number }, hook: CommitHook | undefined): void {
+  async #commit(
+    ctx: CommitContext,
+    receipt: { hash: Uint8Array | null; height: number },
+    hook: CommitHook | undefined,
+  ): Promise<void> {
+    const hookError = await this.#group.run(() => this.#commitNow(ctx, receipt, hook));
+    if (hookError !== undefined) throw hookError.error;
+  }
+
+  /** Inside a transaction: commits the version; a hook that throws is undone but the version stays. */
+  #commitNow(
+    ctx: CommitContext,
+    receipt: { hash: Uint8Array | null; height: number },
+    hook: CommitHook | undefined,
+  ): { error: unknown } | undefined {
     const core = (): void => {
       this.#store.markCommitted(ctx.res, ctx.version, receipt.hash, receipt.height);
       this.#store.setCurrent(ctx.res, ctx.version, ctx.resource === null, ctx.lastUpdated);
@@ -389,10 +452,11 @@ export class Vault {
         this.#options.onCommit?.(ctx);
         hook?.(ctx);
       });
+      return undefined;
     } catch (error) {
       // The ledger has the version: the vault must record it even if an index hook failed.
       this.#store.transaction(core);
-      throw error;
+      return { error };
     }
   }
 
@@ -614,7 +678,8 @@ export class Vault {
       vault: this,
     };
     // The transaction hash is not known after a crash; the height is the ledger's.
-    this.#commit(ctx, { hash: null, height: ledger.height }, undefined);
+    const failed = this.#store.transaction(() => this.#commitNow(ctx, { hash: null, height: ledger.height }, undefined));
+    if (failed) throw failed.error;
     return true;
   }
 
