@@ -19,6 +19,7 @@
  * unwrapping anything; a mismatch or a version missing from the ledger is an IntegrityError and
  * nothing of the content is returned.
  */
+import { randomBytes } from 'node:crypto';
 import { DecryptionError, generateDataKey, open as openEnvelope, seal } from '../crypto/aead.js';
 import { equalBytes, utf8 } from '../crypto/bytes.js';
 import { sha256 } from '../crypto/hash.js';
@@ -323,7 +324,7 @@ export class Vault {
       throw new VaultError('vault.patient_mismatch', `${type}/${id} belongs to another patient`);
     }
     const version = current + 1;
-    const record = existing?.record ?? randomPseudonym('rec');
+    const record = existing?.record ?? randomPseudonym('rec', randomBytes(17));
     const lastUpdated = this.#clock();
     const meta = isObject(request.resource['meta']) ? request.resource['meta'] : {};
     const stored: JsonObject = {
@@ -592,7 +593,7 @@ export class Vault {
     if (!ID_PATTERN.test(patientId)) throw new VaultError('vault.invalid', `invalid Patient id "${patientId}"`);
     const existing = this.#store.pseudonymOf(patientId);
     if (existing || !options.create) return existing;
-    const pseudonym = randomPseudonym('pat');
+    const pseudonym = randomPseudonym('pat', randomBytes(17));
     this.#store.link(patientId, pseudonym, this.#clock());
     return pseudonym;
   }
