@@ -328,6 +328,7 @@ class PatientBuilder {
   private readonly pendingStops: { course: MedCourse; due: number }[] = [];
   private readonly lastPanel = new Map<PanelKey, number>();
   private lastHeightYear = -1;
+  private readonly sbpHistory: number[] = [];
   private firstEncounterDone = false;
   private allergiesRecorded = false;
   private readonly pcp: Clinician;
@@ -713,9 +714,6 @@ class PatientBuilder {
     }
     for (const def of v.diagnoses) this.diagnose(this.conditions.get(def.key) as ActiveCondition, encRef, clinician, at, false);
 
-    // Medication changes due at this visit (not in the emergency room).
-    if (v.kind !== 'emergency' && v.kind !== 'immunization') this.medicationChanges(encRef, clinician, at);
-
     // Vitals.
     if (v.kind !== 'immunization' || age < 2) this.vitals(v, encRef, clinician, at);
 
@@ -727,6 +725,20 @@ class PatientBuilder {
       for (const p of ROUTINE_PANELS) if (this.panelDue(p, v, age)) panels.push(p);
     }
     for (const p of panels) this.panel(p, encRef, clinician, labAt);
+
+    // Blood pressure above goal at two visits in a row on fewer than three drugs: add one.
+    if ((v.kind === 'routine' || v.kind === 'diagnosis') && this.has('hypertension', v.start) && this.sbpHistory.length >= 2) {
+      const [prev, last] = this.sbpHistory.slice(-2) as [number, number];
+      const onNow = ANTIHYPERTENSIVES.filter((k) => this.onMed(k, at) !== undefined);
+      const recent = this.meds.some((m) => ANTIHYPERTENSIVES.includes(m.key) && at - m.start < 120 * DAY);
+      const next = (['amlodipine', 'hydrochlorothiazide'] as const).find(
+        (k) => !onNow.includes(k) && !this.pendingMeds.some((p) => p.key === k),
+      );
+      if (prev >= 140 && last >= 140 && onNow.length < 3 && !recent && next !== undefined)
+        this.pendingMeds.push({ key: next, due: at, reason: 'hypertension' });
+    }
+    // Medication changes due at this visit (not in the emergency room), after today's measurements.
+    if (v.kind !== 'emergency' && v.kind !== 'immunization') this.medicationChanges(encRef, clinician, at + 15 * MINUTE);
 
     // Immunizations.
     for (const key of v.vaccines) this.immunize(key, encRef, clinician, at + rng.int(5, 10) * MINUTE);
@@ -774,8 +786,9 @@ class PatientBuilder {
 
     // Medications: first line now (statins after a trial of diet when diagnosed here).
     const meds = c.def.medications;
-    meds.forEach((key, i) => {
-      if (key === 'hydrochlorothiazide') return; // an add-on, decided later
+    // Hypertension starts on one drug; amlodipine and hydrochlorothiazide are add-ons decided below.
+    const firstLine = c.def.key === 'hypertension' ? 1 : meds.length;
+    meds.slice(0, firstLine).forEach((key, i) => {
       if (this.meds.some((m) => m.key === key && m.resource.status === 'active') || this.pendingMeds.some((p) => p.key === key))
         return;
       const delay =
@@ -786,8 +799,8 @@ class PatientBuilder {
             : 0;
       this.pendingMeds.push({ key, due: at + delay * DAY, reason: c.def.key });
     });
-    if (c.def.key === 'hypertension' && rng.chance(0.35))
-      this.pendingMeds.push({ key: 'hydrochlorothiazide', due: at + rng.int(300, 700) * DAY, reason: 'hypertension' });
+    if (c.def.key === 'hypertension' && historical && rng.chance(0.3))
+      this.pendingMeds.push({ key: 'amlodipine', due: at, reason: 'hypertension' });
 
     if (c.def.carePlan.length > 0) {
       const plan: CarePlan = {
@@ -1040,6 +1053,7 @@ class PatientBuilder {
       sbp -= antihypertensives === 0 ? 0 : antihypertensives === 1 ? 13 : 20;
       if (v.kind === 'emergency') sbp += 6;
       sbp = clamp(sbp, 80, 210);
+      if (v.kind !== 'emergency' && v.kind !== 'inpatient') this.sbpHistory.push(Math.round(sbp));
       const dbp = clamp(0.42 * sbp + 25 + this.dbpOffset + rng.normal(0, 4) - (age < 18 ? 8 : 0), 45, 125);
       const components: ObservationComponent[] = [
         { code: concept(SYSTEMS.loinc, VITALS.systolic), valueQuantity: quantity(sbp, VITALS.systolic) },
