@@ -382,6 +382,34 @@ describe('demo generator', () => {
     assert.ok(notes > 0);
   });
 
+  it('other seeds and windows: valid, resolvable, inside the window', () => {
+    for (const options of [
+      { seed: 1, patients: 20 },
+      { seed: -5, patients: 20, startYear: 2015, endDate: '2020-06-30' },
+      { seed: 2 ** 40, patients: 10, startYear: 2025, endDate: '2025-03-01' },
+    ]) {
+      const d = generateDemo(options);
+      assert.equal(d.patients.length, options.patients);
+      const lo = Date.UTC(options.startYear ?? 2019, 0, 1);
+      const hi = Date.parse(`${options.endDate ?? '2026-10-31'}T23:59:59Z`);
+      const external = new Set([`Organization/${d.organization.id}`, ...d.practitioners.map((p) => `Practitioner/${p.id}`)]);
+      for (const { bundle } of d.patients) {
+        const result = validateResource(bundle);
+        assert.ok(result.ok, JSON.stringify(!result.ok && result.issues.slice(0, 3)));
+        const local = new Set((bundle.entry ?? []).map((e) => e.fullUrl));
+        for (const r of references(bundle)) assert.ok(local.has(r) || external.has(r), `unresolved reference ${r}`);
+        for (const enc of ofType<Encounter>(bundle, 'Encounter')) {
+          const start = Date.parse(enc.period?.start as string);
+          const end = Date.parse(enc.period?.end as string);
+          assert.ok(
+            start >= lo && end <= hi && start <= end,
+            `${JSON.stringify(options)}: ${enc.period?.start}..${enc.period?.end}`,
+          );
+        }
+      }
+    }
+  });
+
   it('produces valid FHIR R4 (validateResource) for every resource and bundle', () => {
     const failures: string[] = [];
     const check = (r: unknown, where: string) => {

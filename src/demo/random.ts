@@ -18,8 +18,9 @@ export class Random {
 
   constructor(seed: number) {
     if (!Number.isSafeInteger(seed)) throw new RangeError(`seed must be a safe integer, got ${seed}`);
-    // xoroshiro128plus takes a 32-bit seed; fold the high bits in so large seeds still differ.
-    this.#rng = xoroshiro128plus((seed ^ Math.floor(seed / 0x1_0000_0000)) | 0);
+    // xoroshiro128plus takes a 32-bit seed; mix the high bits in so large seeds still differ.
+    const high = Math.floor(seed / 0x1_0000_0000) | 0;
+    this.#rng = xoroshiro128plus((seed | 0) ^ Math.imul(high, 0x9e37_79b1));
   }
 
   /** An independent stream derived from this one (advances this stream by a fixed amount). */
