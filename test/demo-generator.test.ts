@@ -294,6 +294,11 @@ describe('demo generator', () => {
         obs
           .filter((o) => codeOf(o) === code)
           .map((o) => [Date.parse(o.effectiveDateTime as string), o.valueQuantity?.value as number] as const);
+      const problems = resourcesOf(bundle)
+        .filter((r) => r.resourceType === 'Condition' && r.category?.[0]?.coding?.[0]?.code === 'problem-list-item')
+        .map((r) => codeOf(r as { code?: { coding?: { code?: string }[] } }));
+      assert.equal(new Set(problems).size, problems.length, 'each chronic condition is recorded once');
+      assert.ok(problems.length <= 4, `${problems.length} chronic conditions`);
       if (conditions.has('44054006')) {
         diabetics++;
         const a1c = values(LABS.hba1c.code);

@@ -297,6 +297,8 @@ interface PlannedEncounter {
 interface ActiveCondition {
   def: ChronicCondition;
   onset: number;
+  /** Diagnosed at its own visit inside the window (else recorded as history at the first visit). */
+  planned?: boolean;
   ref?: Ref;
   resource?: Condition;
 }
@@ -533,7 +535,10 @@ class PatientBuilder {
 
     // Diagnoses inside the window get their own visit; earlier ones are recorded at the first visit.
     for (const c of this.conditions.values()) {
-      if (c.onset >= start) at(c.onset, 'diagnosis', { diagnoses: [c.def] });
+      if (c.onset >= start && c.onset <= ctx.end) {
+        c.planned = true;
+        at(c.onset, 'diagnosis', { diagnoses: [c.def] });
+      }
     }
 
     // Acute problems, emergencies and admissions.
@@ -706,7 +711,7 @@ class PatientBuilder {
     // First visit: the problem list so far, allergies, ongoing medications.
     if (!this.firstEncounterDone) {
       this.firstEncounterDone = true;
-      for (const c of this.conditions.values()) if (c.onset < v.start) this.diagnose(c, encRef, clinician, at, true);
+      for (const c of this.conditions.values()) if (c.planned !== true) this.diagnose(c, encRef, clinician, at, true);
     }
     if (!this.allergiesRecorded && age >= 1) {
       this.allergiesRecorded = true;
