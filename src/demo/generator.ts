@@ -1034,7 +1034,8 @@ class PatientBuilder {
     const sick = v.kind === 'acute' || v.kind === 'emergency' || v.kind === 'inpatient';
     const fever = (v.acute?.fever ?? false) || v.emergency?.code === '233604007';
     const height = this.heightAt(at);
-    const weight = clamp(this.bmiAt(at) * (height / 100) ** 2 + rng.normal(0, age < 2 ? 0.1 : 0.6), 2, 250);
+    const ideal = this.bmiAt(at) * (height / 100) ** 2;
+    const weight = clamp(ideal + rng.normal(0, Math.min(0.6, ideal * 0.01)), 2, 250);
     const year = new Date(at).getUTCFullYear();
     if (age < 18 || year !== this.lastHeightYear) {
       this.lastHeightYear = year;
