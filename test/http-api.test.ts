@@ -453,7 +453,7 @@ describe('HTTP API', { timeout: 120_000 }, () => {
       const wrongChain = registerPatient(new Identity('other-chain', prac.id)).tx;
       const unknownSigner = registerPatient(new Identity(CHAIN, 'prac_nobody-here')).tx;
       const wrongKey = registerPatient(new Identity(CHAIN, prac.id, undefined, pracSeq)).tx;
-      const tooLargeTx = new Uint8Array(100 * 1024).fill(0x41); // over the 64 KiB transaction limit, under the body limit
+      const tooLargeTx = new Uint8Array(200 * 1024).fill(0x41); // over the 192 KiB transaction limit, under the body limit
 
       const cases: { what: string; send: () => Promise<Reply<unknown>>; status: number; code: string }[] = [
         { what: 'replayed tx (JSON)', send: () => submitJson(committedTx), status: 409, code: 'tx.replayed' },
@@ -470,7 +470,7 @@ describe('HTTP API', { timeout: 120_000 }, () => {
         { what: 'key is not the signer key', send: () => submitJson(wrongKey), status: 403, code: 'tx.key_mismatch' },
         { what: 'garbage octets', send: () => postOctets(new Uint8Array([1, 2, 3, 4, 5])), status: 400, code: 'tx.malformed' },
         { what: 'empty octets', send: () => postOctets(new Uint8Array(0)), status: 400, code: 'tx.malformed' },
-        { what: 'tx over 64 KiB', send: () => postOctets(tooLargeTx), status: 413, code: 'tx.too_large' },
+        { what: 'tx over 192 KiB', send: () => postOctets(tooLargeTx), status: 413, code: 'tx.too_large' },
       ];
       for (const c of cases) assertError(await c.send(), c.status, c.code, c.what);
       assert.equal(server.org.nextSeq, orgSeq);

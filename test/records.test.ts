@@ -9,7 +9,7 @@ import { generateKeyPair } from '../src/crypto/ed25519.js';
 import { sha256 } from '../src/crypto/hash.js';
 import { utf8 } from '../src/crypto/bytes.js';
 import { encodeCanonical } from '../src/ledger/codec.js';
-import type { RecordCommitBody } from '../src/ledger/payloads/record.js';
+import type { RecordCommitBody, RecordEntry } from '../src/ledger/payloads/record.js';
 import { registerPractitioner, startTestNode, type TestNode } from './support/fixtures.js';
 
 const commitment = (label: string): Uint8Array => sha256(utf8(label));
@@ -40,17 +40,22 @@ describe('record.commit', () => {
   });
   after(() => t.close());
 
-  const body = (record: string, version: number, extra: Partial<RecordCommitBody> = {}): RecordCommitBody =>
-    ({
+  /** One entry; `extra` may override entry fields and the body's author/custodian. */
+  const body = (
+    record: string,
+    version: number,
+    extra: Partial<{ author: string; custodian: string; patient: string | undefined; op: 'write' | 'delete' }> = {},
+  ): RecordCommitBody => {
+    const { author = 'prac_dr-grey', custodian = t.org.id, op = 'write' } = extra;
+    const patientId = 'patient' in extra ? extra.patient : patient;
+    const entry = {
       record,
       version,
-      patient,
-      author: 'prac_dr-grey',
-      custodian: t.org.id,
-      op: 'write',
-      commitment: commitment(`${record}/${version}`),
-      ...extra,
-    }) as RecordCommitBody;
+      ...(patientId !== undefined && { patient: patientId }),
+      ...(op === 'write' ? { op, commitment: commitment(`${record}/${version}`) } : { op }),
+    } as RecordEntry;
+    return { author, custodian, entries: [entry] };
+  };
 
   /**
    * The founding organization submits as its node does (signed on entering a block); others sign
@@ -88,13 +93,12 @@ describe('record.commit', () => {
 
   it('deletes as a version without commitment; a later write restores the record', async () => {
     const record = randomPseudonym('rec');
-    assert.equal(await outcome('node', { ...body(record, 1), op: 'delete' } as RecordCommitBody), 'state.conflict');
+    assert.equal(await outcome('node', body(record, 1, { op: 'delete' })), 'state.conflict');
     assert.equal(await outcome('node', body(record, 1)), 'ok');
-    const del = { record, version: 2, patient, author: 'prac_dr-grey', custodian: t.org.id, op: 'delete' } as const;
-    assert.equal(await outcome('node', del), 'ok');
+    assert.equal(await outcome('node', body(record, 2, { op: 'delete' })), 'ok');
     assert.equal(t.node.chain.app.recordHead(record)?.deleted, true);
     assert.equal(t.node.chain.app.recordVersion(record, 2)?.commitment, undefined);
-    assert.equal(await outcome('node', { ...del, version: 3 }), 'state.conflict');
+    assert.equal(await outcome('node', body(record, 3, { op: 'delete' })), 'state.conflict');
     assert.equal(await outcome('node', body(record, 3)), 'ok');
     assert.equal(t.node.chain.app.recordHead(record)?.deleted, false);
   });
@@ -121,20 +125,37 @@ describe('record.commit', () => {
     const record = randomPseudonym('rec');
     assert.equal(await outcome('node', body(record, 1)), 'ok');
     assert.equal(await outcome('node', body(record, 2, { patient: randomPseudonym('pat') })), 'state.conflict');
-    const { patient: _omit, ...withoutPatient } = body(record, 2);
-    assert.equal(await outcome('node', withoutPatient as RecordCommitBody), 'state.conflict');
+    assert.equal(await outcome('node', body(record, 2, { patient: undefined })), 'state.conflict');
   });
 
-  it('rejects malformed bodies: bad ids, version 0, a short commitment, a delete with a commitment, extra fields', async () => {
+  it('applies the versions of one transaction all or nothing', async () => {
+    const [a, b] = [randomPseudonym('rec'), randomPseudonym('rec')];
+    const both = (versionB: number): RecordCommitBody => ({
+      ...body(a, 1),
+      entries: [body(a, 1).entries[0]!, body(b, versionB).entries[0]!],
+    });
+    assert.equal(await outcome('node', both(2)), 'state.conflict');
+    assert.equal(t.node.chain.app.recordHead(a), undefined, 'the valid entry was not applied either');
+    assert.equal(await outcome('node', both(1)), 'ok');
+    assert.equal(t.node.chain.app.recordHead(a)?.version, 1);
+    assert.equal(t.node.chain.app.recordHead(b)?.version, 1);
+  });
+
+  it('rejects malformed bodies: bad ids, version 0, a short commitment, a delete with a commitment, extra fields, empty, repeated or too many entries', async () => {
     const record = randomPseudonym('rec');
+    const entry = body(record, 1).entries[0]!;
+    const valid = body(record, 1);
     const cases: Record<string, unknown>[] = [
-      { ...body(record, 1), record: 'Observation/123' },
-      { ...body(record, 1), version: 0 },
-      { ...body(record, 1), commitment: new Uint8Array(31) },
-      { ...body(record, 1), op: 'delete' },
-      { ...body(record, 1), patient: 'John Smith' },
-      { ...body(record, 1), code: 'http://loinc.org|4548-4' },
-      { ...body(record, 1), key: new Uint8Array(32) },
+      { ...valid, entries: [{ ...entry, record: 'Observation/123' }] },
+      { ...valid, entries: [{ ...entry, version: 0 }] },
+      { ...valid, entries: [{ ...entry, commitment: new Uint8Array(31) }] },
+      { ...valid, entries: [{ ...entry, op: 'delete' }] },
+      { ...valid, entries: [{ ...entry, patient: 'John Smith' }] },
+      { ...valid, entries: [{ ...entry, code: 'http://loinc.org|4548-4' }] },
+      { ...valid, key: new Uint8Array(32) },
+      { ...valid, entries: [] },
+      { ...valid, entries: [entry, entry] },
+      { ...valid, entries: Array.from({ length: 1001 }, () => entry) },
     ];
     for (const bad of cases) {
       const tx = t.org.signAt({ type: 'record.commit', body: bad as unknown as RecordCommitBody }, 0);

@@ -150,26 +150,15 @@ const SAMPLE_PAYLOADS: Readonly<Record<string, TxPayload>> = {
   rotate_key: { type: 'participant.rotate_key', body: { id: PATIENT_ID, key: NEW_KEY } },
   set_status: { type: 'participant.set_status', body: { id: 'prac_dr-who', status: 'suspended' } },
   set_roles: { type: 'participant.set_roles', body: { id: 'prac_dr-who', roles: ['nurse', 'registrar'] } },
-  'record write': {
+  'record versions': {
     type: 'record.commit',
     body: {
-      record: 'rec_abcdefghijklmnopqrstuvwxyz',
-      version: 3,
-      patient: PATIENT_ID,
       author: 'prac_dr-who',
       custodian: 'org_test-hospital',
-      op: 'write',
-      commitment: NEW_KEY,
-    },
-  },
-  'record delete': {
-    type: 'record.commit',
-    body: {
-      record: 'rec_abcdefghijklmnopqrstuvwxyz',
-      version: 4,
-      author: 'org_test-hospital',
-      custodian: 'org_test-hospital',
-      op: 'delete',
+      entries: [
+        { record: 'rec_abcdefghijklmnopqrstuvwxyz', version: 3, patient: PATIENT_ID, op: 'write', commitment: NEW_KEY },
+        { record: 'rec_zyxwvutsrqponmlkjihgfedcba', version: 4, op: 'delete' },
+      ],
     },
   },
 };
@@ -325,19 +314,27 @@ const payloadArb: fc.Arbitrary<TxPayload> = fc.oneof(
   })),
   fc
     .record({
-      record: patientIdArb.map((id) => id.replace(/^pat_/, 'rec_')),
-      version: fc.integer({ min: 1, max: 2 ** 40 }),
-      patient: fc.option(patientIdArb, { nil: undefined }),
       author: fc.oneof(practitionerIdArb, orgIdArb),
       custodian: orgIdArb,
-      commitment: fc.option(bytesArb(32), { nil: undefined }),
+      entries: fc.uniqueArray(
+        fc.record({
+          record: patientIdArb.map((id) => id.replace(/^pat_/, 'rec_')),
+          version: fc.integer({ min: 1, max: 2 ** 40 }),
+          patient: fc.option(patientIdArb, { nil: undefined }),
+          commitment: fc.option(bytesArb(32), { nil: undefined }),
+        }),
+        { minLength: 1, maxLength: 5, selector: (e) => e.record },
+      ),
     })
-    .map(({ patient, commitment, ...rest }): TxPayload => ({
+    .map(({ entries, ...rest }): TxPayload => ({
       type: 'record.commit',
       body: {
         ...rest,
-        ...(patient !== undefined && { patient }),
-        ...(commitment === undefined ? { op: 'delete' as const } : { op: 'write' as const, commitment }),
+        entries: entries.map(({ patient, commitment, ...entry }) => ({
+          ...entry,
+          ...(patient !== undefined && { patient }),
+          ...(commitment === undefined ? { op: 'delete' as const } : { op: 'write' as const, commitment }),
+        })),
       },
     })),
 );

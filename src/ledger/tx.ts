@@ -17,7 +17,8 @@ import { recordPayloads, type RecordPayload } from './payloads/record.js';
 import { bytes, record, ShapeError, text, uint, optional } from './shape.js';
 
 export const TX_FORMAT_VERSION = 1;
-export const MAX_TX_BYTES = 64 * 1024;
+/** Room for a record commitment of MAX_RECORD_ENTRIES versions (about 135 bytes each). */
+export const MAX_TX_BYTES = 192 * 1024;
 const TX_DOMAIN = concatBytes(utf8('medledger/tx/v1'), new Uint8Array([0]));
 export const CHAIN_ID_PATTERN = /^[a-z0-9][a-z0-9._-]{0,63}$/;
 
@@ -132,8 +133,10 @@ function splitWire(wire: Uint8Array): Result<{ body: Uint8Array; signature: Uint
   if (info < 24) [length, offset] = [info, 2];
   else if (info === 24) [length, offset] = [wire[2]!, 3];
   else if (info === 25 && wire.length >= 4) [length, offset] = [(wire[2]! << 8) | wire[3]!, 4];
+  else if (info === 26 && wire.length >= 6)
+    [length, offset] = [((wire[2]! << 24) | (wire[3]! << 16) | (wire[4]! << 8) | wire[5]!) >>> 0, 6];
   else return fail('tx.malformed', 'transaction body length is invalid');
-  const minimal = info < 24 || (info === 24 ? length >= 24 : length > 0xff);
+  const minimal = info < 24 || (info === 24 ? length >= 24 : info === 25 ? length > 0xff : length > 0xffff);
   if (!minimal) return fail('tx.non_canonical', 'transaction body length is not minimally encoded');
   const sigStart = offset + length;
   if (wire.length !== sigStart + 2 + SIGNATURE_SIZE || wire[sigStart] !== 0x58 || wire[sigStart + 1] !== SIGNATURE_SIZE) {

@@ -11,7 +11,7 @@
  */
 import { decodeCanonical, encodeCanonical } from '../ledger/codec.js';
 import { fail, ok, type Result } from '../ledger/errors.js';
-import type { RecordCommitBody } from '../ledger/payloads/record.js';
+import type { RecordCommitBody, RecordEntry } from '../ledger/payloads/record.js';
 import { bytes, optional, record as fields, text, uint } from '../ledger/shape.js';
 import { HASH_SIZE } from '../crypto/hash.js';
 import { readParticipant, type TxContext } from './participants.js';
@@ -92,45 +92,54 @@ function authorActsFor(ctx: TxContext, author: string, custodian: string): Resul
 }
 
 export function commitRecord(ctx: TxContext, body: RecordCommitBody): Result<void> {
-  const { state, signer } = ctx;
-  if (signer.kind !== 'organization' || signer.id !== body.custodian) {
+  if (ctx.signer.kind !== 'organization' || ctx.signer.id !== body.custodian) {
     return fail('tx.unauthorized', 'a record commitment is signed by its custodian organization');
   }
   const authorOk = authorActsFor(ctx, body.author, body.custodian);
   if (!authorOk.ok) return authorOk;
-  if (body.patient !== undefined) {
-    const patient = readParticipant(state, body.patient);
-    if (patient && patient.kind !== 'patient') return fail('state.conflict', `${body.patient} is not a patient`);
+  // The transaction's overlay is discarded if any entry fails: all or nothing.
+  for (const entry of body.entries) {
+    const applied = commitEntry(ctx, body, entry);
+    if (!applied.ok) return applied;
   }
-  const head = readRecordHead(state, body.record);
+  return ok(undefined);
+}
+
+function commitEntry(ctx: TxContext, body: RecordCommitBody, entry: RecordEntry): Result<void> {
+  const { state } = ctx;
+  if (entry.patient !== undefined) {
+    const patient = readParticipant(state, entry.patient);
+    if (patient && patient.kind !== 'patient') return fail('state.conflict', `${entry.patient} is not a patient`);
+  }
+  const head = readRecordHead(state, entry.record);
   if (head === undefined) {
-    if (body.version !== 1) return fail('state.conflict', `record ${body.record} does not exist; its first version is 1`);
-    if (body.op === 'delete') return fail('state.conflict', 'cannot delete a record that does not exist');
+    if (entry.version !== 1) return fail('state.conflict', `record ${entry.record} does not exist; its first version is 1`);
+    if (entry.op === 'delete') return fail('state.conflict', 'cannot delete a record that does not exist');
   } else {
-    if (head.custodian !== body.custodian) return fail('tx.unauthorized', `record ${body.record} is held by ${head.custodian}`);
-    if (head.patient !== body.patient) return fail('state.conflict', `record ${body.record} belongs to another patient`);
-    if (body.version !== head.version + 1) {
-      return fail('state.conflict', `record ${body.record} is at version ${head.version}; expected ${head.version + 1}`);
+    if (head.custodian !== body.custodian) return fail('tx.unauthorized', `record ${entry.record} is held by ${head.custodian}`);
+    if (head.patient !== entry.patient) return fail('state.conflict', `record ${entry.record} belongs to another patient`);
+    if (entry.version !== head.version + 1) {
+      return fail('state.conflict', `record ${entry.record} is at version ${head.version}; expected ${head.version + 1}`);
     }
-    if (body.op === 'delete' && head.deleted) return fail('state.conflict', `record ${body.record} is already deleted`);
+    if (entry.op === 'delete' && head.deleted) return fail('state.conflict', `record ${entry.record} is already deleted`);
   }
   state.setObject(
-    headKey(body.record),
+    headKey(entry.record),
     {
-      version: body.version,
+      version: entry.version,
       custodian: body.custodian,
-      ...(body.patient !== undefined && { patient: body.patient }),
-      deleted: body.op === 'delete',
+      ...(entry.patient !== undefined && { patient: entry.patient }),
+      deleted: entry.op === 'delete',
     },
     HEAD_CODEC,
   );
   state.setObject(
-    versionKey(body.record, body.version),
+    versionKey(entry.record, entry.version),
     {
-      version: body.version,
+      version: entry.version,
       author: body.author,
       height: ctx.height,
-      ...(body.op === 'write' && { commitment: body.commitment }),
+      ...(entry.op === 'write' && { commitment: entry.commitment }),
     },
     VERSION_CODEC,
   );

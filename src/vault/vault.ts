@@ -359,13 +359,9 @@ export class Vault {
       return r;
     });
     const body: RecordCommitBody = {
-      record,
-      version,
-      ...(patient !== undefined && { patient }),
       author,
       custodian: this.#node.org.id,
-      op: 'write',
-      commitment,
+      entries: [{ record, version, ...(patient !== undefined && { patient }), op: 'write', commitment }],
     };
     const receipt = await this.#submit(res, version, body, { type, id, record, version });
     await this.#commit({ res, type, id, version, lastUpdated, resource: stored, vault: this }, receipt, request.onCommit);
@@ -393,12 +389,9 @@ export class Vault {
       }),
     );
     const body: RecordCommitBody = {
-      record,
-      version,
-      ...(existing.patient !== null && { patient: existing.patient }),
       author,
       custodian: this.#node.org.id,
-      op: 'delete',
+      entries: [{ record, version, ...(existing.patient !== null && { patient: existing.patient }), op: 'delete' }],
     };
     const receipt = await this.#submit(res, version, body, { type, id, record, version });
     await this.#commit({ res, type, id, version, lastUpdated, resource: null, vault: this }, receipt, undefined);
