@@ -5,6 +5,9 @@
  */
 import swagger from '@fastify/swagger';
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyServerOptions } from 'fastify';
+import { createRequire } from 'node:module';
+import type { FhirRepository } from '../fhir/repository.js';
+import { fhirRoutes } from '../fhir/rest/routes.js';
 import type { LedgerNode } from '../node/ledger-node.js';
 import { ApiError, statusOf } from './errors.js';
 import { ledgerRoutes } from './routes/ledger.js';
@@ -13,6 +16,25 @@ export const MAX_BODY_BYTES = 256 * 1024;
 
 export interface HttpOptions {
   readonly logger?: FastifyServerOptions['logger'];
+  /** The FHIR API at /fhir, when the node keeps records. */
+  readonly fhir?: FhirRepository;
+  /** Public base URL for absolute links (FHIR fullUrl, Location, paging); derived from requests if absent. */
+  readonly publicUrl?: string;
+}
+
+const PACKAGE_VERSION = (createRequire(import.meta.url)('../../../package.json') as { version: string }).version;
+
+/**
+ * Request logging without query strings or bodies: FHIR search parameters can name patients, and
+ * nothing a client sends may end up in the logs.
+ */
+export function requestLogger(level: 'info' | 'warn' | 'error'): FastifyServerOptions['logger'] {
+  return {
+    level,
+    serializers: {
+      req: (req: { method: string; url: string }) => ({ method: req.method, path: req.url.split('?')[0] }),
+    },
+  };
 }
 
 export async function buildHttpServer(node: LedgerNode, options: HttpOptions = {}): Promise<FastifyInstance> {
@@ -78,6 +100,14 @@ export async function buildHttpServer(node: LedgerNode, options: HttpOptions = {
   app.get('/healthz', { schema: { hide: true } }, async () => ({ status: 'ok', height: node.chain.head().height }));
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
   await app.register(ledgerRoutes(node), { prefix: '/api/v1' });
+  if (options.fhir) {
+    await app.register(fhirRoutes, {
+      prefix: '/fhir',
+      repository: options.fhir,
+      software: { name: 'MedLedger', version: PACKAGE_VERSION },
+      ...(options.publicUrl !== undefined && { publicUrl: options.publicUrl }),
+    });
+  }
   return app;
 }
 

@@ -9,6 +9,7 @@ import type { SignedTx } from '../../src/ledger/tx.js';
 import { initDataDir, ORG_KEY } from '../../src/node/data-dir.js';
 import { LedgerNode } from '../../src/node/ledger-node.js';
 import { buildHttpServer } from '../../src/server/http.js';
+import { FhirRepository } from '../../src/fhir/repository.js';
 import type { SequencerOptions, SubmitOutcome } from '../../src/consensus/solo/sequencer.js';
 
 export const PASSPHRASE = 'test passphrase, not a secret';
@@ -67,19 +68,24 @@ export async function startTestNode(options: { dir?: string; sequencer?: Sequenc
 export interface TestServer extends TestNode {
   readonly app: FastifyInstance;
   readonly url: string;
+  /** The FHIR repository, when started with `fhir: true` (its API is at `${url}/fhir`). */
+  readonly fhir?: FhirRepository;
 }
 
 /** A node with its HTTP API on an ephemeral port on 127.0.0.1. */
-export async function startTestServer(options: { dir?: string } = {}): Promise<TestServer> {
-  const testNode = await startTestNode(options);
-  const app = await buildHttpServer(testNode.node);
+export async function startTestServer(options: { dir?: string; fhir?: boolean } = {}): Promise<TestServer> {
+  const testNode = await startTestNode(options.dir !== undefined ? { dir: options.dir } : {});
+  const fhir = options.fhir ? await FhirRepository.open(testNode.node, testNode.dir) : undefined;
+  const app = await buildHttpServer(testNode.node, fhir ? { fhir } : {});
   const url = await app.listen({ host: '127.0.0.1', port: 0 });
   return {
     ...testNode,
     app,
     url,
+    ...(fhir && { fhir }),
     async close() {
       await app.close();
+      await fhir?.close();
       await testNode.close();
     },
   };

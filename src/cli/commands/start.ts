@@ -1,6 +1,7 @@
 import { initDataDir, isInitialized, resolvePassphrase } from '../../node/data-dir.js';
 import { LedgerNode } from '../../node/ledger-node.js';
-import { buildHttpServer } from '../../server/http.js';
+import { FhirRepository } from '../../fhir/repository.js';
+import { buildHttpServer, requestLogger } from '../../server/http.js';
 import { dataDirOf, helpText, parse, UsageError } from '../args.js';
 
 export const startSpec = {
@@ -37,7 +38,8 @@ export async function runStart(argv: string[]): Promise<number> {
     console.log(`initialized a demo chain in ${dir}`);
   }
   const node = LedgerNode.open({ dataDir: dir, passphrase: resolvePassphrase(dir, undefined, values['passphrase-file']) });
-  const app = await buildHttpServer(node, { logger: values.quiet ? false : { level: 'info' } });
+  const fhir = await FhirRepository.open(node, dir);
+  const app = await buildHttpServer(node, { logger: values.quiet ? false : requestLogger('info'), fhir });
   const address = await app.listen({ port, host });
   const head = node.chain.head();
   console.log(`MedLedger node for chain "${node.chain.chainId}" at height ${head.height}, listening on ${address}`);
@@ -47,6 +49,7 @@ export async function runStart(argv: string[]): Promise<number> {
     stopping = true;
     console.log(`${signal}: finishing queued transactions and stopping`);
     await app.close();
+    await fhir.close();
     await node.close();
     process.exit(0);
   };

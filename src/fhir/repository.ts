@@ -1,0 +1,493 @@
+/**
+ * The FHIR repository of a node: validated resources in the encrypted vault, each version committed
+ * to the ledger, with the search index kept in step inside the vault's commit transaction.
+ *
+ * This is where FHIR semantics live (ids, versions, conditional operations, references, the patient
+ * compartment); the REST layer only translates HTTP to these calls and back.
+ */
+import { randomUUID } from 'node:crypto';
+import jsonPatch from 'fast-json-patch';
+import type { Resource } from '@medplum/fhirtypes';
+import type { LedgerNode } from '../node/ledger-node.js';
+import { IntegrityError, Vault, VaultError, type JsonObject, type ReadResult, type WriteResult } from '../vault/vault.js';
+import { badRequest, conflict, FhirError, gone, notFound, notSupported, preconditionFailed, unprocessable } from './outcome.js';
+import {
+  extractIndexEntries,
+  IndexWriter,
+  parseSearch,
+  runSearch,
+  SEARCH_RESOURCE_TYPES,
+  type SearchQuery,
+} from './search/index.js';
+import { collectReferences, validateResource } from './validation/validate.js';
+
+/** Types clients may write. Provenance is derived from the ledger; Consent and AuditEvent come with access control. */
+export const WRITABLE_TYPES = [
+  'Patient',
+  'Practitioner',
+  'PractitionerRole',
+  'Organization',
+  'Encounter',
+  'Observation',
+  'Condition',
+  'AllergyIntolerance',
+  'MedicationRequest',
+  'Immunization',
+  'Procedure',
+  'DiagnosticReport',
+  'DocumentReference',
+  'CarePlan',
+  'Binary',
+] as const;
+export type WritableType = (typeof WRITABLE_TYPES)[number];
+
+const WRITABLE: ReadonlySet<string> = new Set(WRITABLE_TYPES);
+const SEARCHABLE: ReadonlySet<string> = new Set(SEARCH_RESOURCE_TYPES);
+const ID = /^[A-Za-z0-9\-.]{1,64}$/;
+const RELATIVE_REFERENCE = /^([A-Z][A-Za-z]+)\/([A-Za-z0-9\-.]{1,64})(?:\/_history\/(\d{1,9}))?$/;
+
+/** Where each type names its patient (the patient compartment's link for the types we store). */
+const PATIENT_LINK: Readonly<Record<string, string>> = {
+  Encounter: 'subject',
+  Observation: 'subject',
+  Condition: 'subject',
+  AllergyIntolerance: 'patient',
+  MedicationRequest: 'subject',
+  Immunization: 'patient',
+  Procedure: 'subject',
+  DiagnosticReport: 'subject',
+  DocumentReference: 'subject',
+  CarePlan: 'subject',
+};
+
+/** Who acts, on whose behalf the ledger will record it. */
+export interface Actor {
+  /** Ledger participant id of the author (the organization or one of its practitioners). */
+  readonly author: string;
+}
+
+export interface Stored {
+  readonly resource: Resource;
+  readonly version: number;
+  readonly lastUpdated: number;
+}
+
+export interface SavedResult extends Stored {
+  /** True when the write created the resource (201), false when it updated it (200). */
+  readonly created: boolean;
+}
+
+export interface HistoryEntry {
+  readonly type: string;
+  readonly id: string;
+  readonly version: number;
+  readonly lastUpdated: number;
+  /** Null for a delete. */
+  readonly resource: Resource | null;
+  /** Whether this version created the resource (version 1, or the first after a delete). */
+  readonly method: 'POST' | 'PUT' | 'DELETE';
+}
+
+export interface SearchOutcome {
+  readonly query: SearchQuery;
+  readonly matches: Resource[];
+  readonly included: Resource[];
+  readonly total?: number;
+  readonly nextOffset?: number;
+}
+
+export interface RepositoryOptions {
+  readonly clock?: () => number;
+}
+
+export class FhirRepository {
+  readonly vault: Vault;
+  readonly #node: LedgerNode;
+
+  private constructor(node: LedgerNode, vault: Vault) {
+    this.#node = node;
+    this.vault = vault;
+  }
+
+  static async open(node: LedgerNode, dataDir: string, options: RepositoryOptions = {}): Promise<FhirRepository> {
+    let writer: IndexWriter | undefined;
+    const vault = await Vault.open(node, dataDir, {
+      ...(options.clock && { clock: options.clock }),
+      // The index changes in the same SQLite transaction as the version it describes.
+      onCommit: ({ res, type, resource, vault: v }) => {
+        writer ??= new IndexWriter(v.db);
+        if (resource === null) writer.remove(res);
+        else writer.replace(res, type, extractIndexEntries(resource as unknown as Resource));
+      },
+    });
+    vault.db.exec('CREATE INDEX IF NOT EXISTS versions_by_time ON versions (last_updated, res, version)');
+    vault.db.exec('CREATE INDEX IF NOT EXISTS current_by_patient ON current (patient)');
+    return new FhirRepository(node, vault);
+  }
+
+  /** The organization this node keeps records for: the default author until requests are authenticated. */
+  get organization(): string {
+    return this.#node.org.id;
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Writes
+
+  async create(input: unknown, actor: Actor, options: { ifNoneExist?: string } = {}): Promise<SavedResult> {
+    const resource = this.#validate(input);
+    const type = resource.resourceType;
+    this.#checkWritable(type);
+    if (options.ifNoneExist !== undefined) {
+      const existing = this.#conditionalMatch(type, options.ifNoneExist);
+      if (existing.length === 1) return { ...this.#storedOf(existing[0]!), created: false };
+      if (existing.length > 1) throw preconditionFailed(`If-None-Exist matched ${existing.length} ${type} resources`);
+    }
+    const id = randomUUID();
+    return this.#save(type, id, { ...resource, id } as Resource, actor, 0);
+  }
+
+  /** PUT: updates, or creates with the client's id. `ifMatch` is the version the client saw. */
+  async update(type: string, id: string, input: unknown, actor: Actor, options: { ifMatch?: number } = {}): Promise<SavedResult> {
+    this.#checkWritable(type);
+    checkId(id);
+    const resource = this.#validate(input);
+    if (resource.resourceType !== type)
+      throw badRequest(`resourceType ${resource.resourceType} does not match the URL (${type})`);
+    if (resource.id === undefined) throw badRequest('an update must carry the resource id', `${type}.id`);
+    if (resource.id !== id) throw badRequest(`resource id ${resource.id} does not match the URL (${id})`, `${type}.id`);
+    return this.#save(type, id, resource, actor, options.ifMatch);
+  }
+
+  /** JSON Patch (RFC 6902) applied to the current version, then validated like an update. */
+  async patch(
+    type: string,
+    id: string,
+    operations: unknown,
+    actor: Actor,
+    options: { ifMatch?: number } = {},
+  ): Promise<SavedResult> {
+    this.#checkWritable(type);
+    const current = this.read(type, id);
+    if (options.ifMatch !== undefined && options.ifMatch !== current.version) {
+      throw preconditionFailed(`${type}/${id} is at version ${current.version}, not ${options.ifMatch}`);
+    }
+    const patched = applyJsonPatch(current.resource, operations);
+    if (patched['resourceType'] !== type || patched['id'] !== id)
+      throw unprocessable('a patch may not change resourceType or id');
+    return this.#save(type, id, this.#validate(patched), actor, current.version);
+  }
+
+  async delete(type: string, id: string, actor: Actor): Promise<void> {
+    this.#checkWritable(type);
+    checkId(id);
+    const row = this.vault.resource(type, id);
+    if (!row) throw notFound(`${type}/${id} does not exist`);
+    if (row.deleted) return;
+    try {
+      await this.vault.delete(type, id, actor.author);
+    } catch (error) {
+      if (error instanceof VaultError && error.code === 'vault.gone') return;
+      throw translateVaultError(error);
+    }
+  }
+
+  async #save(
+    type: string,
+    id: string,
+    resource: Resource,
+    actor: Actor,
+    expectedVersion: number | undefined,
+  ): Promise<SavedResult> {
+    this.#checkReferences(resource);
+    const patient = this.#patientOf(resource, id);
+    const before = this.vault.resource(type, id);
+    let written: WriteResult;
+    try {
+      written = await this.vault.write({
+        type,
+        id,
+        resource: withoutServerMeta(resource),
+        author: actor.author,
+        ...(patient !== undefined && { patient }),
+        ...(expectedVersion !== undefined && { expectedVersion }),
+      });
+    } catch (error) {
+      throw translateVaultError(error);
+    }
+    return {
+      resource: written.resource as unknown as Resource,
+      version: written.version,
+      lastUpdated: written.lastUpdated,
+      created: before === undefined || before.deleted,
+    };
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Reads
+
+  read(type: string, id: string): Stored {
+    this.#checkKnown(type);
+    checkId(id);
+    return this.#found(type, id, this.#read(type, id));
+  }
+
+  vread(type: string, id: string, version: number): Stored {
+    this.#checkKnown(type);
+    checkId(id);
+    return this.#found(type, id, this.#read(type, id, version), version);
+  }
+
+  #read(type: string, id: string, version?: number): ReadResult {
+    try {
+      return this.vault.read(type, id, version);
+    } catch (error) {
+      throw translateVaultError(error);
+    }
+  }
+
+  #found(type: string, id: string, result: ReadResult, version?: number): Stored {
+    const what = version === undefined ? `${type}/${id}` : `${type}/${id}/_history/${version}`;
+    if (result.status === 'not_found') throw notFound(`${what} does not exist`);
+    if (result.status === 'gone') throw gone(`${what} was deleted`);
+    return { resource: result.resource as unknown as Resource, version: result.version, lastUpdated: result.lastUpdated };
+  }
+
+  #storedOf(res: number): Stored {
+    const row = this.vault.db.prepare('SELECT type, id FROM current WHERE res = ?').get(res) as { type: string; id: string };
+    return this.read(row.type, row.id);
+  }
+
+  /** Current, non-deleted resources by index row id, in the given order. */
+  resourcesByRes(resIds: readonly number[]): Resource[] {
+    if (resIds.length === 0) return [];
+    const rows = this.vault.db
+      .prepare('SELECT res, type, id FROM current WHERE deleted = 0 AND version > 0 AND res IN (SELECT value FROM json_each(?))')
+      .all(JSON.stringify(resIds)) as { res: number; type: string; id: string }[];
+    const byRes = new Map(rows.map((r) => [r.res, r]));
+    const out: Resource[] = [];
+    for (const res of resIds) {
+      const row = byRes.get(res);
+      if (!row) continue;
+      const result = this.#read(row.type, row.id);
+      if (result.status === 'ok') out.push(result.resource as unknown as Resource);
+    }
+    return out;
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // History
+
+  /** Instance, type (type given) or system history, newest first. */
+  history(
+    scope: { type?: string; id?: string },
+    page: { count: number; offset: number; since?: number },
+  ): { entries: HistoryEntry[]; total: number } {
+    if (scope.type !== undefined) this.#checkKnown(scope.type);
+    const where: string[] = ["v.state = 'committed'"];
+    const params: (string | number)[] = [];
+    if (scope.type !== undefined) {
+      where.push('c.type = ?');
+      params.push(scope.type);
+    }
+    if (scope.id !== undefined) {
+      checkId(scope.id);
+      if (!this.vault.resource(scope.type!, scope.id)) throw notFound(`${scope.type}/${scope.id} does not exist`);
+      where.push('c.id = ?');
+      params.push(scope.id);
+    }
+    if (page.since !== undefined) {
+      where.push('v.last_updated >= ?');
+      params.push(page.since);
+    }
+    const from = `FROM versions v JOIN current c ON c.res = v.res WHERE ${where.join(' AND ')}`;
+    const db = this.vault.db;
+    const total = (db.prepare(`SELECT count(*) AS n ${from}`).get(...params) as { n: number }).n;
+    const rows = db
+      .prepare(
+        `SELECT c.type, c.id, v.version, v.deleted, v.last_updated ${from} ORDER BY v.last_updated DESC, v.res DESC, v.version DESC LIMIT ? OFFSET ?`,
+      )
+      .all(...params, page.count, page.offset) as {
+      type: string;
+      id: string;
+      version: number;
+      deleted: number;
+      last_updated: number;
+    }[];
+    const entries = rows.map((r): HistoryEntry => {
+      const result = this.#read(r.type, r.id, r.version);
+      const resource = result.status === 'ok' ? (result.resource as unknown as Resource) : null;
+      const previousDeleted = r.version > 1 && this.#read(r.type, r.id, r.version - 1).status === 'gone';
+      const method = resource === null ? 'DELETE' : r.version === 1 || previousDeleted ? 'POST' : 'PUT';
+      return { type: r.type, id: r.id, version: r.version, lastUpdated: r.last_updated, resource, method };
+    });
+    return { entries, total };
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Search
+
+  search(type: string, params: URLSearchParams, options: { lenient?: boolean } = {}): SearchOutcome {
+    this.#checkKnown(type);
+    if (!SEARCHABLE.has(type)) throw notSupported(`search is not supported on ${type}`);
+    const parsed = parseSearch(type, params, { ...(options.lenient !== undefined && { lenient: options.lenient }) });
+    if (!parsed.ok) throw new FhirError(400, parsed.issues);
+    const query = parsed.query;
+    if (query.summary !== undefined && query.summary !== 'count' && query.summary !== 'false') {
+      throw notSupported(`_summary=${query.summary} is not supported (count and false are)`);
+    }
+    const result = runSearch(this.vault.db, query);
+    return {
+      query,
+      matches: this.resourcesByRes(result.matches),
+      included: this.resourcesByRes(result.included),
+      ...(result.total !== undefined && { total: result.total }),
+      ...(result.nextOffset !== undefined && { nextOffset: result.nextOffset }),
+    };
+  }
+
+  /** Patient/{id}/$everything: the patient and every current resource in their compartment. */
+  everything(patientId: string): Resource[] {
+    const patient = this.read('Patient', patientId).resource;
+    const pseudonym = this.vault.patientPseudonym(patientId);
+    if (pseudonym === undefined) return [patient];
+    const rows = this.vault.db
+      .prepare(
+        "SELECT res FROM current WHERE patient = ? AND deleted = 0 AND version > 0 AND NOT (type = 'Patient' AND id = ?) ORDER BY type, res",
+      )
+      .pluck()
+      .all(pseudonym, patientId) as number[];
+    return [patient, ...this.resourcesByRes(rows)];
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Rules
+
+  #validate(input: unknown): Resource {
+    const result = validateResource(input);
+    if (!result.ok) throw new FhirError(400, result.issues);
+    return result.resource;
+  }
+
+  #checkKnown(type: string): void {
+    if (!WRITABLE.has(type) && !SEARCHABLE.has(type)) throw notFound(`resource type ${type} is not supported`);
+  }
+
+  #checkWritable(type: string): void {
+    this.#checkKnown(type);
+    if (!WRITABLE.has(type)) throw FhirError.of(405, 'not-supported', `${type} resources are not written through this API`);
+  }
+
+  /** Every relative reference must point at a current resource of this node (or a contained one). */
+  #checkReferences(resource: Resource): void {
+    const contained = new Set(((resource as { contained?: { id?: string }[] }).contained ?? []).map((c) => `#${c.id ?? ''}`));
+    for (const { path, reference } of collectReferences(resource)) {
+      if (reference.startsWith('#')) {
+        if (reference !== '#' && !contained.has(reference)) throw unprocessable(`${reference} names no contained resource`, path);
+        continue;
+      }
+      if (reference.startsWith('urn:uuid:') || reference.startsWith('urn:oid:')) {
+        throw unprocessable(`${reference} can only be resolved inside a transaction Bundle`, path);
+      }
+      if (/^[a-z][a-z0-9+.-]*:/i.test(reference)) continue; // an absolute URL: a resource elsewhere
+      const match = RELATIVE_REFERENCE.exec(reference);
+      if (!match) throw unprocessable(`${reference} is not a valid reference`, path);
+      const [, type, id, version] = match;
+      if (type === resource.resourceType && id === resource.id) continue; // self-reference
+      const row = this.vault.resource(type!, id!);
+      if (!row || row.deleted) throw unprocessable(`${type}/${id} does not exist`, path);
+      if (version !== undefined && Number(version) > row.version) throw unprocessable(`${reference} does not exist`, path);
+    }
+  }
+
+  /** The ledger pseudonym of the patient a resource is about (created for a new Patient). */
+  #patientOf(resource: Resource, id: string): string | undefined {
+    if (resource.resourceType === 'Patient') return this.vault.patientPseudonym(id, { create: true });
+    const link = PATIENT_LINK[resource.resourceType];
+    if (link === undefined) return undefined;
+    const reference = (resource as unknown as Record<string, { reference?: string } | undefined>)[link]?.reference;
+    const match = reference === undefined ? null : RELATIVE_REFERENCE.exec(reference);
+    if (!match || match[1] !== 'Patient') return undefined;
+    return this.vault.patientPseudonym(match[2]!);
+  }
+
+  #conditionalMatch(type: string, query: string): number[] {
+    const params = new URLSearchParams(query.startsWith('?') ? query.slice(1) : query);
+    if ([...params.keys()].length === 0) throw badRequest('If-None-Exist holds no search parameters');
+    const parsed = parseSearch(type, params, {});
+    if (!parsed.ok) throw new FhirError(400, parsed.issues);
+    return runSearch(this.vault.db, { ...parsed.query, count: 2, offset: 0, include: [], revinclude: [] }).matches;
+  }
+
+  async close(): Promise<void> {
+    await this.vault.close();
+  }
+}
+
+function checkId(id: string): void {
+  if (!ID.test(id)) throw badRequest(`"${id.slice(0, 80)}" is not a valid resource id`);
+}
+
+/** versionId and lastUpdated are the server's; a client's values are dropped, the rest of meta kept. */
+function withoutServerMeta(resource: Resource): JsonObject {
+  const { meta, ...rest } = resource as Resource & { meta?: Record<string, unknown> };
+  if (meta === undefined) return rest as JsonObject;
+  const { versionId: _v, lastUpdated: _l, ...keep } = meta;
+  return (Object.keys(keep).length > 0 ? { ...rest, meta: keep } : rest) as JsonObject;
+}
+
+function translateVaultError(error: unknown): unknown {
+  if (error instanceof IntegrityError) {
+    return FhirError.of(500, 'exception', `${error.type}/${error.id} version ${error.version} failed its ledger integrity check`);
+  }
+  if (!(error instanceof VaultError)) return error;
+  switch (error.code) {
+    case 'vault.version_conflict':
+      return preconditionFailed(error.message);
+    case 'vault.not_found':
+      return notFound(error.message);
+    case 'vault.gone':
+      return gone(error.message);
+    case 'vault.invalid':
+      return badRequest(error.message);
+    case 'vault.patient_mismatch':
+      return unprocessable(error.message);
+    case 'vault.closed':
+    case 'node.shutting_down':
+    case 'node.overloaded':
+      return FhirError.of(503, 'transient', error.message);
+    default:
+      return conflict(`the ledger refused the write: ${error.message}`);
+  }
+}
+
+/** RFC 6902 JSON Patch on a copy; any failing operation (including `test`) rejects the whole patch. */
+function applyJsonPatch(document: Resource, operations: unknown): Record<string, unknown> {
+  if (!Array.isArray(operations) || operations.length === 0) throw badRequest('a JSON Patch is a non-empty array of operations');
+  const copy = structuredClone(document) as unknown as Record<string, unknown>;
+  const invalid = jsonPatch.validate(operations as jsonPatch.Operation[], copy);
+  if (invalid) {
+    // Malformed operations are the client's syntax error; operations that do not fit the resource are 422.
+    const malformed = [
+      'SEQUENCE_NOT_AN_ARRAY',
+      'OPERATION_NOT_AN_OBJECT',
+      'OPERATION_OP_INVALID',
+      'OPERATION_PATH_INVALID',
+      'OPERATION_FROM_REQUIRED',
+      'OPERATION_VALUE_REQUIRED',
+    ];
+    const where = `patch operation ${invalid.index ?? '?'}`;
+    if (malformed.includes(invalid.name)) throw badRequest(`${where}: ${invalid.name.toLowerCase().replace(/_/g, ' ')}`);
+    throw unprocessable(`${where}: ${invalid.name.toLowerCase().replace(/_/g, ' ')}`);
+  }
+  try {
+    // Validated above; prototype modifications are refused by the library.
+    const result = jsonPatch.applyPatch(copy, operations as jsonPatch.Operation[], false, true, true).newDocument;
+    if (typeof result !== 'object' || result === null || Array.isArray(result))
+      throw unprocessable('the patch does not leave a resource');
+    return result;
+  } catch (error) {
+    if (error instanceof jsonPatch.JsonPatchError)
+      throw unprocessable(`patch operation ${error.index ?? '?'}: ${error.name.toLowerCase().replace(/_/g, ' ')}`);
+    throw error;
+  }
+}

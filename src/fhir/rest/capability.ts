@@ -1,0 +1,91 @@
+/**
+ * The CapabilityStatement: generated from the same tables the server runs on (writable types,
+ * compiled search parameters), so it lists exactly what works.
+ */
+import type { CapabilityStatement, CapabilityStatementRestResource } from '@medplum/fhirtypes';
+import { supportedSearchParams } from '../search/index.js';
+import { WRITABLE_TYPES } from '../repository.js';
+
+const RESULT_PARAMS = [
+  { name: '_count', type: 'number', documentation: 'Page size (default 20, at most 1000).' },
+  {
+    name: '_sort',
+    type: 'string',
+    documentation: 'Comma-separated; _id, _lastUpdated and string, token and date parameters; "-" sorts descending.',
+  },
+  { name: '_include', type: 'special', documentation: 'Type:param[:targetType], one level.' },
+  { name: '_revinclude', type: 'special', documentation: 'Type:param[:targetType], one level.' },
+  { name: '_summary', type: 'token', documentation: 'count or false.' },
+  { name: '_total', type: 'token', documentation: 'none, estimate or accurate.' },
+  { name: '_elements', type: 'string', documentation: 'Top-level elements to return (results are marked SUBSETTED).' },
+] as const;
+
+function resourceEntry(type: string, writable: boolean): CapabilityStatementRestResource {
+  const searchParams = supportedSearchParams(type).map((p) => ({
+    name: p.code,
+    type: p.type,
+    ...(p.url !== undefined && { definition: p.url }),
+  }));
+  const reads = [{ code: 'read' as const }, { code: 'vread' as const }, { code: 'history-instance' as const }];
+  const writes = writable
+    ? [
+        { code: 'create' as const },
+        { code: 'update' as const },
+        { code: 'patch' as const },
+        { code: 'delete' as const },
+        { code: 'history-type' as const },
+      ]
+    : [];
+  return {
+    type,
+    interaction: [...reads, ...writes, ...(searchParams.length > 0 ? [{ code: 'search-type' as const }] : [])],
+    versioning: 'versioned-update',
+    readHistory: true,
+    updateCreate: writable,
+    conditionalCreate: writable,
+    conditionalUpdate: false,
+    conditionalDelete: 'not-supported',
+    referencePolicy: ['literal', 'local', 'enforced'],
+    ...(searchParams.length > 0 && {
+      searchInclude: supportedSearchParams(type)
+        .filter((p) => p.type === 'reference')
+        .map((p) => `${type}:${p.code}`),
+      searchParam: [...searchParams, ...RESULT_PARAMS.map((p) => ({ ...p }))],
+    }),
+    ...(type === 'Patient' && {
+      operation: [{ name: 'everything', definition: 'http://hl7.org/fhir/OperationDefinition/Patient-everything' }],
+    }),
+  } as CapabilityStatementRestResource;
+}
+
+export function capabilityStatement(baseUrl: string, software: { name: string; version: string }): CapabilityStatement {
+  const resources = [
+    ...WRITABLE_TYPES.map((type) => resourceEntry(type, true)),
+    {
+      type: 'Provenance',
+      interaction: [{ code: 'read' }, { code: 'search-type' }],
+      documentation: 'Derived from the ledger: one Provenance per resource version. Read-only.',
+      searchParam: [{ name: 'target', type: 'reference' }],
+    } as CapabilityStatementRestResource,
+  ];
+  return {
+    resourceType: 'CapabilityStatement',
+    status: 'active',
+    date: '2026-11-25',
+    kind: 'instance',
+    software,
+    implementation: { description: 'MedLedger node FHIR API', url: baseUrl },
+    fhirVersion: '4.0.1',
+    format: ['application/fhir+json', 'application/json'],
+    patchFormat: ['application/json-patch+json'],
+    rest: [
+      {
+        mode: 'server',
+        documentation:
+          'Every version is encrypted at this node and committed to the ledger before it is acknowledged; reads are checked against the ledger commitment.',
+        resource: resources,
+        interaction: [{ code: 'history-system' }],
+      },
+    ],
+  };
+}

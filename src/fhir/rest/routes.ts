@@ -1,0 +1,280 @@
+/**
+ * The FHIR R4 REST API at /fhir: HTTP in, repository calls, FHIR out. Every error is an
+ * OperationOutcome; every resource response carries ETag, Last-Modified and (on create) Location.
+ */
+import type { FastifyInstance, FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
+import type { Resource } from '@medplum/fhirtypes';
+import { badRequest, FhirError, informational, notFound, outcome, preconditionFailed } from '../outcome.js';
+import type { FhirRepository, SavedResult, Stored } from '../repository.js';
+import { provenanceForTarget, readProvenance } from '../provenance.js';
+import { collectionBundle, historyBundle, searchsetBundle } from './bundles.js';
+import { capabilityStatement } from './capability.js';
+
+export const FHIR_JSON = 'application/fhir+json; charset=utf-8';
+/** Room for a 20 MB attachment in base64 inside a resource. */
+export const FHIR_BODY_LIMIT = 32 * 1024 * 1024;
+const DEFAULT_HISTORY_COUNT = 50;
+const MAX_HISTORY_COUNT = 1000;
+
+export interface FhirRoutesOptions {
+  readonly repository: FhirRepository;
+  /** Public base URL of the node (e.g. https://fhir.example.org); derived from the request if absent. */
+  readonly publicUrl?: string;
+  readonly software: { name: string; version: string };
+}
+
+type Params = { type: string; id: string; vid: string };
+type Prefer = 'minimal' | 'representation' | 'OperationOutcome';
+
+function preferReturn(request: FastifyRequest): Prefer {
+  const prefer = request.headers['prefer'];
+  const match = typeof prefer === 'string' ? /return=(minimal|representation|OperationOutcome)/.exec(prefer) : null;
+  return (match?.[1] as Prefer | undefined) ?? 'representation';
+}
+
+function lenient(request: FastifyRequest): boolean {
+  const prefer = request.headers['prefer'];
+  return typeof prefer === 'string' && /handling=lenient/.test(prefer);
+}
+
+/** `W/"3"` (or a bare `3`) → 3. */
+function parseIfMatch(header: string | undefined): number | undefined {
+  if (header === undefined) return undefined;
+  const match = /^(?:W\/)?"?([1-9][0-9]{0,8})"?$/.exec(header.trim());
+  if (!match) throw badRequest(`If-Match must be an ETag like W/"3", got ${header.slice(0, 40)}`);
+  return Number(match[1]);
+}
+
+function rawQuery(request: FastifyRequest): URLSearchParams {
+  const q = request.url.indexOf('?');
+  return new URLSearchParams(q < 0 ? '' : request.url.slice(q + 1));
+}
+
+function version(raw: string): number {
+  if (!/^[1-9][0-9]{0,8}$/.test(raw)) throw notFound(`version ${raw.slice(0, 20)} does not exist`);
+  return Number(raw);
+}
+
+function pageParams(query: URLSearchParams): { count: number; offset: number; since?: number } {
+  const count = query.get('_count') ?? String(DEFAULT_HISTORY_COUNT);
+  const offset = query.get('_offset') ?? '0';
+  if (!/^[0-9]{1,4}$/.test(count)) throw badRequest('_count must be a non-negative integer');
+  if (!/^[0-9]{1,9}$/.test(offset)) throw badRequest('_offset must be a non-negative integer');
+  const since = query.get('_since');
+  let sinceMs: number | undefined;
+  if (since !== null) {
+    sinceMs = Date.parse(since);
+    if (!/^\d{4}-\d{2}-\d{2}T/.test(since) || Number.isNaN(sinceMs))
+      throw badRequest('_since must be an instant like 2024-01-01T00:00:00Z');
+  }
+  return {
+    count: Math.min(Number(count), MAX_HISTORY_COUNT),
+    offset: Number(offset),
+    ...(sinceMs !== undefined && { since: sinceMs }),
+  };
+}
+
+export const fhirRoutes: FastifyPluginAsync<FhirRoutesOptions> = async (app: FastifyInstance, options) => {
+  const { repository } = options;
+  const author = () => ({ author: repository.organization });
+  const baseOf = (request: FastifyRequest): string => `${options.publicUrl ?? `${request.protocol}://${request.host}`}/fhir`;
+
+  // Prototype-poisoning-safe JSON for every JSON flavour; an empty body (DELETE/GET sent with a
+  // Content-Type, as some clients do) is no body rather than an error.
+  const json = app.getDefaultJsonParser('error', 'error');
+  app.removeContentTypeParser('application/json');
+  app.addContentTypeParser(
+    ['application/json', 'application/fhir+json', 'application/json-patch+json'],
+    { parseAs: 'string', bodyLimit: FHIR_BODY_LIMIT },
+    (request, body, done) => (body === '' ? done(null, undefined) : json(request, body as string, done)),
+  );
+  app.addContentTypeParser('application/x-www-form-urlencoded', { parseAs: 'string' }, (_request, body, done) => {
+    done(null, new URLSearchParams(body as string));
+  });
+
+  app.setErrorHandler((error: Error & { code?: string; statusCode?: number }, request, reply) => {
+    if (error instanceof FhirError) return sendOutcome(reply, error.status, outcome(error.issues));
+    const fail = (status: number, code: 'invalid' | 'too-costly' | 'not-supported' | 'structure', diagnostics: string) =>
+      sendOutcome(reply, status, outcome([{ severity: 'error', code, diagnostics }]));
+    switch (error.code) {
+      case 'FST_ERR_CTP_BODY_TOO_LARGE':
+        return fail(413, 'too-costly', 'request body is too large');
+      case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
+        return fail(415, 'not-supported', 'send application/fhir+json or application/json');
+      case 'FST_ERR_CTP_EMPTY_JSON_BODY':
+      case 'FST_ERR_CTP_INVALID_JSON_BODY':
+        return fail(400, 'structure', 'request body is not valid JSON');
+    }
+    if (error instanceof SyntaxError) return fail(400, 'structure', 'request body is not valid JSON');
+    if (typeof error.statusCode === 'number' && error.statusCode >= 400 && error.statusCode < 500) {
+      return fail(error.statusCode, 'invalid', error.message);
+    }
+    request.log.error({ err: error }, 'unhandled FHIR error');
+    return sendOutcome(reply, 500, outcome([{ severity: 'error', code: 'exception', diagnostics: 'internal error' }]));
+  });
+  app.setNotFoundHandler((request, reply) =>
+    sendOutcome(
+      reply,
+      404,
+      outcome([
+        { severity: 'error', code: 'not-found', diagnostics: `no FHIR endpoint ${request.method} ${request.url.split('?')[0]}` },
+      ]),
+    ),
+  );
+
+  function sendOutcome(reply: FastifyReply, status: number, body: object): FastifyReply {
+    return reply.status(status).type(FHIR_JSON).send(body);
+  }
+
+  function sendStored(request: FastifyRequest, reply: FastifyReply, stored: Stored, status = 200): FastifyReply {
+    const { resource } = stored;
+    reply
+      .status(status)
+      .type(FHIR_JSON)
+      .header('ETag', `W/"${stored.version}"`)
+      .header('Last-Modified', new Date(stored.lastUpdated).toUTCString());
+    return reply.send(resource);
+  }
+
+  function sendSaved(request: FastifyRequest, reply: FastifyReply, saved: SavedResult, createdStatus = 201): FastifyReply {
+    const status = saved.created ? createdStatus : 200;
+    const { resourceType, id } = saved.resource;
+    reply
+      .status(status)
+      .header('ETag', `W/"${saved.version}"`)
+      .header('Last-Modified', new Date(saved.lastUpdated).toUTCString());
+    if (saved.created || createdStatus === 200)
+      reply.header('Location', `${baseOf(request)}/${resourceType}/${id}/_history/${saved.version}`);
+    switch (preferReturn(request)) {
+      case 'minimal':
+        return reply.send();
+      case 'OperationOutcome':
+        return reply
+          .type(FHIR_JSON)
+          .send(informational(`${resourceType}/${id} version ${saved.version} committed to the ledger`));
+      case 'representation':
+        return reply.type(FHIR_JSON).send(saved.resource);
+    }
+  }
+
+  // --- whole system ---------------------------------------------------------------------------
+
+  app.get('/metadata', async (request, reply) =>
+    reply.type(FHIR_JSON).send(capabilityStatement(baseOf(request), options.software)),
+  );
+
+  app.get('/_history', async (request, reply) => {
+    const page = pageParams(rawQuery(request));
+    const { entries, total } = repository.history({}, page);
+    return reply.type(FHIR_JSON).send(historyBundle(baseOf(request), '/_history', entries, { ...page, total }));
+  });
+
+  // --- type level ------------------------------------------------------------------------------
+
+  app.get<{ Params: Pick<Params, 'type'> }>('/:type', async (request, reply) => {
+    const { type } = request.params;
+    const params = rawQuery(request);
+    if (type === 'Provenance') return reply.type(FHIR_JSON).send(provenanceSearch(request, params));
+    return reply
+      .type(FHIR_JSON)
+      .send(searchsetBundle(baseOf(request), type, params, repository.search(type, params, { lenient: lenient(request) })));
+  });
+
+  app.post<{ Params: Pick<Params, 'type'>; Body: unknown }>('/:type/_search', async (request, reply) => {
+    const { type } = request.params;
+    const params = rawQuery(request);
+    if (request.body instanceof URLSearchParams) for (const [k, v] of request.body) params.append(k, v);
+    return reply
+      .type(FHIR_JSON)
+      .send(searchsetBundle(baseOf(request), type, params, repository.search(type, params, { lenient: lenient(request) })));
+  });
+
+  app.post<{ Params: Pick<Params, 'type'>; Body: unknown }>('/:type', { bodyLimit: FHIR_BODY_LIMIT }, async (request, reply) => {
+    const body = request.body as { resourceType?: unknown } | undefined;
+    if (body?.resourceType !== request.params.type) {
+      throw badRequest(`the body must be a ${request.params.type} resource`);
+    }
+    const ifNoneExist = request.headers['if-none-exist'];
+    const saved = await repository.create(body, author(), typeof ifNoneExist === 'string' ? { ifNoneExist } : {});
+    return sendSaved(request, reply, saved);
+  });
+
+  app.get<{ Params: Pick<Params, 'type'> }>('/:type/_history', async (request, reply) => {
+    const { type } = request.params;
+    const page = pageParams(rawQuery(request));
+    const { entries, total } = repository.history({ type }, page);
+    return reply.type(FHIR_JSON).send(historyBundle(baseOf(request), `/${type}/_history`, entries, { ...page, total }));
+  });
+
+  // --- instance level --------------------------------------------------------------------------
+
+  app.get<{ Params: Pick<Params, 'type' | 'id'> }>('/:type/:id', async (request, reply) => {
+    const { type, id } = request.params;
+    if (type === 'Provenance') return reply.type(FHIR_JSON).send(readProvenance(repository, id));
+    const stored = repository.read(type, id);
+    const ifNoneMatch = request.headers['if-none-match'];
+    if (typeof ifNoneMatch === 'string' && ifNoneMatch.replace(/^W\//, '') === `"${stored.version}"`) {
+      return reply.status(304).header('ETag', `W/"${stored.version}"`).send();
+    }
+    return sendStored(request, reply, stored);
+  });
+
+  app.put<{ Params: Pick<Params, 'type' | 'id'>; Body: unknown }>(
+    '/:type/:id',
+    { bodyLimit: FHIR_BODY_LIMIT },
+    async (request, reply) => {
+      const { type, id } = request.params;
+      const ifMatch = parseIfMatch(request.headers['if-match']);
+      const saved = await repository.update(type, id, request.body, author(), ifMatch !== undefined ? { ifMatch } : {});
+      return sendSaved(request, reply, saved);
+    },
+  );
+
+  app.patch<{ Params: Pick<Params, 'type' | 'id'>; Body: unknown }>('/:type/:id', async (request, reply) => {
+    const { type, id } = request.params;
+    const contentType = request.headers['content-type'] ?? '';
+    if (!contentType.startsWith('application/json-patch+json')) {
+      throw FhirError.of(415, 'not-supported', 'PATCH takes a JSON Patch (application/json-patch+json)');
+    }
+    const ifMatch = parseIfMatch(request.headers['if-match']);
+    const saved = await repository.patch(type, id, request.body, author(), ifMatch !== undefined ? { ifMatch } : {});
+    return sendSaved(request, reply, saved, 200);
+  });
+
+  app.delete<{ Params: Pick<Params, 'type' | 'id'> }>('/:type/:id', async (request, reply) => {
+    const { type, id } = request.params;
+    const ifMatch = parseIfMatch(request.headers['if-match']);
+    if (ifMatch !== undefined) {
+      const current = repository.read(type, id);
+      if (current.version !== ifMatch) throw preconditionFailed(`${type}/${id} is at version ${current.version}, not ${ifMatch}`);
+    }
+    await repository.delete(type, id, author());
+    return reply.status(204).send();
+  });
+
+  app.get<{ Params: Pick<Params, 'type' | 'id'> }>('/:type/:id/_history', async (request, reply) => {
+    const { type, id } = request.params;
+    const page = pageParams(rawQuery(request));
+    const { entries, total } = repository.history({ type, id }, page);
+    return reply.type(FHIR_JSON).send(historyBundle(baseOf(request), `/${type}/${id}/_history`, entries, { ...page, total }));
+  });
+
+  app.get<{ Params: Params }>('/:type/:id/_history/:vid', async (request, reply) => {
+    const { type, id, vid } = request.params;
+    return sendStored(request, reply, repository.vread(type, id, version(vid)));
+  });
+
+  app.get<{ Params: Pick<Params, 'id'> }>('/Patient/:id/$everything', async (request, reply) =>
+    reply.type(FHIR_JSON).send(collectionBundle('searchset', baseOf(request), repository.everything(request.params.id))),
+  );
+
+  function provenanceSearch(request: FastifyRequest, params: URLSearchParams): object {
+    const names = [...new Set(params.keys())].filter((k) => k !== '_format');
+    const unknown = names.filter((k) => k !== 'target');
+    if (unknown.length > 0) throw badRequest(`Provenance search supports only target (got ${unknown.join(', ')})`);
+    const targets = params.getAll('target');
+    if (targets.length !== 1) throw badRequest('Provenance search needs exactly one target');
+    const found: Resource[] = provenanceForTarget(repository, targets[0]!);
+    return collectionBundle('searchset', baseOf(request), found);
+  }
+};
