@@ -175,9 +175,15 @@ export class VaultStore implements WrappedKeyTable {
   readonly db: Database.Database;
   readonly #s;
 
-  constructor(path: string, keystore: KeyStore) {
-    const key = databaseKey(keystore, path);
-    const db = new Database(path);
+  /**
+   * With `readonly`, opens an existing vault without writing anything (no key created, no schema
+   * run), beside a node that may have it open; only the read methods may be used.
+   */
+  constructor(path: string, keystore: KeyStore, options: { readonly readonly?: boolean } = {}) {
+    const readonly = options.readonly ?? false;
+    const key = readonly ? keystore.secretKey(VAULT_DB_KEY) : databaseKey(keystore, path);
+    if (!key) throw new VaultStoreError(`the keystore has no "${VAULT_DB_KEY}" key to open ${path}`);
+    const db = new Database(path, { readonly, fileMustExist: readonly });
     try {
       // Must come first: every page, including page 1 and the WAL frames, is encrypted.
       db.pragma(`key="x'${toHex(key)}'"`);
@@ -186,11 +192,14 @@ export class VaultStore implements WrappedKeyTable {
       } catch (error) {
         throw new VaultStoreError(`cannot open ${path}: wrong database key or not a vault (${(error as Error).message})`);
       }
-      db.pragma('journal_mode = WAL');
-      db.pragma('synchronous = FULL');
-      db.pragma('foreign_keys = ON');
-      db.exec(SCHEMA);
-      for (const ddl of EXTRA_SCHEMA) db.exec(ddl);
+      // Read-only: the write statements below are prepared but never run.
+      if (!readonly) {
+        db.pragma('journal_mode = WAL');
+        db.pragma('synchronous = FULL');
+        db.pragma('foreign_keys = ON');
+        db.exec(SCHEMA);
+        for (const ddl of EXTRA_SCHEMA) db.exec(ddl);
+      }
     } catch (error) {
       db.close();
       throw error;

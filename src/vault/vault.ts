@@ -29,6 +29,7 @@ import type { LedgerErrorCode } from '../ledger/errors.js';
 import { ID_PATTERNS } from '../ledger/payloads/participant.js';
 import type { RecordCommitBody } from '../ledger/payloads/record.js';
 import type { LedgerNode } from '../node/ledger-node.js';
+import { verifyVersions, type VerifyResult } from './check.js';
 import { finishRotation, KekRing, type RotationResult } from './kek.js';
 import { vaultPaths, VaultStore, wrapLabel, type ResourceRow, type VersionRow } from './store.js';
 
@@ -135,13 +136,7 @@ export type ReadResult =
 
 export type HistoryEntry = VersionInfo & { readonly deleted: boolean; readonly resource: JsonObject | null };
 
-export type VerifyResult =
-  | { readonly ok: true; readonly checked: number }
-  | {
-      readonly ok: false;
-      readonly checked: number;
-      readonly mismatch: { type: string; id: string; record: string; version: number; reason: string };
-    };
+export type { VerifyResult } from './check.js';
 
 const TYPE_PATTERN = /^[A-Z][A-Za-z]{0,63}$/;
 const ID_PATTERN = /^[A-Za-z0-9\-.]{1,64}$/;
@@ -527,54 +522,22 @@ export class Vault {
 
   /**
    * Checks every committed version against the ledger (write ↔ commitment = SHA-256(envelope),
-   * delete ↔ delete) and every resource's current version against the ledger head; returns the
-   * first mismatch. With `decrypt`, also unwraps and opens every envelope.
+   * delete ↔ delete, no version row missing) and every resource's current version against the
+   * ledger head (see check.ts); returns the first mismatch. With `decrypt`, also unwraps and opens
+   * every envelope.
    */
   verifyAll(options: { decrypt?: boolean } = {}): VerifyResult {
     this.#checkOpen();
-    const app = this.#node.chain.app;
-    const resources = new Map<number, ResourceRow>();
-    for (const r of this.#store.resources()) resources.set(r.res, r);
-    let checked = 0;
-    const mismatch = (r: ResourceRow, version: number, reason: string): VerifyResult => ({
-      ok: false,
-      checked,
-      mismatch: { type: r.type, id: r.id, record: r.record, version, reason },
-    });
-    for (const v of this.#store.committedVersionsAll()) {
-      const r = resources.get(v.res);
-      if (!r)
-        return {
-          ok: false,
-          checked,
-          mismatch: { type: '?', id: '?', record: '?', version: v.version, reason: 'orphan version' },
-        };
-      const ledger = app.recordVersion(r.record, v.version);
-      if (!ledger) return mismatch(r, v.version, 'the ledger has no such version');
-      if (v.deleted !== (ledger.commitment === undefined)) return mismatch(r, v.version, 'write/delete differs from the ledger');
-      if (ledger.commitment && !(v.envelope && equalBytes(sha256(v.envelope), ledger.commitment))) {
-        return mismatch(r, v.version, 'the ciphertext does not match the ledger commitment');
+    const open = (r: ResourceRow, v: VersionRow): string | undefined => {
+      try {
+        this.#open(r, v);
+        return undefined;
+      } catch (error) {
+        if (error instanceof IntegrityError) return error.message;
+        throw error;
       }
-      if (options.decrypt && !v.deleted) {
-        try {
-          this.#open(r, v);
-        } catch (error) {
-          if (error instanceof IntegrityError) return mismatch(r, v.version, error.message);
-          throw error;
-        }
-      }
-      checked += 1;
-    }
-    for (const r of resources.values()) {
-      if (r.version === 0) continue;
-      const head = app.recordHead(r.record);
-      if (!head) return mismatch(r, r.version, 'the ledger has no such record');
-      if (head.version !== r.version || head.deleted !== r.deleted) {
-        return mismatch(r, r.version, `the ledger head is version ${head.version}${head.deleted ? ' (deleted)' : ''}`);
-      }
-      if ((head.patient ?? null) !== r.patient) return mismatch(r, r.version, 'the patient differs from the ledger');
-    }
-    return { ok: true, checked };
+    };
+    return verifyVersions(this.#store, this.#node.chain.app, options.decrypt ? { open } : {});
   }
 
   // -------------------------------------------------------------------------------------------

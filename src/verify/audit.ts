@@ -3,11 +3,18 @@
  * blocks — every state entry and every Merkle log node — with what the replay computed, so one
  * flipped byte anywhere in the ledger database is found. An API audit also checks that the node's
  * published checkpoint and proofs agree with the replayed log.
+ *
+ * When the data directory has a record vault and the caller gives the keystore, the audit also
+ * checks the vault against the replayed ledger (src/vault/check.ts): a read-only snapshot of the
+ * vault is taken before the ledger is replayed, so versions a running node writes meanwhile are
+ * never taken for missing ones. Only record ids and versions are reported, never content.
  */
 import { equalBytes, fromBase64, fromHex, toHex } from '../crypto/bytes.js';
 import { nodeHash, rootOfLeafHashes, verifyConsistency, verifyInclusion } from '../ledger/merkle.js';
 import { verifyCheckpoint } from '../ledger/block.js';
+import type { KeyStore } from '../storage/ports.js';
 import { SqliteLedgerStore } from '../storage/sqlite/ledger-store.js';
+import { mismatchWhere, VaultSnapshot } from '../vault/check.js';
 import { replay, type Problem, type ReplayOptions, type ReplayResult } from './replay.js';
 import { ApiSource, StoreSource } from './sources.js';
 
@@ -18,10 +25,17 @@ export interface AuditReport {
   readonly txs: number;
   readonly logRoot: string;
   readonly problem?: Problem;
+  /** Present when the record vault was checked (the ledger verified): committed versions that matched. */
+  readonly vault?: { readonly ok: boolean; readonly checked: number };
   readonly seconds: number;
 }
 
-function report(result: ReplayResult, started: number, problem: Problem | undefined): AuditReport {
+function report(
+  result: ReplayResult,
+  started: number,
+  problem: Problem | undefined,
+  vault?: AuditReport['vault'],
+): AuditReport {
   return {
     ok: problem === undefined,
     chain: result.genesis?.chain,
@@ -29,23 +43,39 @@ function report(result: ReplayResult, started: number, problem: Problem | undefi
     txs: result.txs,
     logRoot: toHex(result.logRoot),
     ...(problem && { problem }),
+    ...(vault && { vault }),
     seconds: (performance.now() - started) / 1000,
   };
 }
 
-export async function auditDataDir(ledgerPath: string, options: ReplayOptions = {}): Promise<AuditReport> {
+export interface DataDirAuditOptions extends ReplayOptions {
+  /** Also check the data directory's record vault, opened read-only with this keystore's key. */
+  readonly vault?: { readonly dataDir: string; readonly keystore: KeyStore };
+}
+
+export async function auditDataDir(ledgerPath: string, options: DataDirAuditOptions = {}): Promise<AuditReport> {
   const started = performance.now();
   const store = new SqliteLedgerStore(ledgerPath, { readonly: true });
+  let snapshot: VaultSnapshot | undefined;
   try {
     const structural = store.integrityErrors();
     if (structural.length > 0) {
       const empty = { genesis: undefined, height: 0, txs: 0, logRoot: new Uint8Array(32) } as unknown as ReplayResult;
       return report(empty, started, { where: 'database file', message: `SQLite integrity check failed: ${structural[0]}` });
     }
+    // Ledger height first, then the vault snapshot, then the replay: every ledger version up to that
+    // height was committed before the snapshot, so the vault must hold it.
+    if (options.vault) {
+      snapshot = VaultSnapshot.open(options.vault.dataDir, options.vault.keystore, store.latestBlock()?.height ?? 0);
+    }
     const result = await replay(new StoreSource(store), options);
     const problem = result.problem ?? checkStoredExtras(store, result);
-    return report(result, started, problem);
+    if (problem || !snapshot) return report(result, started, problem);
+    const vault = snapshot.check(result.state);
+    const vaultProblem = vault.ok ? undefined : { where: `vault ${mismatchWhere(vault.mismatch)}`, message: vault.mismatch.reason };
+    return report(result, started, vaultProblem, { ok: vault.ok, checked: vault.checked });
   } finally {
+    snapshot?.close();
     store.close();
   }
 }
