@@ -71,7 +71,8 @@ describe('verify --data checks the record vault', { timeout: 120_000 }, () => {
   function withVault<T>(fn: (db: Database.Database, res: (record: string) => number) => T): T {
     const store = new VaultStore(vaultPaths(dir).db, keystore);
     try {
-      const res = (record: string) => (store.db.prepare('SELECT res FROM current WHERE record = ?').get(record) as { res: number }).res;
+      const res = (record: string) =>
+        (store.db.prepare('SELECT res FROM current WHERE record = ?').get(record) as { res: number }).res;
       return fn(store.db, res);
     } finally {
       store.close();
@@ -81,8 +82,11 @@ describe('verify --data checks the record vault', { timeout: 120_000 }, () => {
   const envelopeOf = (record: string, version: number): Buffer =>
     withVault(
       (db, res) =>
-        (db.prepare('SELECT envelope FROM versions WHERE res = ? AND version = ?').get(res(record), version) as { envelope: Buffer })
-          .envelope,
+        (
+          db.prepare('SELECT envelope FROM versions WHERE res = ? AND version = ?').get(res(record), version) as {
+            envelope: Buffer;
+          }
+        ).envelope,
     );
   const setEnvelope = (record: string, version: number, envelope: Buffer): void =>
     void withVault((db, res) =>

@@ -30,12 +30,7 @@ export interface AuditReport {
   readonly seconds: number;
 }
 
-function report(
-  result: ReplayResult,
-  started: number,
-  problem: Problem | undefined,
-  vault?: AuditReport['vault'],
-): AuditReport {
+function report(result: ReplayResult, started: number, problem: Problem | undefined, vault?: AuditReport['vault']): AuditReport {
   return {
     ok: problem === undefined,
     chain: result.genesis?.chain,
@@ -72,7 +67,9 @@ export async function auditDataDir(ledgerPath: string, options: DataDirAuditOpti
     const problem = result.problem ?? checkStoredExtras(store, result);
     if (problem || !snapshot) return report(result, started, problem);
     const vault = snapshot.check(result.state);
-    const vaultProblem = vault.ok ? undefined : { where: `vault ${mismatchWhere(vault.mismatch)}`, message: vault.mismatch.reason };
+    const vaultProblem = vault.ok
+      ? undefined
+      : { where: `vault ${mismatchWhere(vault.mismatch)}`, message: vault.mismatch.reason };
     return report(result, started, vaultProblem, { ok: vault.ok, checked: vault.checked });
   } finally {
     snapshot?.close();

@@ -80,9 +80,7 @@ export async function runVerify(argv: string[]): Promise<number> {
   } else {
     console.log(`FAILED at ${report.problem!.where}: ${report.problem!.message}`);
     if (report.vault) {
-      console.log(
-        `   (the ledger's ${report.height} blocks verified; ${report.vault.checked} vault versions matched before it)`,
-      );
+      console.log(`   (the ledger's ${report.height} blocks verified; ${report.vault.checked} vault versions matched before it)`);
     } else console.log(`   (the ${report.height} blocks before it verified)`);
   }
   return report.ok ? 0 : 1;
