@@ -3,16 +3,16 @@
  * OperationOutcome; every resource response carries ETag, Last-Modified and (on create) Location.
  */
 import type { FastifyInstance, FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
-import type { Resource } from '@medplum/fhirtypes';
+import type { Binary, Resource } from '@medplum/fhirtypes';
 import { badRequest, FhirError, informational, notFound, outcome, preconditionFailed } from '../outcome.js';
 import type { FhirRepository, SavedResult, Stored } from '../repository.js';
 import { provenanceForTarget, readProvenance } from '../provenance.js';
 import { collectionBundle, historyBundle, searchsetBundle } from './bundles.js';
+import { binaryUploadRoutes, wantsRawContent } from './binary.js';
 import { capabilityStatement } from './capability.js';
+import { FHIR_BODY_LIMIT } from './limits.js';
 
 export const FHIR_JSON = 'application/fhir+json; charset=utf-8';
-/** Room for a 20 MB attachment in base64 inside a resource. */
-export const FHIR_BODY_LIMIT = 32 * 1024 * 1024;
 const DEFAULT_HISTORY_COUNT = 50;
 const MAX_HISTORY_COUNT = 1000;
 
@@ -157,6 +157,8 @@ export const fhirRoutes: FastifyPluginAsync<FhirRoutesOptions> = async (app: Fas
     }
   }
 
+  await app.register(binaryUploadRoutes, { repository, send: (request, reply, saved) => sendSaved(request, reply, saved) });
+
   // --- whole system ---------------------------------------------------------------------------
 
   app.get('/metadata', async (request, reply) =>
@@ -212,6 +214,14 @@ export const fhirRoutes: FastifyPluginAsync<FhirRoutesOptions> = async (app: Fas
     const { type, id } = request.params;
     if (type === 'Provenance') return reply.type(FHIR_JSON).send(readProvenance(repository, id));
     const stored = repository.read(type, id);
+    if (type === 'Binary' && wantsRawContent(request)) {
+      const binary = stored.resource as Binary;
+      return reply
+        .header('ETag', `W/"${stored.version}"`)
+        .header('Last-Modified', new Date(stored.lastUpdated).toUTCString())
+        .type(binary.contentType)
+        .send(Buffer.from(binary.data ?? '', 'base64'));
+    }
     const ifNoneMatch = request.headers['if-none-match'];
     if (typeof ifNoneMatch === 'string' && ifNoneMatch.replace(/^W\//, '') === `"${stored.version}"`) {
       return reply.status(304).header('ETag', `W/"${stored.version}"`).send();
