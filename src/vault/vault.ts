@@ -12,6 +12,9 @@
  *   3. Committed → the version becomes `committed` and the resource row moves to it, in one SQLite
  *      transaction that also runs the index callbacks. Rejected → the pending row is deleted and a
  *      VaultError with the ledger's code is thrown.
+ * `writeMany` does the same for up to MAX_RECORD_ENTRIES resources at once, all or nothing: their
+ * locks taken together, every version pending in one SQLite transaction, ONE record.commit, and
+ * one SQLite transaction marking them all committed (or dropping them all).
  * A crash between 2 and 3 is settled when the vault opens: a pending version the ledger holds
  * (same commitment) is committed, any other is deleted.
  *
@@ -27,7 +30,7 @@ import { randomPseudonym } from '../client/identity.js';
 import { encodeCanonical } from '../ledger/codec.js';
 import type { LedgerErrorCode } from '../ledger/errors.js';
 import { ID_PATTERNS } from '../ledger/payloads/participant.js';
-import type { RecordCommitBody } from '../ledger/payloads/record.js';
+import { MAX_RECORD_ENTRIES, type RecordCommitBody, type RecordEntry } from '../ledger/payloads/record.js';
 import type { LedgerNode } from '../node/ledger-node.js';
 import { verifyVersions, type VerifyResult } from './check.js';
 import { finishRotation, KekRing, type RotationResult } from './kek.js';
@@ -120,6 +123,39 @@ export interface WriteResult {
   readonly resource: JsonObject | null;
 }
 
+/**
+ * One item of {@link Vault.writeMany}: a write (as {@link WriteRequest}, the author being the
+ * call's) or a delete.
+ */
+export type BatchItem =
+  | (Omit<WriteRequest, 'author'> & { readonly op?: 'write' })
+  | {
+      readonly op: 'delete';
+      readonly type: string;
+      readonly id: string;
+      readonly expectedVersion?: number;
+      readonly onCommit?: CommitHook;
+    };
+
+/** A version ready to be sealed: its resource (null for a delete) with id and meta stamped. */
+interface Prepared {
+  readonly type: string;
+  readonly id: string;
+  readonly existing: ResourceRow | undefined;
+  readonly version: number;
+  readonly record: string;
+  readonly lastUpdated: number;
+  readonly patient: string | undefined;
+  readonly stored: JsonObject | null;
+  readonly onCommit: CommitHook | undefined;
+}
+
+interface Sealed {
+  readonly envelope: Uint8Array;
+  readonly wrapped: { wrapped: Uint8Array; kek: number };
+  readonly commitment: Uint8Array;
+}
+
 export interface VersionInfo {
   readonly version: number;
   readonly record: string;
@@ -153,15 +189,26 @@ class KeyedLock {
   readonly #tails = new Map<string, Promise<unknown>>();
 
   run<T>(key: string, task: () => Promise<T>): Promise<T> {
-    const previous = this.#tails.get(key) ?? Promise.resolve();
-    const result = previous.then(task, task);
+    return this.runAll([key], task);
+  }
+
+  /**
+   * One task holding several keys: it joins the queue of every key at once (in sorted order, in
+   * one synchronous step, so two multi-key tasks can never each hold a key the other waits for)
+   * and runs once all the tasks queued before it on any of its keys have finished.
+   */
+  runAll<T>(keys: readonly string[], task: () => Promise<T>): Promise<T> {
+    const sorted = [...new Set(keys)].sort();
+    const previous = sorted.map((key) => this.#tails.get(key)).filter((p) => p !== undefined);
+    const ready = previous.length === 0 ? Promise.resolve() : previous.length === 1 ? previous[0]! : Promise.all(previous);
+    const result = ready.then(task, task);
     const tail = result.then(
       () => undefined,
       () => undefined,
     );
-    this.#tails.set(key, tail);
+    for (const key of sorted) this.#tails.set(key, tail);
     void tail.then(() => {
-      if (this.#tails.get(key) === tail) this.#tails.delete(key);
+      for (const key of sorted) if (this.#tails.get(key) === tail) this.#tails.delete(key);
     });
     return result;
   }
@@ -280,37 +327,78 @@ export class Vault {
   // Writes
 
   async write(request: WriteRequest): Promise<WriteResult> {
-    const { type, id, resource, author } = request;
-    checkName(type, id);
-    if (!AUTHOR_PATTERN.test(author)) throw new VaultError('vault.invalid', `invalid author "${author}"`);
-    if (request.patient !== undefined && !ID_PATTERNS.patient.test(request.patient)) {
-      throw new VaultError('vault.invalid', `invalid patient pseudonym "${request.patient}"`);
-    }
-    if (typeof resource !== 'object' || resource === null || Array.isArray(resource)) {
-      throw new VaultError('vault.invalid', 'the resource must be a JSON object');
-    }
-    if (resource['resourceType'] !== undefined && resource['resourceType'] !== type) {
-      throw new VaultError('vault.invalid', `resourceType ${String(resource['resourceType'])} does not match ${type}`);
-    }
-    if (resource['id'] !== undefined && resource['id'] !== id) {
-      throw new VaultError('vault.invalid', `resource id ${String(resource['id'])} does not match ${id}`);
-    }
-    return this.#serialized(type, id, () => this.#write(request));
+    checkAuthor(request.author);
+    checkWrite(request);
+    return this.#serialized([`${request.type}/${request.id}`], async () => {
+      const [result] = await this.#apply([this.#prepareWrite(request)], request.author);
+      return result!;
+    });
   }
 
   async delete(type: string, id: string, author: string, expectedVersion?: number): Promise<WriteResult> {
     checkName(type, id);
-    if (!AUTHOR_PATTERN.test(author)) throw new VaultError('vault.invalid', `invalid author "${author}"`);
-    return this.#serialized(type, id, () => this.#delete(type, id, author, expectedVersion));
+    checkAuthor(author);
+    return this.#serialized([`${type}/${id}`], async () => {
+      const [result] = await this.#apply([this.#prepareDelete(type, id, expectedVersion)], author);
+      return result!;
+    });
   }
 
-  #serialized<T>(type: string, id: string, task: () => Promise<T>): Promise<T> {
+  /**
+   * Writes and deletes of several resources by one author, all or nothing: every version is sealed
+   * and stored pending in one SQLite transaction, ONE record.commit carries all of them to the
+   * ledger, and on commit they are marked committed (index hooks included) in one SQLite
+   * transaction; on rejection every pending version is dropped. The per-resource locks of all the
+   * resources are taken together, in sorted order. Results are in the order of `items`.
+   *
+   * At most {@link MAX_RECORD_ENTRIES} items, since that is what one ledger transaction holds.
+   * With `chunk: true` a longer list is split into consecutive commits of that size — then each
+   * chunk is atomic, but the whole is NOT: a later chunk can fail after earlier ones committed.
+   */
+  async writeMany(items: readonly BatchItem[], author: string, options: { chunk?: boolean } = {}): Promise<WriteResult[]> {
+    checkAuthor(author);
+    if (items.length === 0) return [];
+    if (items.length > MAX_RECORD_ENTRIES) {
+      if (!options.chunk) {
+        throw new VaultError(
+          'vault.invalid',
+          `${items.length} versions cannot be committed atomically: one ledger transaction holds at most ${MAX_RECORD_ENTRIES}`,
+        );
+      }
+      const results: WriteResult[] = [];
+      for (let i = 0; i < items.length; i += MAX_RECORD_ENTRIES) {
+        results.push(...(await this.writeMany(items.slice(i, i + MAX_RECORD_ENTRIES), author)));
+      }
+      return results;
+    }
+    const keys = new Set<string>();
+    for (const item of items) {
+      if (item.op === 'delete') checkName(item.type, item.id);
+      else checkWrite(item);
+      const key = `${item.type}/${item.id}`;
+      if (keys.has(key)) throw new VaultError('vault.invalid', `${key} appears more than once in one commit`);
+      keys.add(key);
+    }
+    return this.#serialized([...keys], () =>
+      this.#apply(
+        items.map((item) =>
+          item.op === 'delete'
+            ? this.#prepareDelete(item.type, item.id, item.expectedVersion, item.onCommit)
+            : this.#prepareWrite(item),
+        ),
+        author,
+      ),
+    );
+  }
+
+  #serialized<T>(keys: readonly string[], task: () => Promise<T>): Promise<T> {
     if (this.#closed) return Promise.reject(new VaultError('vault.closed', 'the vault is closed'));
-    return this.#locks.run(`${type}/${id}`, task);
+    return this.#locks.runAll(keys, task);
   }
 
-  async #write(request: WriteRequest): Promise<WriteResult> {
-    const { type, id, author } = request;
+  /** Under the resource's lock: the next version, sealed (step 1 of a write). */
+  #prepareWrite(request: Omit<WriteRequest, 'author'>): Prepared {
+    const { type, id } = request;
     const existing = this.#store.resource(type, id);
     const current = existing?.version ?? 0;
     checkExpected(request.expectedVersion, current, type, id);
@@ -328,123 +416,153 @@ export class Vault {
       id,
       meta: { ...meta, versionId: String(version), lastUpdated: new Date(lastUpdated).toISOString() },
     };
-    const dataKey = generateDataKey();
-    let envelope: Uint8Array;
-    let wrapped: { wrapped: Uint8Array; kek: number };
-    try {
-      envelope = seal(dataKey, utf8(JSON.stringify(stored)), associatedData(type, id, version, author, record));
-      wrapped = this.#keks.wrap(dataKey, wrapLabel(record, version));
-    } finally {
-      dataKey.fill(0);
-    }
-    const commitment = sha256(envelope);
-    // Durable before the ledger hears of it, so a crash never leaves a commitment without its data.
-    const res = await this.#group.run(() => {
-      const r = existing?.res ?? this.#store.insertResource(type, id, record, lastUpdated, patient);
-      this.#store.insertPending({
-        res: r,
-        version,
-        envelope,
-        wrappedKey: wrapped.wrapped,
-        kek: wrapped.kek,
-        author,
-        lastUpdated,
-        deleted: false,
-      });
-      return r;
-    });
-    const body: RecordCommitBody = {
-      author,
-      custodian: this.#node.org.id,
-      entries: [{ record, version, ...(patient !== undefined && { patient }), op: 'write', commitment }],
-    };
-    const receipt = await this.#submit(res, version, body, { type, id, record, version });
-    await this.#commit({ res, type, id, version, lastUpdated, resource: stored, vault: this }, receipt, request.onCommit);
-    return { version, record, lastUpdated, txHash: receipt.hash, height: receipt.height, resource: stored };
+    return { type, id, existing, version, record, lastUpdated, patient, stored, onCommit: request.onCommit };
   }
 
-  async #delete(type: string, id: string, author: string, expectedVersion: number | undefined): Promise<WriteResult> {
+  /** Under the resource's lock: the delete version (step 1 of a delete). */
+  #prepareDelete(type: string, id: string, expectedVersion: number | undefined, onCommit?: CommitHook): Prepared {
     const existing = this.resource(type, id);
     if (!existing) throw new VaultError('vault.not_found', `${type}/${id} does not exist`);
     checkExpected(expectedVersion, existing.version, type, id);
     if (existing.deleted) throw new VaultError('vault.gone', `${type}/${id} is already deleted`);
-    const version = existing.version + 1;
-    const lastUpdated = this.#clock();
-    const { res, record } = existing;
-    await this.#group.run(() =>
-      this.#store.insertPending({
-        res,
-        version,
-        envelope: null,
-        wrappedKey: null,
-        kek: null,
-        author,
-        lastUpdated,
-        deleted: true,
-      }),
-    );
-    const body: RecordCommitBody = {
-      author,
-      custodian: this.#node.org.id,
-      entries: [{ record, version, ...(existing.patient !== null && { patient: existing.patient }), op: 'delete' }],
+    return {
+      type,
+      id,
+      existing,
+      version: existing.version + 1,
+      record: existing.record,
+      lastUpdated: this.#clock(),
+      patient: existing.patient ?? undefined,
+      stored: null,
+      onCommit,
     };
-    const receipt = await this.#submit(res, version, body, { type, id, record, version });
-    await this.#commit({ res, type, id, version, lastUpdated, resource: null, vault: this }, receipt, undefined);
-    return { version, record, lastUpdated, txHash: receipt.hash, height: receipt.height, resource: null };
   }
 
-  /** Submits the commitment; on rejection the pending version is dropped and a VaultError thrown. */
+  /** Steps 1–3 for prepared versions by one author: seal, store pending, one record.commit, commit. */
+  async #apply(prepared: readonly Prepared[], author: string): Promise<WriteResult[]> {
+    const sealed = prepared.map((p) => this.#seal(p, author));
+    // Durable before the ledger hears of it, so a crash never leaves a commitment without its data.
+    const resIds = await this.#group.run(() =>
+      prepared.map((p, i) => {
+        const res = p.existing?.res ?? this.#store.insertResource(p.type, p.id, p.record, p.lastUpdated, p.patient);
+        const s = sealed[i];
+        this.#store.insertPending({
+          res,
+          version: p.version,
+          envelope: s?.envelope ?? null,
+          wrappedKey: s?.wrapped.wrapped ?? null,
+          kek: s?.wrapped.kek ?? null,
+          author,
+          lastUpdated: p.lastUpdated,
+          deleted: p.stored === null,
+        });
+        return res;
+      }),
+    );
+    const entries = prepared.map((p, i): RecordEntry => {
+      const common = { record: p.record, version: p.version, ...(p.patient !== undefined && { patient: p.patient }) };
+      const s = sealed[i];
+      return s ? { ...common, op: 'write', commitment: s.commitment } : { ...common, op: 'delete' };
+    });
+    const body: RecordCommitBody = { author, custodian: this.#node.org.id, entries };
+    const pending = prepared.map((p, i) => ({ res: resIds[i]!, version: p.version }));
+    const first = prepared[0]!;
+    const what =
+      prepared.length === 1
+        ? `${first.type}/${first.id} version ${first.version}`
+        : `${prepared.length} versions (${first.type}/${first.id} version ${first.version}, …)`;
+    const receipt = await this.#submit(pending, body, what);
+    const commits = prepared.map((p, i) => ({
+      ctx: {
+        res: resIds[i]!,
+        type: p.type,
+        id: p.id,
+        version: p.version,
+        lastUpdated: p.lastUpdated,
+        resource: p.stored,
+        vault: this,
+      },
+      hook: p.onCommit,
+    }));
+    await this.#commit(commits, receipt);
+    return prepared.map((p) => ({
+      version: p.version,
+      record: p.record,
+      lastUpdated: p.lastUpdated,
+      txHash: receipt.hash,
+      height: receipt.height,
+      resource: p.stored,
+    }));
+  }
+
+  /** A fresh data key seals the version; its commitment and the wrapped key. Null for a delete. */
+  #seal(p: Prepared, author: string): Sealed | null {
+    if (p.stored === null) return null;
+    const dataKey = generateDataKey();
+    try {
+      const envelope = seal(dataKey, utf8(JSON.stringify(p.stored)), associatedData(p.type, p.id, p.version, author, p.record));
+      const wrapped = this.#keks.wrap(dataKey, wrapLabel(p.record, p.version));
+      return { envelope, wrapped, commitment: sha256(envelope) };
+    } finally {
+      dataKey.fill(0);
+    }
+  }
+
+  /** Submits the commitments; on rejection the pending versions are dropped and a VaultError thrown. */
   async #submit(
-    res: number,
-    version: number,
+    pending: readonly { res: number; version: number }[],
     body: RecordCommitBody,
-    where: { type: string; id: string; record: string; version: number },
+    what: string,
   ): Promise<{ hash: Uint8Array; height: number }> {
     let outcome;
     try {
       outcome = await this.#node.submitOwn({ type: 'record.commit', body });
     } catch (error) {
-      // Unknown outcome: settle the pending row against what the ledger says.
-      this.#settle(this.#store.version(res, version));
+      // Unknown outcome: settle the pending rows against what the ledger says.
+      for (const p of pending) this.#settle(this.#store.version(p.res, p.version));
       throw error;
     }
     if (!outcome.ok) {
-      await this.#group.run(() => this.#store.dropPending(res, version));
-      throw new VaultError(outcome.error.code, `${where.type}/${where.id} version ${version}: ${outcome.error.message}`);
+      await this.#group.run(() => {
+        for (const p of pending) this.#store.dropPending(p.res, p.version);
+      });
+      throw new VaultError(outcome.error.code, `${what}: ${outcome.error.message}`);
     }
     return outcome.receipt;
   }
 
-  /** Marks the version committed and moves the resource to it; hooks run in the same transaction. */
+  /** Marks the versions committed and moves the resources to them; hooks run in the same transaction. */
   async #commit(
-    ctx: CommitContext,
+    commits: readonly { ctx: CommitContext; hook: CommitHook | undefined }[],
     receipt: { hash: Uint8Array | null; height: number },
-    hook: CommitHook | undefined,
   ): Promise<void> {
-    const hookError = await this.#group.run(() => this.#commitNow(ctx, receipt, hook));
+    const hookError = await this.#group.run(() => this.#commitNow(commits, receipt));
     if (hookError !== undefined) throw hookError.error;
   }
 
-  /** Inside a transaction: commits the version; a hook that throws is undone but the version stays. */
+  /** Inside a transaction: commits the versions; a hook that throws is undone but the versions stay. */
   #commitNow(
-    ctx: CommitContext,
+    commits: readonly { ctx: CommitContext; hook: CommitHook | undefined }[],
     receipt: { hash: Uint8Array | null; height: number },
-    hook: CommitHook | undefined,
   ): { error: unknown } | undefined {
-    const core = (): void => {
+    const core = (ctx: CommitContext): void => {
       this.#store.markCommitted(ctx.res, ctx.version, receipt.hash, receipt.height);
       this.#store.setCurrent(ctx.res, ctx.version, ctx.resource === null, ctx.lastUpdated);
     };
     try {
       this.#store.transaction(() => {
-        core();
-        this.#options.onCommit?.(ctx);
-        hook?.(ctx);
+        for (const { ctx, hook } of commits) {
+          core(ctx);
+          this.#options.onCommit?.(ctx);
+          hook?.(ctx);
+        }
       });
       return undefined;
     } catch (error) {
-      // The ledger has the version: the vault must record it even if an index hook failed.
-      this.#store.transaction(core);
+      // The ledger has the versions: the vault must record them even if an index hook failed.
+      this.#store.transaction(() => {
+        for (const { ctx } of commits) core(ctx);
+      });
       return { error };
     }
   }
@@ -635,7 +753,9 @@ export class Vault {
       vault: this,
     };
     // The transaction hash is not known after a crash; the height is the ledger's.
-    const failed = this.#store.transaction(() => this.#commitNow(ctx, { hash: null, height: ledger.height }, undefined));
+    const failed = this.#store.transaction(() =>
+      this.#commitNow([{ ctx, hook: undefined }], { hash: null, height: ledger.height }),
+    );
     if (failed) throw failed.error;
     return true;
   }
@@ -651,6 +771,28 @@ export class Vault {
     await this.#locks.idle();
     await this.#rotation?.catch(() => undefined);
     this.#store.close();
+  }
+}
+
+function checkAuthor(author: string): void {
+  if (!AUTHOR_PATTERN.test(author)) throw new VaultError('vault.invalid', `invalid author "${author}"`);
+}
+
+/** The checks of a write request that need no state (the caller checks the author). */
+function checkWrite(request: Omit<WriteRequest, 'author'>): void {
+  const { type, id, resource } = request;
+  checkName(type, id);
+  if (request.patient !== undefined && !ID_PATTERNS.patient.test(request.patient)) {
+    throw new VaultError('vault.invalid', `invalid patient pseudonym "${request.patient}"`);
+  }
+  if (typeof resource !== 'object' || resource === null || Array.isArray(resource)) {
+    throw new VaultError('vault.invalid', 'the resource must be a JSON object');
+  }
+  if (resource['resourceType'] !== undefined && resource['resourceType'] !== type) {
+    throw new VaultError('vault.invalid', `resourceType ${String(resource['resourceType'])} does not match ${type}`);
+  }
+  if (resource['id'] !== undefined && resource['id'] !== id) {
+    throw new VaultError('vault.invalid', `resource id ${String(resource['id'])} does not match ${id}`);
   }
 }
 
