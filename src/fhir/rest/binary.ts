@@ -35,11 +35,14 @@ function contentTypeOf(request: FastifyRequest): string {
 /** Raw uploads: any non-JSON media type to POST/PUT /Binary becomes a Binary resource. */
 export const binaryUploadRoutes: FastifyPluginAsync<BinaryRoutesOptions> = async (app, options) => {
   const { repository } = options;
+  // Every non-JSON media type arrives as bytes, text/plain included.
+  app.removeContentTypeParser('text/plain');
   app.addContentTypeParser('*', { parseAs: 'buffer' }, (_request, body, done) => done(null, body));
 
   /** Raw bytes become a Binary; a JSON body is already a resource (parsed by the FHIR parsers). */
   const resourceOf = (request: FastifyRequest, id?: string): unknown => {
     const body = request.body;
+    if (body === undefined || body === null) throw badRequest('the attachment is empty');
     if (!Buffer.isBuffer(body)) return body;
     const contentType = contentTypeOf(request);
     if (body.length === 0) throw badRequest('the attachment is empty');

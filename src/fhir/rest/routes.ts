@@ -12,6 +12,8 @@ import { binaryUploadRoutes, wantsRawContent } from './binary.js';
 import { capabilityStatement } from './capability.js';
 import { FHIR_BODY_LIMIT } from './limits.js';
 
+export { FHIR_BODY_LIMIT };
+
 export const FHIR_JSON = 'application/fhir+json; charset=utf-8';
 const DEFAULT_HISTORY_COUNT = 50;
 const MAX_HISTORY_COUNT = 1000;
@@ -83,6 +85,8 @@ export const fhirRoutes: FastifyPluginAsync<FhirRoutesOptions> = async (app: Fas
   // Content-Type, as some clients do) is no body rather than an error.
   const json = app.getDefaultJsonParser('error', 'error');
   app.removeContentTypeParser('application/json');
+  // No text/plain parser: a resource sent as text is 415 (and raw text uploads to /Binary stay bytes).
+  app.removeContentTypeParser('text/plain');
   app.addContentTypeParser(
     ['application/json', 'application/fhir+json', 'application/json-patch+json'],
     { parseAs: 'string', bodyLimit: FHIR_BODY_LIMIT },
