@@ -1,16 +1,23 @@
 /**
- * `npm run bench`: ledger throughput, latency, proofs, verify, memory and disk per transaction.
- * Writes bench/results/latest.json and bench/results/latest.md. Sizes default to 10k and 1M;
- * `npm run bench -- --quick` runs 10k only.
+ * `npm run bench`: ledger throughput, latency, proofs, verify, memory and disk per transaction,
+ * then the FHIR section (bench/fhir.ts: creates over HTTP and in-process, Bundle ingest, read and
+ * search at N stored resources). Writes bench/results/latest.json and bench/results/latest.md, and
+ * the FHIR section alone to bench/results/fhir-{quick,full}.{json,md}. Sizes default to 10k and 1M;
+ * `npm run bench -- --quick` runs 10k only. `--fhir-only` runs only the FHIR section (the ledger
+ * sections of latest.json are kept from the previous run). `--fhir-profile` runs only the FHIR
+ * HTTP creates and writes nothing (for `node --cpu-prof dist/bench/run.js --fhir-profile`).
  */
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { runHttp, type HttpResult } from './http.js';
 import { runInProcess, type InProcessResult } from './inprocess.js';
+import { fhirTable, runFhirBench, type FhirBenchResult } from './fhir.js';
 
 const quick = process.argv.includes('--quick');
+const fhirProfile = process.argv.includes('--fhir-profile');
+const fhirOnly = process.argv.includes('--fhir-only') || fhirProfile;
 const sizes = quick ? [10_000] : [10_000, 1_000_000];
 const log = (line: string): void => console.error(line);
 
@@ -19,8 +26,18 @@ function scratch(): { path: string; remove: () => void } {
   return { path, remove: () => rmSync(path, { recursive: true, force: true }) };
 }
 
-const inProcess: InProcessResult[] = [];
-for (const size of sizes) {
+if (fhirProfile) {
+  await runFhirBench({ quick: true, log, profileOnly: true });
+  process.exit(0);
+}
+
+const outDir = fileURLToPath(new URL('../../bench/results/', import.meta.url));
+const previous = existsSync(join(outDir, 'latest.json'))
+  ? (JSON.parse(readFileSync(join(outDir, 'latest.json'), 'utf8')) as { inProcess?: InProcessResult[]; http?: HttpResult[] })
+  : {};
+
+const inProcess: InProcessResult[] = fhirOnly ? (previous.inProcess ?? []) : [];
+for (const size of fhirOnly ? [] : sizes) {
   log(`in-process, ${size} transactions`);
   const dir = scratch();
   try {
@@ -30,8 +47,8 @@ for (const size of sizes) {
   }
 }
 
-const http: HttpResult[] = [];
-for (const size of [20_000]) {
+const http: HttpResult[] = fhirOnly ? (previous.http ?? []) : [];
+for (const size of fhirOnly ? [] : [20_000]) {
   log(`HTTP, ${size} transactions`);
   const dir = scratch();
   try {
@@ -41,11 +58,18 @@ for (const size of [20_000]) {
   }
 }
 
+const fhir: FhirBenchResult = (await runFhirBench({ quick, log }))!;
+
 const machine = { cpus: cpus().length, model: cpus()[0]?.model ?? 'unknown', node: process.version };
-const results = { date: new Date().toISOString(), machine, inProcess, http };
-const outDir = fileURLToPath(new URL('../../bench/results/', import.meta.url));
+const results = { date: new Date().toISOString(), machine, inProcess, http, fhir };
 mkdirSync(outDir, { recursive: true });
 writeFileSync(join(outDir, 'latest.json'), `${JSON.stringify(results, null, 2)}\n`);
+const fhirName = `fhir-${quick ? 'quick' : 'full'}`;
+writeFileSync(join(outDir, `${fhirName}.json`), `${JSON.stringify({ date: results.date, machine, fhir }, null, 2)}\n`);
+writeFileSync(
+  join(outDir, `${fhirName}.md`),
+  `MedLedger FHIR benchmark — ${results.date.slice(0, 10)}, ${machine.cpus} cores (${machine.model}), Node ${machine.node}\n${fhirTable(fhir).join('\n')}\n`,
+);
 
 const rows: string[] = [
   `MedLedger ledger benchmark — ${results.date.slice(0, 10)}, ${machine.cpus} cores (${machine.model}), Node ${machine.node}`,
@@ -73,6 +97,7 @@ for (const h of http) {
   rows.push(`| request→commit latency p50 / p99 (ms) | ${h.latencyP50Ms} / ${h.latencyP99Ms} |`);
   rows.push(`| node RSS (MB) | ${h.nodeRssMb} |`);
 }
+rows.push(...fhirTable(fhir));
 const table = `${rows.join('\n')}\n`;
 writeFileSync(join(outDir, 'latest.md'), table);
 console.log(table);

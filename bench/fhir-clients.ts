@@ -1,0 +1,51 @@
+/**
+ * Worker thread of the FHIR benchmark: `clients` closed-loop HTTP clients (global fetch = undici,
+ * keep-alive) POSTing Observations to `${url}/fhir/Observation`. Runs off the server's thread so
+ * client JSON and HTTP work does not share the event loop with the node being measured.
+ *
+ * workerData: { url, clients, perClient, templates: Observation JSON (subject filled per request),
+ * patients: Patient ids }. Posts back { latencies: Float64Array, failures, firstFailure, seconds }.
+ */
+import { parentPort, workerData } from 'node:worker_threads';
+
+interface ClientJob {
+  readonly url: string;
+  readonly clients: number;
+  readonly perClient: number;
+  readonly templates: readonly Record<string, unknown>[];
+  readonly patients: readonly string[];
+}
+
+const job = workerData as ClientJob;
+const target = `${job.url}/fhir/Observation`;
+const headers = { 'content-type': 'application/fhir+json', prefer: 'return=representation' };
+
+async function main(): Promise<void> {
+  const latencies = new Float64Array(job.clients * job.perClient);
+  let failures = 0;
+  let firstFailure: string | undefined;
+  let n = 0;
+  const started = performance.now();
+  await Promise.all(
+    Array.from({ length: job.clients }, async (_, c) => {
+      for (let i = 0; i < job.perClient; i++) {
+        const k = c * job.perClient + i;
+        const template = job.templates[k % job.templates.length]!;
+        const patient = job.patients[k % job.patients.length]!;
+        const body = JSON.stringify({ ...template, subject: { reference: `Patient/${patient}` } });
+        const sent = performance.now();
+        const res = await fetch(target, { method: 'POST', headers, body });
+        const text = await res.text();
+        latencies[n++] = performance.now() - sent;
+        if (res.status !== 201) {
+          failures++;
+          firstFailure ??= `${res.status} ${text.slice(0, 300)}`;
+        }
+      }
+    }),
+  );
+  const seconds = (performance.now() - started) / 1000;
+  parentPort!.postMessage({ latencies, failures, firstFailure, seconds });
+}
+
+await main();
