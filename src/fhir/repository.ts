@@ -51,6 +51,8 @@ const PATIENT_LINK: Readonly<Record<string, string>> = {
   Encounter: 'subject',
   Observation: 'subject',
   Condition: 'subject',
+/** Types this node knows but never takes writes for (405, not 404): derived from the ledger or from access control. */
+const READ_ONLY: ReadonlySet<string> = new Set(['Provenance', 'Consent', 'AuditEvent']);
   AllergyIntolerance: 'patient',
   MedicationRequest: 'subject',
   Immunization: 'patient',
@@ -373,7 +375,7 @@ export class FhirRepository {
   }
 
   #checkWritable(type: string): void {
-    this.#checkKnown(type);
+    if (!READ_ONLY.has(type)) this.#checkKnown(type);
     if (!WRITABLE.has(type)) throw FhirError.of(405, 'not-supported', `${type} resources are not written through this API`);
   }
 

@@ -34,7 +34,9 @@ export function searchsetBundle(base: string, type: string, params: URLSearchPar
     search: { mode },
   });
   const link: BundleLink[] = [{ relation: 'self', url: pageLink(base, type, params, result.query.offset) }];
-  if (result.nextOffset !== undefined) link.push({ relation: 'next', url: pageLink(base, type, params, result.nextOffset) });
+  // A next link must move on: with _count=0 it would repeat this request and a client following it would never stop.
+  if (result.nextOffset !== undefined && result.nextOffset > result.query.offset)
+    link.push({ relation: 'next', url: pageLink(base, type, params, result.nextOffset) });
   if (result.query.offset > 0) {
     link.push({ relation: 'previous', url: pageLink(base, type, params, Math.max(0, result.query.offset - result.query.count)) });
   }
