@@ -9,7 +9,15 @@ import { randomUUID } from 'node:crypto';
 import jsonPatch from 'fast-json-patch';
 import type { Resource } from '@medplum/fhirtypes';
 import type { LedgerNode } from '../node/ledger-node.js';
-import { IntegrityError, Vault, VaultError, type JsonObject, type ReadResult, type WriteResult } from '../vault/vault.js';
+import {
+  IntegrityError,
+  Vault,
+  VaultError,
+  type BatchItem,
+  type JsonObject,
+  type ReadResult,
+  type WriteResult,
+} from '../vault/vault.js';
 import { badRequest, conflict, FhirError, gone, notFound, notSupported, preconditionFailed, unprocessable } from './outcome.js';
 import {
   extractIndexEntries,
@@ -43,6 +51,8 @@ export type WritableType = (typeof WRITABLE_TYPES)[number];
 
 const WRITABLE: ReadonlySet<string> = new Set(WRITABLE_TYPES);
 const SEARCHABLE: ReadonlySet<string> = new Set(SEARCH_RESOURCE_TYPES);
+/** Types this node knows but never takes writes for (405, not 404): derived from the ledger or from access control. */
+const READ_ONLY: ReadonlySet<string> = new Set(['Provenance', 'Consent', 'AuditEvent']);
 const ID = /^[A-Za-z0-9\-.]{1,64}$/;
 const RELATIVE_REFERENCE = /^([A-Z][A-Za-z]+)\/([A-Za-z0-9\-.]{1,64})(?:\/_history\/(\d{1,9}))?$/;
 
@@ -51,8 +61,6 @@ const PATIENT_LINK: Readonly<Record<string, string>> = {
   Encounter: 'subject',
   Observation: 'subject',
   Condition: 'subject',
-/** Types this node knows but never takes writes for (405, not 404): derived from the ledger or from access control. */
-const READ_ONLY: ReadonlySet<string> = new Set(['Provenance', 'Consent', 'AuditEvent']);
   AllergyIntolerance: 'patient',
   MedicationRequest: 'subject',
   Immunization: 'patient',
@@ -96,6 +104,28 @@ export interface SearchOutcome {
   readonly included: Resource[];
   readonly total?: number;
   readonly nextOffset?: number;
+}
+
+/** One write or delete of {@link FhirRepository.commitMany}. */
+export type PlannedWrite =
+  | {
+      readonly op: 'write';
+      readonly type: string;
+      readonly id: string;
+      readonly resource: Resource;
+      readonly expectedVersion?: number;
+    }
+  | { readonly op: 'delete'; readonly type: string; readonly id: string; readonly expectedVersion?: number };
+
+export interface CommittedWrite {
+  readonly type: string;
+  readonly id: string;
+  /** The stored resource; null for a delete. */
+  readonly resource: Resource | null;
+  readonly version: number;
+  readonly lastUpdated: number;
+  /** True when the write created the resource (or re-created a deleted one). */
+  readonly created: boolean;
 }
 
 export interface RepositoryOptions {
@@ -362,6 +392,80 @@ export class FhirRepository {
   }
 
   // -------------------------------------------------------------------------------------------
+  // Many writes at once (transaction and batch Bundles, src/fhir/bundle.ts)
+
+  /** The checks of a write without the write: a valid resource of a writable type (FhirError otherwise). */
+  checkWrite(type: string, input: unknown): Resource {
+    this.#checkWritable(type);
+    const resource = this.#validate(input);
+    if (resource.resourceType !== type) throw badRequest(`resourceType ${resource.resourceType} does not match ${type}`);
+    return resource;
+  }
+
+  /** Reference checks of a write; `local` holds the `Type/id`s the same transaction writes. */
+  checkReferences(resource: Resource, local?: ReadonlySet<string>): void {
+    this.#checkReferences(resource, local);
+  }
+
+  /** The current version of a resource (deleted or not), or undefined if it never existed. */
+  current(type: string, id: string): { version: number; deleted: boolean } | undefined {
+    this.#checkKnown(type);
+    checkId(id);
+    const row = this.vault.resource(type, id);
+    return row && { version: row.version, deleted: row.deleted };
+  }
+
+  /** Conditional operations: at most two current resources matching a search (enough to tell 0, 1, many). */
+  conditionalMatches(type: string, query: string): { id: string; version: number }[] {
+    this.#checkKnown(type);
+    const resIds = this.#conditionalMatch(type, query);
+    if (resIds.length === 0) return [];
+    const rows = this.vault.db
+      .prepare('SELECT id, version FROM current WHERE res IN (SELECT value FROM json_each(?)) ORDER BY res')
+      .all(JSON.stringify(resIds)) as { id: string; version: number }[];
+    return rows;
+  }
+
+  /**
+   * Checked writes and deletes (see checkWrite/checkReferences) committed ALL OR NOTHING in one
+   * ledger transaction (Vault.writeMany). Patients are linked to their pseudonyms first, so the
+   * other resources of the same commit find them. Results are in the order of `ops`.
+   */
+  async commitMany(ops: readonly PlannedWrite[], actor: Actor): Promise<CommittedWrite[]> {
+    const patients = new Map<number, string | undefined>();
+    ops.forEach((op, i) => {
+      if (op.op === 'write' && op.resource.resourceType === 'Patient') patients.set(i, this.#patientOf(op.resource, op.id));
+    });
+    const items: BatchItem[] = ops.map((op, i) => {
+      const expected = op.expectedVersion !== undefined ? { expectedVersion: op.expectedVersion } : {};
+      if (op.op === 'delete') return { op: 'delete', type: op.type, id: op.id, ...expected };
+      const patient = patients.has(i) ? patients.get(i) : this.#patientOf(op.resource, op.id);
+      return {
+        type: op.type,
+        id: op.id,
+        resource: withoutServerMeta({ ...op.resource, id: op.id } as Resource),
+        ...(patient !== undefined && { patient }),
+        ...expected,
+      };
+    });
+    const before = ops.map((op) => this.vault.resource(op.type, op.id));
+    let written: WriteResult[];
+    try {
+      written = await this.vault.writeMany(items, actor.author);
+    } catch (error) {
+      throw translateVaultError(error);
+    }
+    return written.map((w, i) => ({
+      type: ops[i]!.type,
+      id: ops[i]!.id,
+      resource: w.resource as unknown as Resource | null,
+      version: w.version,
+      lastUpdated: w.lastUpdated,
+      created: w.resource !== null && (before[i] === undefined || before[i]!.deleted),
+    }));
+  }
+
+  // -------------------------------------------------------------------------------------------
   // Rules
 
   #validate(input: unknown): Resource {
@@ -379,8 +483,11 @@ export class FhirRepository {
     if (!WRITABLE.has(type)) throw FhirError.of(405, 'not-supported', `${type} resources are not written through this API`);
   }
 
-  /** Every relative reference must point at a current resource of this node (or a contained one). */
-  #checkReferences(resource: Resource): void {
+  /**
+   * Every relative reference must point at a current resource of this node (or a contained one),
+   * or at one of `local` (`Type/id` written by the same transaction Bundle).
+   */
+  #checkReferences(resource: Resource, local?: ReadonlySet<string>): void {
     const contained = new Set(((resource as { contained?: { id?: string }[] }).contained ?? []).map((c) => `#${c.id ?? ''}`));
     for (const { path, reference } of collectReferences(resource)) {
       if (reference.startsWith('#')) {
@@ -395,6 +502,7 @@ export class FhirRepository {
       if (!match) throw unprocessable(`${reference} is not a valid reference`, path);
       const [, type, id, version] = match;
       if (type === resource.resourceType && id === resource.id) continue; // self-reference
+      if (local?.has(`${type}/${id}`)) continue;
       const row = this.vault.resource(type!, id!);
       if (!row || row.deleted) throw unprocessable(`${type}/${id} does not exist`, path);
       if (version !== undefined && Number(version) > row.version) throw unprocessable(`${reference} does not exist`, path);

@@ -43,7 +43,7 @@ function resourceEntry(type: string, writable: boolean): CapabilityStatementRest
     readHistory: true,
     updateCreate: writable,
     conditionalCreate: writable,
-    conditionalUpdate: false,
+    conditionalUpdate: writable,
     conditionalDelete: 'not-supported',
     referencePolicy: ['literal', 'local', 'enforced'],
     ...(searchParams.length > 0 && {
@@ -84,7 +84,7 @@ export function capabilityStatement(baseUrl: string, software: { name: string; v
         documentation:
           'Every version is encrypted at this node and committed to the ledger before it is acknowledged; reads are checked against the ledger commitment.',
         resource: resources,
-        interaction: [{ code: 'history-system' }],
+        interaction: [{ code: 'transaction' }, { code: 'batch' }, { code: 'history-system' }],
       },
     ],
   };

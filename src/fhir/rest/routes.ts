@@ -9,6 +9,7 @@ import type { FhirRepository, SavedResult, Stored } from '../repository.js';
 import { provenanceForTarget, readProvenance } from '../provenance.js';
 import { collectionBundle, historyBundle, searchsetBundle } from './bundles.js';
 import { binaryUploadRoutes, wantsRawContent } from './binary.js';
+import { processBundle } from '../bundle.js';
 import { capabilityStatement } from './capability.js';
 import { FHIR_BODY_LIMIT } from './limits.js';
 
@@ -168,6 +169,16 @@ export const fhirRoutes: FastifyPluginAsync<FhirRoutesOptions> = async (app: Fas
   app.get('/metadata', async (request, reply) =>
     reply.type(FHIR_JSON).send(capabilityStatement(baseOf(request), options.software)),
   );
+
+  // transaction (all or nothing, one ledger transaction) and batch Bundles: src/fhir/bundle.ts.
+  app.post<{ Body: unknown }>('/', { bodyLimit: FHIR_BODY_LIMIT }, async (request, reply) => {
+    const prefer = typeof request.headers['prefer'] === 'string' && /return=/.test(request.headers['prefer']);
+    const bundle = await processBundle(repository, request.body, author(), {
+      base: baseOf(request),
+      prefer: prefer ? preferReturn(request) : 'minimal',
+    });
+    return reply.type(FHIR_JSON).send(bundle);
+  });
 
   app.get('/_history', async (request, reply) => {
     const page = pageParams(rawQuery(request));
