@@ -1,5 +1,6 @@
 /** The `medledger` command. */
 import { UsageError } from './args.js';
+import { demoSpec, runDemo } from './commands/demo.js';
 import { initSpec, runInit } from './commands/init.js';
 import { keysSpec, runKeys } from './commands/keys.js';
 import { runStart, startSpec } from './commands/start.js';
@@ -8,6 +9,7 @@ import { runVerify, verifySpec } from './commands/verify.js';
 const COMMANDS: Record<string, { summary: string; run: (argv: string[]) => number | Promise<number> }> = {
   init: { summary: initSpec.summary, run: runInit },
   start: { summary: startSpec.summary, run: runStart },
+  demo: { summary: demoSpec.summary, run: runDemo },
   keys: { summary: keysSpec.summary, run: runKeys },
   verify: { summary: verifySpec.summary, run: runVerify },
 };

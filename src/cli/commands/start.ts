@@ -2,6 +2,8 @@ import { initDataDir, isInitialized, resolvePassphrase } from '../../node/data-d
 import { LedgerNode } from '../../node/ledger-node.js';
 import { FhirRepository } from '../../fhir/repository.js';
 import { buildHttpServer, requestLogger } from '../../server/http.js';
+import { loadDemo } from '../../demo/load.js';
+import { DEMO_CHAIN, describeLoad } from './demo.js';
 import { dataDirOf, helpText, parse, UsageError } from '../args.js';
 
 export const startSpec = {
@@ -20,7 +22,7 @@ export const startSpec = {
     data: 'data directory (default $MEDLEDGER_DATA or ./data)',
     port: 'HTTP port (default $PORT or 8080)',
     host: 'listen address (default 127.0.0.1)',
-    demo: 'initialize a demo chain first if the data directory is empty',
+    demo: 'initialize a demo chain first if the data directory is empty, and load the demo data set once',
     'passphrase-file': 'file holding the keystore passphrase (default $MEDLEDGER_KEY_PASSPHRASE, else DATA/keystore.passphrase)',
     quiet: 'no request logging',
   },
@@ -34,11 +36,13 @@ export async function runStart(argv: string[]): Promise<number> {
   if (!Number.isInteger(port) || port < 0 || port > 65535) throw new UsageError(`invalid port "${values.port}"`);
   const host = values.host ?? process.env['HOST'] ?? '127.0.0.1';
   if (values.demo && !isInitialized(dir)) {
-    initDataDir(dir, { chain: 'medledger-demo', orgId: 'org_demo-hospital', orgName: 'Demo General Hospital' });
+    initDataDir(dir, DEMO_CHAIN);
     console.log(`initialized a demo chain in ${dir}`);
   }
   const node = LedgerNode.open({ dataDir: dir, passphrase: resolvePassphrase(dir, undefined, values['passphrase-file']) });
   const fhir = await FhirRepository.open(node, dir);
+  // The demo data set, on first start only (loadDemo does nothing once its organization exists).
+  if (values.demo) console.log(describeLoad(await loadDemo(fhir)));
   const app = await buildHttpServer(node, { logger: values.quiet ? false : requestLogger('info'), fhir });
   const address = await app.listen({ port, host });
   const head = node.chain.head();
