@@ -571,3 +571,22 @@ export function fhirTable(r: FhirBenchResult): string[] {
   }
   return rows;
 }
+
+/**
+ * `node dist/bench/fhir.js N`: only read/search at N stored Observations (bulk-loaded through
+ * Vault.writeMany when the write path would take > 25 min at `--rate`, default 330/s, the measured
+ * in-process create rate); writes bench/results/fhir-readsearch-N.json.
+ */
+if (import.meta.url === `file://${process.argv[1]}`) {
+  const n = Number(process.argv[2] ?? 100_000);
+  const rate = Number(process.argv.find((a) => a.startsWith('--rate='))?.slice(7) ?? 330);
+  const log = (line: string): void => console.error(line);
+  const r = await readSearch(n, workload(), rate, log);
+  log(
+    `  read p50/p99 ${r.readP50Ms}/${r.readP99Ms} ms (HTTP ${r.httpReadP50Ms}/${r.httpReadP99Ms}); search p50/p99 ${r.searchP50Ms}/${r.searchP99Ms} ms (HTTP ${r.httpSearchP50Ms}/${r.httpSearchP99Ms})`,
+  );
+  const { writeFileSync } = await import('node:fs');
+  const out = new URL(`../../bench/results/fhir-readsearch-${n}.json`, import.meta.url);
+  writeFileSync(out, `${JSON.stringify({ date: new Date().toISOString(), readSearch: r }, null, 2)}\n`);
+  console.log(JSON.stringify(r, null, 2));
+}
