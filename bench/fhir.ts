@@ -122,9 +122,7 @@ function workload(): Workload {
     }
   }
   const codes = [
-    ...new Set(
-      observations.map((o) => ((o['code'] as { coding: { system: string; code: string }[] }).coding[0]!).code),
-    ),
+    ...new Set(observations.map((o) => (o['code'] as { coding: { system: string; code: string }[] }).coding[0]!.code)),
   ];
   return { demo, observations, codes };
 }
@@ -408,12 +406,7 @@ function dirBytes(dir: string): number {
   return total;
 }
 
-async function readSearch(
-  n: number,
-  w: Workload,
-  writeRatePerSecond: number,
-  log: Log,
-): Promise<ReadSearchStats> {
+async function readSearch(n: number, w: Workload, writeRatePerSecond: number, log: Log): Promise<ReadSearchStats> {
   const server = await startServer();
   try {
     const patientCount = Math.max(50, Math.round(n / 200));
@@ -455,7 +448,10 @@ async function readSearch(
     const searches = new Float64Array(Q);
     let matches = 0;
     const query = (): URLSearchParams =>
-      new URLSearchParams({ patient: patients[rand(patients.length)]!, code: `http://loinc.org|${w.codes[rand(w.codes.length)]!}` });
+      new URLSearchParams({
+        patient: patients[rand(patients.length)]!,
+        code: `http://loinc.org|${w.codes[rand(w.codes.length)]!}`,
+      });
     for (let i = 0; i < 50; i++) server.fhir.search('Observation', query());
     for (let q = 0; q < Q; q++) {
       const params = query();

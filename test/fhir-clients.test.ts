@@ -1,32 +1,16 @@
 /**
  * The FHIR REST API through two unmodified, widely used FHIR client libraries: fhir-kit-client
- * (Vermonster) and fhirclient (SMART on FHIR's client-js, server-side API). If they work against
- * /fhir — paging by absolute next links, ETags, JSON Patch, OperationOutcome errors — real clients do.
+ * (Vermonster) and Medplum's MedplumClient (@medplum/core, a general FHIR R4 client). If they work
+ * against /fhir — paging by absolute next links, ETags, JSON Patch, OperationOutcome errors — real
+ * clients do. (SMART's fhirclient was tried first: its dependency tree drags in Expo/React Native
+ * packages whose lock file `npm ci` rejects, so it cannot be installed reproducibly here.)
  */
 import assert from 'node:assert/strict';
-import { IncomingMessage, ServerResponse } from 'node:http';
-import { createRequire } from 'node:module';
-import { Socket } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { Client as KitClient, type FhirResource } from 'fhir-kit-client';
+import { MedplumClient, OperationOutcomeError } from '@medplum/core';
 import type { Bundle, CapabilityStatement, Observation, OperationOutcome, Patient, Resource } from '@medplum/fhirtypes';
 import { startTestServer, type TestServer } from './support/fixtures.js';
-
-/**
- * fhirclient, loaded at run time: its type declarations pull in `lib="dom"`, which changes the
- * global fetch types of every file in the program. This is the slice of its documented API used here.
- */
-interface SmartClient {
-  request<T = unknown>(
-    request: string | { url: string; includeResponse?: boolean },
-    fhirOptions?: { pageLimit?: number; flat?: boolean; onPage?: (page: unknown) => void },
-  ): Promise<T>;
-  create(resource: Resource): Promise<unknown>;
-  update(resource: Resource): Promise<unknown>;
-  delete(url: string): Promise<unknown>;
-}
-type Smart = (request: IncomingMessage, response: ServerResponse) => { client(state: { serverUrl: string }): SmartClient };
-const smart = createRequire(import.meta.url)('fhirclient') as Smart;
 
 const OBSERVATIONS = 37;
 const LOINC = 'http://loinc.org';
@@ -232,71 +216,68 @@ describe('fhir-kit-client', () => {
   });
 });
 
-describe('fhirclient (SMART client-js, server-side API)', () => {
-  /** The documented Node entry: smart(request, response).client({ serverUrl }) for an open server. */
-  function smartClient(): SmartClient {
-    const request = new IncomingMessage(new Socket());
-    request.headers = { host: '127.0.0.1' };
-    request.url = '/';
-    const response = new ServerResponse(request);
-    return smart(request, response).client({ serverUrl: base });
+describe('MedplumClient (@medplum/core)', () => {
+  /** An open server: no login, no request cache, the server's own base URL. */
+  const medplum = (): MedplumClient => new MedplumClient({ baseUrl: server.url, fhirUrlPath: 'fhir', cacheTime: 0, fetch });
+
+  async function outcomeOf(promise: Promise<unknown>): Promise<OperationOutcome> {
+    try {
+      await promise;
+    } catch (error) {
+      assert.ok(error instanceof OperationOutcomeError, `expected an OperationOutcomeError, got ${String(error)}`);
+      return error.outcome;
+    }
+    assert.fail('expected the request to fail');
   }
 
   let patientId: string;
 
-  it('create, request, update, delete', async () => {
-    const client = smartClient();
-    const created = (await client.create({ resourceType: 'Patient', name: [{ family: 'Smart' }], gender: 'male' })) as Patient;
-    assert.ok(created.id);
+  it('create, read, update, patch, history, delete', async () => {
+    const client = medplum();
+    const created = await client.createResource<Patient>({ resourceType: 'Patient', name: [{ family: 'Plum' }], gender: 'male' });
     patientId = created.id;
     assert.equal(created.meta?.versionId, '1');
+    assert.deepEqual(await client.readResource('Patient', patientId), created);
 
-    const read = (await client.request(`Patient/${patientId}`)) as Patient;
-    assert.deepEqual(read, created);
-
-    const updated = (await client.update({ ...read, gender: 'female' })) as Patient;
+    const updated = await client.updateResource<Patient>({ ...created, gender: 'female' });
     assert.equal(updated.meta?.versionId, '2');
-    assert.equal(updated.gender, 'female');
+    const patched = await client.patchResource('Patient', patientId, [{ op: 'add', path: '/birthDate', value: '1990-04-05' }]);
+    assert.equal(patched.birthDate, '1990-04-05');
+    assert.equal(patched.meta?.versionId, '3');
+    assert.equal((await client.readVersion('Patient', patientId, '2')).gender, 'female');
+    const history = await client.readHistory('Patient', patientId);
+    assert.deepEqual(
+      history.entry?.map((e) => e.resource?.meta?.versionId),
+      ['3', '2', '1'],
+    );
 
-    const withResponse = await client.request<{ body: Patient; response: Response }>({
-      url: `Patient/${patientId}`,
-      includeResponse: true,
-    });
-    assert.equal(withResponse.response.headers.get('etag'), 'W/"2"');
-    assert.equal(withResponse.body.gender, 'female');
-
-    const temporary = (await client.create({ resourceType: 'Patient', active: false })) as Patient;
-    await client.delete(`Patient/${temporary.id}`);
-    await assert.rejects(client.request(`Patient/${temporary.id}`), (error: { status?: number }) => error.status === 410);
-    await assert.rejects(client.request('Patient/never-was'), (error: { status?: number }) => error.status === 404);
+    const temporary = await client.createResource<Patient>({ resourceType: 'Patient', active: false });
+    await client.deleteResource('Patient', temporary.id);
+    const deleted = await outcomeOf(client.readResource('Patient', temporary.id));
+    assert.equal(deleted.issue[0]?.code, 'deleted');
+    const missing = await outcomeOf(client.readResource('Patient', 'never-was'));
+    assert.equal(missing.issue[0]?.code, 'not-found');
+    const invalid = await outcomeOf(
+      client.createResource({ resourceType: 'Patient', gender: 'unknown-gender' } as unknown as Patient),
+    );
+    assert.ok(invalid.issue.some((i) => i.expression?.includes('Patient.gender')));
   });
 
-  it('request with pageLimit 0 and flat pages through every result', async () => {
-    const client = smartClient();
-    for (let i = 0; i < OBSERVATIONS; i++) await client.create(heartRate(patientId, i));
-    // fhirclient's paging options are its second (fhirOptions) argument.
-    const all = (await client.request(`Observation?patient=${patientId}&_count=8`, {
-      pageLimit: 0,
-      flat: true,
-    })) as Observation[];
-    assert.ok(Array.isArray(all));
-    assert.equal(all.length, OBSERVATIONS);
-    assert.equal(new Set(all.map((o) => o.id)).size, OBSERVATIONS);
-    assert.ok(all.every((o) => o.resourceType === 'Observation' && o.subject?.reference === `Patient/${patientId}`));
-
+  it('search pages through every result by the next links', async () => {
+    const client = medplum();
+    for (let i = 0; i < OBSERVATIONS; i++) await client.createResource(heartRate(patientId, i));
     const pages: number[] = [];
-    await client.request(`Observation?patient=${patientId}&_count=10`, {
-      pageLimit: 0,
-      onPage: (page) => {
-        pages.push((page as Bundle).entry?.length ?? 0);
-      },
-    });
+    const ids = new Set<string>();
+    for await (const page of client.searchResourcePages('Observation', { patient: patientId, _count: '10' })) {
+      pages.push(page.length);
+      for (const o of page) {
+        assert.equal(o.subject?.reference, `Patient/${patientId}`);
+        ids.add(o.id);
+      }
+    }
     assert.deepEqual(pages, [10, 10, 10, OBSERVATIONS - 30]);
-
-    const firstTwo = (await client.request(`Observation?patient=${patientId}&_count=5`, {
-      pageLimit: 2,
-      flat: true,
-    })) as Observation[];
-    assert.equal(firstTwo.length, 10);
+    assert.equal(ids.size, OBSERVATIONS);
+    const bundle = await client.search('Observation', { patient: patientId, code: `${LOINC}|8867-4`, _summary: 'count' });
+    assert.equal(bundle.total, OBSERVATIONS);
   });
 });
