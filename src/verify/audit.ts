@@ -53,6 +53,7 @@ export async function auditDataDir(ledgerPath: string, options: DataDirAuditOpti
   const store = new SqliteLedgerStore(ledgerPath, { readonly: true });
   let snapshot: VaultSnapshot | undefined;
   try {
+    store.pinSnapshot();
     const structural = store.integrityErrors();
     if (structural.length > 0) {
       const empty = { genesis: undefined, height: 0, txs: 0, logRoot: new Uint8Array(32) } as unknown as ReplayResult;

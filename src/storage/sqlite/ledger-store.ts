@@ -186,6 +186,16 @@ export class SqliteLedgerStore implements LedgerStore {
     return rows.map((r) => r.quick_check).filter((m) => m !== 'ok');
   }
 
+  /**
+   * Pins this connection to one snapshot of the ledger (a WAL read transaction) until `close`, so a
+   * long audit reads a consistent ledger while the node keeps committing blocks.
+   */
+  pinSnapshot(): void {
+    if (this.#db.inTransaction) return;
+    this.#db.exec('BEGIN');
+    this.#stmts.latestBlock.get(); // a read transaction starts at its first read
+  }
+
   close(): void {
     this.#db.close();
   }
