@@ -1,15 +1,19 @@
 /**
  * A participant as seen by a client: its id, its key and the next sequence number to use.
  * Builds and signs transactions for the SDK, the CLI, tests and benchmarks.
+ *
+ * The key is either a key pair (signed with the node's libsodium Signer, or its browser stand-in)
+ * or any `TxSigner`, e.g. the SDK's `NobleSigner` on a patient's device (./signer.ts).
  */
 import { generateKeyPair, Signer, type KeyPair } from '../crypto/ed25519.js';
 import type { Expiry, SignedTx, TxPayload } from '../ledger/tx.js';
-import { signTx } from '../ledger/tx.js';
+import { randomBytes } from './random.js';
+import { signTransaction, type TxSigner } from './signer.js';
 
 const BASE32 = 'abcdefghijklmnopqrstuvwxyz234567';
 
 /** A random 128-bit pseudonym such as `pat_…` (26 base32 characters). */
-export function randomPseudonym(prefix: 'pat' | 'dev' | 'rec', random: Uint8Array = generateKeyPair().secretKey): string {
+export function randomPseudonym(prefix: 'pat' | 'dev' | 'rec', random: Uint8Array = randomBytes(17)): string {
   let bits = 0;
   let value = 0;
   let out = '';
@@ -28,13 +32,13 @@ export function randomPseudonym(prefix: 'pat' | 'dev' | 'rec', random: Uint8Arra
 export class Identity {
   readonly id: string;
   readonly chain: string;
-  #signer: Signer;
+  #signer: TxSigner;
   #seq: number;
 
-  constructor(chain: string, id: string, keyPair: KeyPair = generateKeyPair(), nextSeq = 0) {
+  constructor(chain: string, id: string, key: KeyPair | TxSigner = generateKeyPair(), nextSeq = 0) {
     this.chain = chain;
     this.id = id;
-    this.#signer = new Signer(keyPair);
+    this.#signer = signerOf(key);
     this.#seq = nextSeq;
   }
 
@@ -49,7 +53,7 @@ export class Identity {
   /** Signs the payload with an explicit sequence number (for a sequencer that assigns them). */
   signAt(payload: TxPayload, seq: number, expires?: Expiry): SignedTx {
     const tx = { chain: this.chain, signer: this.id, key: this.#signer.publicKey, seq, ...(expires && { expires }), ...payload };
-    return signTx(tx, this.#signer);
+    return signTransaction(tx, this.#signer);
   }
 
   /** Signs the payload with the next sequence number and advances it. */
@@ -63,16 +67,20 @@ export class Identity {
       ...payload,
     };
     this.#seq += 1;
-    return signTx(tx, this.#signer);
+    return signTransaction(tx, this.#signer);
   }
 
   /** Switches to a new key after a committed `participant.rotate_key`. */
-  useKey(keyPair: KeyPair): void {
-    this.#signer = new Signer(keyPair);
+  useKey(key: KeyPair | TxSigner): void {
+    this.#signer = signerOf(key);
   }
 
   /** Resynchronizes with the ledger's view, e.g. after a rejected transaction. */
   setNextSeq(seq: number): void {
     this.#seq = seq;
   }
+}
+
+function signerOf(key: KeyPair | TxSigner): TxSigner {
+  return 'sign' in key ? key : new Signer(key);
 }
