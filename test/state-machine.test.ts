@@ -8,222 +8,33 @@
 import { test, describe } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
-import { Identity, randomPseudonym } from '../src/client/identity.js';
-import { toHex, utf8 } from '../src/crypto/bytes.js';
-import { keyPairFromSeed, type KeyPair } from '../src/crypto/ed25519.js';
-import { sha256 } from '../src/crypto/hash.js';
-import type { LedgerErrorCode, Result } from '../src/ledger/errors.js';
-import { encodeGenesis, genesisHash, type Genesis } from '../src/ledger/genesis.js';
-import type { ParticipantStatus, PractitionerRole } from '../src/ledger/payloads/participant.js';
+import { Identity } from '../src/client/identity.js';
+import { toHex } from '../src/crypto/bytes.js';
+import type { LedgerErrorCode } from '../src/ledger/errors.js';
 import { decodeTx, type Expiry, type SignedTx, type TxPayload } from '../src/ledger/tx.js';
-import { genesisState, LedgerApplication, nextStateRoot, type BlockOutcome } from '../src/state/application.js';
-import type { Participant } from '../src/state/participants.js';
-import type { StateChange, StateReader } from '../src/state/store.js';
-
-// ---------------------------------------------------------------------------------------------
-// An in-memory ledger
-// ---------------------------------------------------------------------------------------------
-
-const CHAIN = 'test-chain';
-const FOUNDER = 'org_test-hospital';
-const GENESIS_TIME = 1_700_000_000_000;
-const BLOCK_INTERVAL = 1_000;
-
-/** Deterministic keys, so independently built ledgers hold the same participants. */
-function keysFrom(label: string): KeyPair {
-  return keyPairFromSeed(sha256(utf8(`state-machine-test:key:${label}`)));
-}
-
-/** A deterministic 128-bit pseudonym (`pat_…` / `dev_…`). */
-function pseudonym(prefix: 'pat' | 'dev', label: string): string {
-  return randomPseudonym(prefix, sha256(utf8(`state-machine-test:id:${label}`)));
-}
-
-const GENESIS: Genesis = {
-  chain: CHAIN,
-  time: GENESIS_TIME,
-  founder: { id: FOUNDER, name: 'Test Hospital', key: keysFrom('founder').publicKey },
-  validators: [{ name: 'validator-1', key: keysFrom('validator').publicKey }],
-};
-
-type BlockResult = BlockOutcome & { results: Result<void>[] };
-
-class MemoryLedger {
-  readonly store = new Map<string, Uint8Array>();
-  readonly app: LedgerApplication;
-  height = 0;
-  time = GENESIS_TIME;
-
-  constructor(genesis: Genesis = GENESIS) {
-    const reader: StateReader = { get: (key) => this.store.get(key) };
-    const initial = genesisState(genesis, genesisHash(encodeGenesis(genesis)), reader);
-    this.#apply(initial.changes);
-    this.app = new LedgerApplication(genesis, reader, 0, initial.stateRoot);
-  }
-
-  get root(): Uint8Array {
-    return this.app.info().stateRoot;
-  }
-
-  /** Executes and commits the next block. */
-  block(txs: readonly SignedTx[], time: number = this.time + BLOCK_INTERVAL): BlockResult {
-    const height = this.height + 1;
-    const outcome = this.app.finalizeBlock({ height, time }, txs);
-    this.#apply(outcome.changes);
-    this.app.commit(height, outcome);
-    this.height = height;
-    this.time = time;
-    return outcome;
-  }
-
-  /** Executes the next block without committing it (a dry run). */
-  preview(txs: readonly SignedTx[], time: number = this.time + BLOCK_INTERVAL): BlockResult {
-    return this.app.finalizeBlock({ height: this.height + 1, time }, txs);
-  }
-
-  participant(id: string): Participant | undefined {
-    return this.app.participant(id);
-  }
-
-  /** The committed store as comparable hex, in key order. */
-  snapshot(): [string, string][] {
-    return [...this.store].map(([k, v]): [string, string] => [k, toHex(v)]).sort(([a], [b]) => (a < b ? -1 : 1));
-  }
-
-  #apply(changes: readonly StateChange[]): void {
-    for (const change of changes) {
-      if (change.value === null) this.store.delete(change.key);
-      else this.store.set(change.key, change.value);
-    }
-  }
-}
-
-function codeOf(result: Result<void>): LedgerErrorCode | 'ok' {
-  return result.ok ? 'ok' : result.error.code;
-}
-
-function describeResult(result: Result<void>): string {
-  return result.ok ? 'ok' : `${result.error.code} (${result.error.message})`;
-}
-
-/** Commits one block and fails the test unless every transaction in it applied. */
-function commitAll(ledger: MemoryLedger, txs: readonly SignedTx[], time?: number): BlockResult {
-  const outcome = ledger.block(txs, time);
-  outcome.results.forEach((r, i) => assert.ok(r.ok, `tx ${i} of block ${ledger.height} failed: ${describeResult(r)}`));
-  return outcome;
-}
-
-/** Commits a block with one transaction and returns its result code. */
-function submit(ledger: MemoryLedger, tx: SignedTx, time?: number): LedgerErrorCode | 'ok' {
-  const outcome = ledger.block([tx], time);
-  return codeOf(outcome.results[0]!);
-}
-
-function hexOf(bytes: Uint8Array): string {
-  return toHex(bytes);
-}
-
-function changesHex(changes: readonly StateChange[]): [string, string | null][] {
-  return changes.map((c) => [c.key, c.value === null ? null : toHex(c.value)]);
-}
-
-// --- Payload builders ------------------------------------------------------------------------
-
-const payload = {
-  organization: (id: string, key: Uint8Array, name = 'Some Clinic'): TxPayload => ({
-    type: 'participant.register',
-    body: { kind: 'organization', id, key, name },
-  }),
-  practitioner: (id: string, key: Uint8Array, org: string, roles: PractitionerRole[]): TxPayload => ({
-    type: 'participant.register',
-    body: { kind: 'practitioner', id, key, org, roles },
-  }),
-  patient: (id: string, key: Uint8Array): TxPayload => ({
-    type: 'participant.register',
-    body: { kind: 'patient', id, key },
-  }),
-  device: (id: string, key: Uint8Array, patient: string): TxPayload => ({
-    type: 'participant.register',
-    body: { kind: 'device', id, key, patient },
-  }),
-  rotateKey: (id: string, key: Uint8Array): TxPayload => ({ type: 'participant.rotate_key', body: { id, key } }),
-  setStatus: (id: string, status: ParticipantStatus): TxPayload => ({
-    type: 'participant.set_status',
-    body: { id, status },
-  }),
-  setRoles: (id: string, roles: PractitionerRole[]): TxPayload => ({
-    type: 'participant.set_roles',
-    body: { id, roles },
-  }),
-};
-
-// --- A populated world -----------------------------------------------------------------------
-
-interface World {
-  readonly ledger: MemoryLedger;
-  /** The founding organization. */
-  readonly orgA: Identity;
-  readonly orgB: Identity;
-  /** Practitioners of org A. */
-  readonly adminA: Identity;
-  readonly clinicianA: Identity;
-  readonly registrarA: Identity;
-  readonly analystA: Identity;
-  /** A practitioner of org B. */
-  readonly clinicianB: Identity;
-  /** Enrolled by registrarA. */
-  readonly patient: Identity;
-  /** Enrolled by orgA. */
-  readonly otherPatient: Identity;
-  /** The patient's device, registered by the patient. */
-  readonly device: Identity;
-}
-
-function identity(id: string, label = id): Identity {
-  return new Identity(CHAIN, id, keysFrom(label));
-}
-
-/** Builds the same world every time (deterministic keys and ids). */
-function buildWorld(): World {
-  const ledger = new MemoryLedger();
-  const orgA = identity(FOUNDER, 'founder');
-  const orgB = identity('org_other-clinic');
-  const adminA = identity('prac_admin-a');
-  const clinicianA = identity('prac_clinician-a');
-  const registrarA = identity('prac_registrar-a');
-  const analystA = identity('prac_analyst-a');
-  const clinicianB = identity('prac_clinician-b');
-  const patient = identity(pseudonym('pat', 'patient'));
-  const otherPatient = identity(pseudonym('pat', 'other-patient'));
-  const device = identity(pseudonym('dev', 'device'));
-
-  commitAll(ledger, [
-    orgA.sign(payload.organization(orgB.id, orgB.publicKey, 'Other Clinic')),
-    orgA.sign(payload.practitioner(adminA.id, adminA.publicKey, orgA.id, ['admin'])),
-    orgA.sign(payload.practitioner(clinicianA.id, clinicianA.publicKey, orgA.id, ['clinician'])),
-    orgA.sign(payload.practitioner(registrarA.id, registrarA.publicKey, orgA.id, ['registrar'])),
-    orgA.sign(payload.practitioner(analystA.id, analystA.publicKey, orgA.id, ['analyst'])),
-  ]);
-  commitAll(ledger, [
-    orgB.sign(payload.practitioner(clinicianB.id, clinicianB.publicKey, orgB.id, ['clinician', 'nurse'])),
-    registrarA.sign(payload.patient(patient.id, patient.publicKey)),
-    orgA.sign(payload.patient(otherPatient.id, otherPatient.publicKey)),
-  ]);
-  commitAll(ledger, [patient.sign(payload.device(device.id, device.publicKey, patient.id))]);
-  return { ledger, orgA, orgB, adminA, clinicianA, registrarA, analystA, clinicianB, patient, otherPatient, device };
-}
-
-function mustFind(ledger: MemoryLedger, id: string): Participant {
-  const p = ledger.participant(id);
-  assert.ok(p, `participant ${id} should exist`);
-  return p;
-}
-
-let freshCounter = 0;
-/** A key that no one holds yet. */
-function freshKey(): Uint8Array {
-  return keysFrom(`fresh-${++freshCounter}`).publicKey;
-}
+import { nextStateRoot } from '../src/state/application.js';
+import {
+  BLOCK_INTERVAL,
+  buildWorld,
+  CHAIN,
+  changesHex,
+  codeOf,
+  commitAll,
+  describeResult,
+  FOUNDER,
+  freshKey,
+  GENESIS,
+  GENESIS_TIME,
+  hexOf,
+  identity,
+  keysFrom,
+  MemoryLedger,
+  mustFind,
+  payload,
+  pseudonym,
+  submit,
+  type World,
+} from './support/memory-ledger.js';
 
 // ---------------------------------------------------------------------------------------------
 // Genesis

@@ -35,6 +35,8 @@ import {
   type PractitionerRole,
   type RegisterBody,
 } from '../src/ledger/payloads/participant.js';
+import { ACCESS_ACTIONS, BREAK_GLASS_REASONS } from '../src/ledger/payloads/access.js';
+import { CONSENT_PURPOSES } from '../src/ledger/payloads/consent.js';
 import {
   decodeTx,
   encodeTxBody,
@@ -159,6 +161,66 @@ const SAMPLE_PAYLOADS: Readonly<Record<string, TxPayload>> = {
         { record: 'rec_abcdefghijklmnopqrstuvwxyz', version: 3, patient: PATIENT_ID, op: 'write', commitment: NEW_KEY },
         { record: 'rec_zyxwvutsrqponmlkjihgfedcba', version: 4, op: 'delete' },
       ],
+    },
+  },
+  'consent to everything': {
+    type: 'consent.grant',
+    body: { id: 'cns_abcdefghijklmnopqrstuvwxyz', patient: PATIENT_ID, grantee: 'org_city-clinic', purpose: 'TREAT' },
+  },
+  'consent to some types for a period': {
+    type: 'consent.grant',
+    body: {
+      id: 'cns_abcdefghijklmnopqrstuvwxy2',
+      patient: PATIENT_ID,
+      grantee: 'prac_dr-who',
+      purpose: 'HRESCH',
+      types: ['Condition', 'Observation'],
+      from: 1_700_000_000_000,
+      until: 1_800_000_000_000,
+    },
+  },
+  'revoke consent': { type: 'consent.revoke', body: { id: 'cns_abcdefghijklmnopqrstuvwxyz' } },
+  'break-glass': {
+    type: 'access.break_glass',
+    body: {
+      id: 'bg_abcdefghijklmnopqrstuvwxyz',
+      practitioner: 'prac_dr-who',
+      patient: PATIENT_ID,
+      reason: 'patient-unable-to-consent',
+      justification: NEW_KEY,
+      minutes: 240,
+    },
+  },
+  'access events': {
+    type: 'access.log',
+    body: {
+      events: [
+        {
+          actor: 'prac_dr-who',
+          patient: PATIENT_ID,
+          action: 'read',
+          at: 1_700_000_000_000,
+          records: ['rec_abcdefghijklmnopqrstuvwxyz'],
+          decision: 'permit',
+          basis: 'consent',
+          grant: 'cns_abcdefghijklmnopqrstuvwxyz',
+        },
+        { actor: PATIENT_ID, patient: PATIENT_ID, action: 'everything', at: 5, records: [], decision: 'permit', basis: 'self' },
+        { actor: 'org_test-hospital', patient: PATIENT_ID, action: 'search', at: 6, records: [], decision: 'deny' },
+      ],
+    },
+  },
+  'erasure request': {
+    type: 'erasure.request',
+    body: { id: 'ers_abcdefghijklmnopqrstuvwxyz', patient: PATIENT_ID, custodian: 'org_test-hospital' },
+  },
+  'erasure tombstone': {
+    type: 'erasure.tombstone',
+    body: {
+      request: 'ers_abcdefghijklmnopqrstuvwxyz',
+      erased: ['rec_abcdefghijklmnopqrstuvwxyz'],
+      retained: [{ record: 'rec_zyxwvutsrqponmlkjihgfedcba', reason: 'legal-hold' }],
+      done: true,
     },
   },
 };
@@ -301,7 +363,93 @@ const registerBodyArb: fc.Arbitrary<RegisterBody> = fc.oneof(
   plainRecord({ kind: fc.constant('device' as const), id: deviceIdArb, key: bytesArb(32), patient: patientIdArb }),
 );
 
+const randomIdArb = (prefix: string): fc.Arbitrary<string> => patientIdArb.map((id) => id.replace(/^pat_/, `${prefix}_`));
+
+const consentPayloadArb: fc.Arbitrary<TxPayload> = fc.oneof(
+  fc
+    .record(
+      {
+        id: randomIdArb('cns'),
+        patient: patientIdArb,
+        grantee: fc.oneof(orgIdArb, practitionerIdArb),
+        purpose: fc.constantFrom(...CONSENT_PURPOSES),
+        types: fc.uniqueArray(fc.stringMatching(/^[A-Z][A-Za-z]{1,39}$/), { minLength: 1, maxLength: 4 }).map((t) => t.sort()),
+        from: fc.nat({ max: 2 ** 44 }),
+        until: fc.nat({ max: 2 ** 44 }),
+      },
+      { requiredKeys: ['id', 'patient', 'grantee', 'purpose'] },
+    )
+    .map(({ from, until, ...rest }): TxPayload => {
+      const period = from !== undefined && until !== undefined && until <= from ? { from } : { from, until };
+      const body = {
+        ...rest,
+        ...(period.from !== undefined && { from: period.from }),
+        ...(period.until !== undefined && { until: period.until }),
+      };
+      return { type: 'consent.grant', body };
+    }),
+  randomIdArb('cns').map((id): TxPayload => ({ type: 'consent.revoke', body: { id } })),
+  plainRecord({
+    id: randomIdArb('bg'),
+    practitioner: practitionerIdArb,
+    patient: patientIdArb,
+    reason: fc.constantFrom(...BREAK_GLASS_REASONS),
+    justification: bytesArb(32),
+    minutes: fc.integer({ min: 1, max: 240 }),
+  }).map((body): TxPayload => ({ type: 'access.break_glass', body })),
+  fc
+    .array(
+      fc.record({
+        actor: fc.oneof(practitionerIdArb, orgIdArb),
+        patient: patientIdArb,
+        action: fc.constantFrom(...ACCESS_ACTIONS),
+        at: uintArb,
+        records: fc.array(randomIdArb('rec'), { maxLength: 3 }),
+        grant: fc.option(randomIdArb('cns'), { nil: undefined }),
+      }),
+      { minLength: 1, maxLength: 4 },
+    )
+    .map((events): TxPayload => ({
+      type: 'access.log',
+      body: {
+        events: events.map(({ grant, ...e }) =>
+          grant === undefined
+            ? { ...e, decision: 'deny' as const }
+            : { ...e, decision: 'permit' as const, basis: 'consent' as const, grant },
+        ),
+      },
+    })),
+  fc
+    .record(
+      {
+        id: randomIdArb('ers'),
+        patient: patientIdArb,
+        custodian: orgIdArb,
+        records: fc.uniqueArray(randomIdArb('rec'), { minLength: 1, maxLength: 3 }),
+      },
+      { requiredKeys: ['id', 'patient', 'custodian'] },
+    )
+    .map((body): TxPayload => ({ type: 'erasure.request', body: { ...body } })),
+  fc
+    .record({
+      request: randomIdArb('ers'),
+      ids: fc.uniqueArray(randomIdArb('rec'), { maxLength: 6 }),
+      split: fc.nat({ max: 6 }),
+      done: fc.boolean(),
+    })
+    .map(({ request, ids, split, done }): TxPayload => ({
+      type: 'erasure.tombstone',
+      body: {
+        request,
+        erased: ids.slice(0, split),
+        retained: ids.slice(split).map((record) => ({ record, reason: 'statutory-retention' as const })),
+        done,
+      },
+    })),
+);
+
 const payloadArb: fc.Arbitrary<TxPayload> = fc.oneof(
+  consentPayloadArb,
   registerBodyArb.map((body): TxPayload => ({ type: 'participant.register', body })),
   plainRecord({ id: anyIdArb, key: bytesArb(32) }).map((body): TxPayload => ({ type: 'participant.rotate_key', body })),
   plainRecord({ id: anyIdArb, status: fc.constantFrom(...PARTICIPANT_STATUSES) }).map((body): TxPayload => ({

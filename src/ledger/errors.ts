@@ -17,6 +17,7 @@ export type LedgerErrorCode =
   | 'tx.invalid'
   | 'state.conflict'
   | 'state.not_found'
+  | 'state.limit'
   | 'node.overloaded'
   | 'node.shutting_down';
 

@@ -14,6 +14,9 @@ import { decodeCanonical, encodeCanonical, type CanonicalValue } from './codec.j
 import { fail, ok, type Result } from './errors.js';
 import { participantPayloads, type ParticipantPayload, kindOfId } from './payloads/participant.js';
 import { recordPayloads, type RecordPayload } from './payloads/record.js';
+import { consentPayloads, type ConsentPayload } from './payloads/consent.js';
+import { accessPayloads, type AccessPayload } from './payloads/access.js';
+import { erasurePayloads, type ErasurePayload } from './payloads/erasure.js';
 import { bytes, record, ShapeError, text, uint, optional } from './shape.js';
 
 export const TX_FORMAT_VERSION = 1;
@@ -23,14 +26,20 @@ const TX_DOMAIN = concatBytes(utf8('medledger/tx/v1'), new Uint8Array([0]));
 export const CHAIN_ID_PATTERN = /^[a-z0-9][a-z0-9._-]{0,63}$/;
 
 /** Every payload type the ledger knows. Later modules add their payload unions here. */
-export type TxPayload = ParticipantPayload | RecordPayload;
+export type TxPayload = ParticipantPayload | RecordPayload | ConsentPayload | AccessPayload | ErasurePayload;
 export type TxType = TxPayload['type'];
 
 interface PayloadCodec {
   read(value: unknown): unknown;
   write(body: never): CanonicalValue;
 }
-const PAYLOADS: Readonly<Record<TxType, PayloadCodec>> = { ...participantPayloads, ...recordPayloads };
+const PAYLOADS: Readonly<Record<TxType, PayloadCodec>> = {
+  ...participantPayloads,
+  ...recordPayloads,
+  ...consentPayloads,
+  ...accessPayloads,
+  ...erasurePayloads,
+};
 export const TX_TYPES = Object.keys(PAYLOADS) as TxType[];
 
 /** Optional expiry: the transaction is invalid in any block past this height or time (ms). */

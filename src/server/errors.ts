@@ -29,6 +29,7 @@ const STATUS: Record<ApiErrorCode, number> = {
   'tx.key_mismatch': 403,
   'tx.unauthorized': 403,
   'state.not_found': 422,
+  'state.limit': 422,
   'request.invalid': 400,
   'request.malformed': 400,
   'request.too_large': 413,

@@ -24,6 +24,9 @@ import {
   type Participant,
   type TxContext,
 } from './participants.js';
+import { latestBreakGlass, logAccess, openBreakGlass, readBreakGlass, type BreakGlass } from './access.js';
+import { activeConsents, grantConsent, readConsent, revokeConsent, type Consent } from './consents.js';
+import { commitTombstone, readErasureRequest, requestErasure, type ErasureRequest } from './erasure.js';
 import { commitRecord, readRecordHead, readRecordVersion, type RecordHead, type RecordVersion } from './records.js';
 import { CachedState, StateOverlay, type StateChange, type StateReader } from './store.js';
 
@@ -56,6 +59,12 @@ const HANDLERS: { readonly [T in Tx['type']]: (ctx: TxContext, body: Extract<Tx,
   'participant.set_status': setStatus,
   'participant.set_roles': setRoles,
   'record.commit': commitRecord,
+  'consent.grant': grantConsent,
+  'consent.revoke': revokeConsent,
+  'access.break_glass': openBreakGlass,
+  'access.log': logAccess,
+  'erasure.request': requestErasure,
+  'erasure.tombstone': commitTombstone,
 };
 
 export function nextStateRoot(previous: Uint8Array, height: number, changes: readonly StateChange[]): Uint8Array {
@@ -149,6 +158,27 @@ export class LedgerApplication {
   recordVersion(id: string, version: number): RecordVersion | undefined {
     return readRecordVersion(this.#committed, id, version);
   }
+
+  consent(id: string): Consent | undefined {
+    return readConsent(this.#committed, id);
+  }
+
+  /** Grants from `patient` to `grantee` not revoked (check expiry with `inForce`). */
+  consentsFor(patient: string, grantee: string): Consent[] {
+    return activeConsents(this.#committed, patient, grantee);
+  }
+
+  breakGlass(id: string): BreakGlass | undefined {
+    return readBreakGlass(this.#committed, id);
+  }
+
+  latestBreakGlass(patient: string, practitioner: string): BreakGlass | undefined {
+    return latestBreakGlass(this.#committed, patient, practitioner);
+  }
+
+  erasureRequest(id: string): ErasureRequest | undefined {
+    return readErasureRequest(this.#committed, id);
+  }
 }
 
 export class BlockExecution {
@@ -178,7 +208,7 @@ export class BlockExecution {
     if (tx.seq < signer.nextSeq) return fail('tx.replayed', `sequence ${tx.seq} was already used`);
     if (tx.seq > signer.nextSeq) return fail('tx.sequence_gap', `expected sequence ${signer.nextSeq}, got ${tx.seq}`);
     const handler = HANDLERS[tx.type] as Handler;
-    const applied = handler({ state: txState, height: this.#ctx.height, signer }, tx.body);
+    const applied = handler({ state: txState, height: this.#ctx.height, time: this.#ctx.time, signer }, tx.body);
     if (!applied.ok) return applied;
     // Re-read: the handler may have changed the signer's own record (e.g. rotated its key).
     const after = readParticipant(txState, signer.id)!;

@@ -129,6 +129,8 @@ function manages(signer: Participant, target: Participant): boolean {
 export interface TxContext {
   readonly state: StateOverlay;
   readonly height: number;
+  /** Block time (ms since the epoch), from the block header: the only clock the state machine has. */
+  readonly time: number;
   readonly signer: Participant;
 }
 

@@ -22,6 +22,8 @@ export interface RecordHead {
   readonly custodian: string;
   readonly patient?: string;
   readonly deleted: boolean;
+  /** Crypto-shredded at the patient's request: its content is gone and it takes no new versions. */
+  readonly erased?: true;
 }
 
 export interface RecordVersion {
@@ -45,13 +47,14 @@ function decodeWith<T>(raw: Uint8Array, what: string, read: (value: unknown) => 
 const HEAD_CODEC: ValueCodec<RecordHead> = {
   decode: (raw) =>
     decodeWith(raw, 'record head', (value) => {
-      const f = fields(value, 'record', ['version', 'custodian', 'patient', 'deleted']);
+      const f = fields(value, 'record', ['version', 'custodian', 'patient', 'deleted', 'erased']);
       const patient = optional(f['patient'], (v) => text(v, 'patient', undefined, 48));
       return {
         version: uint(f['version'], 'version'),
         custodian: text(f['custodian'], 'custodian', undefined, 48),
         ...(patient !== undefined && { patient }),
         deleted: f['deleted'] === true,
+        ...(f['erased'] === true && { erased: true as const }),
       };
     }),
   encode: (head) => encodeCanonical({ ...head }),
@@ -74,6 +77,11 @@ const VERSION_CODEC: ValueCodec<RecordVersion> = {
 
 export function readRecordHead(state: StateReader, id: string): RecordHead | undefined {
   return readObject(state, headKey(id), HEAD_CODEC);
+}
+
+/** Marks a record erased (see state/erasure.ts); its versions' commitments stay for the log. */
+export function markErased(ctx: TxContext, id: string, head: RecordHead): void {
+  ctx.state.setObject(headKey(id), { ...head, erased: true }, HEAD_CODEC);
 }
 
 export function readRecordVersion(state: StateReader, id: string, version: number): RecordVersion | undefined {
@@ -117,6 +125,7 @@ function commitEntry(ctx: TxContext, body: RecordCommitBody, entry: RecordEntry)
     if (entry.op === 'delete') return fail('state.conflict', 'cannot delete a record that does not exist');
   } else {
     if (head.custodian !== body.custodian) return fail('tx.unauthorized', `record ${entry.record} is held by ${head.custodian}`);
+    if (head.erased) return fail('state.conflict', `record ${entry.record} was erased`);
     if (head.patient !== entry.patient) return fail('state.conflict', `record ${entry.record} belongs to another patient`);
     if (entry.version !== head.version + 1) {
       return fail('state.conflict', `record ${entry.record} is at version ${head.version}; expected ${head.version + 1}`);

@@ -1,0 +1,142 @@
+/**
+ * Emergency access and the access log in state.
+ *
+ * Break-glass: a clinician or nurse (or their organization on their behalf) opens time-limited
+ * access to one patient; state keeps the opening and, per (patient, practitioner), the latest one.
+ * Access events are not kept in state — the log holds them — but each is checked: its actor acts
+ * for the signing organization (or is the patient), and a consent or break-glass basis names a
+ * grant that exists, for that patient, held by that actor.
+ */
+import { decodeCanonical, encodeCanonical } from '../ledger/codec.js';
+import { fail, ok, type Result } from '../ledger/errors.js';
+import {
+  BREAK_GLASS_REASONS,
+  type AccessEvent,
+  type AccessLogBody,
+  type BreakGlassBody,
+  type BreakGlassReason,
+} from '../ledger/payloads/access.js';
+import { bytes, oneOf, record, text, uint } from '../ledger/shape.js';
+import { HASH_SIZE } from '../crypto/hash.js';
+import { readConsent } from './consents.js';
+import { readParticipant, type TxContext } from './participants.js';
+import { readObject, type StateReader, type ValueCodec } from './store.js';
+
+export interface BreakGlass {
+  readonly id: string;
+  readonly practitioner: string;
+  readonly org: string;
+  readonly patient: string;
+  readonly reason: BreakGlassReason;
+  readonly justification: Uint8Array;
+  readonly openedAt: number;
+  readonly openedTime: number;
+  /** Block time (ms) at which the access ends. */
+  readonly until: number;
+}
+
+const openingKey = (id: string): string => `break-glass/${id}`;
+const latestKey = (patient: string, practitioner: string): string => `emergency/${patient}/${practitioner}`;
+
+const BREAK_GLASS_CODEC: ValueCodec<BreakGlass> = {
+  decode(raw) {
+    const decoded = decodeCanonical(raw);
+    if (!decoded.ok) throw new Error(`state corrupt: break-glass: ${decoded.detail}`);
+    const f = record(decoded.value, 'break-glass', [
+      'id',
+      'practitioner',
+      'org',
+      'patient',
+      'reason',
+      'justification',
+      'openedAt',
+      'openedTime',
+      'until',
+    ]);
+    return {
+      id: text(f['id'], 'id', undefined, 30),
+      practitioner: text(f['practitioner'], 'practitioner', undefined, 48),
+      org: text(f['org'], 'org', undefined, 48),
+      patient: text(f['patient'], 'patient', undefined, 30),
+      reason: oneOf(f['reason'], 'reason', BREAK_GLASS_REASONS),
+      justification: bytes(f['justification'], 'justification', HASH_SIZE),
+      openedAt: uint(f['openedAt'], 'openedAt'),
+      openedTime: uint(f['openedTime'], 'openedTime'),
+      until: uint(f['until'], 'until'),
+    };
+  },
+  encode: (b) => encodeCanonical({ ...b }),
+};
+
+export function readBreakGlass(state: StateReader, id: string): BreakGlass | undefined {
+  return readObject(state, openingKey(id), BREAK_GLASS_CODEC);
+}
+
+/** The most recent emergency opening of `practitioner` for `patient`, current or expired. */
+export function latestBreakGlass(state: StateReader, patient: string, practitioner: string): BreakGlass | undefined {
+  const raw = state.get(latestKey(patient, practitioner));
+  return raw ? readBreakGlass(state, new TextDecoder().decode(raw)) : undefined;
+}
+
+export function openBreakGlass(ctx: TxContext, body: BreakGlassBody): Result<void> {
+  const { state, signer } = ctx;
+  const practitioner = readParticipant(state, body.practitioner);
+  if (practitioner?.kind !== 'practitioner' || practitioner.status !== 'active') {
+    return fail('state.not_found', `no active practitioner ${body.practitioner}`);
+  }
+  if (signer.id !== practitioner.id && signer.id !== practitioner.org) {
+    return fail('tx.unauthorized', 'break-glass is opened by the practitioner or their organization');
+  }
+  if (!practitioner.roles?.some((r) => r === 'clinician' || r === 'nurse')) {
+    return fail('tx.unauthorized', 'only clinicians and nurses may open emergency access');
+  }
+  if (readBreakGlass(state, body.id)) return fail('state.conflict', `break-glass ${body.id} already exists`);
+  const opening: BreakGlass = {
+    id: body.id,
+    practitioner: body.practitioner,
+    org: practitioner.org!,
+    patient: body.patient,
+    reason: body.reason,
+    justification: body.justification,
+    openedAt: ctx.height,
+    openedTime: ctx.time,
+    until: ctx.time + body.minutes * 60_000,
+  };
+  state.setObject(openingKey(body.id), opening, BREAK_GLASS_CODEC);
+  state.set(latestKey(body.patient, body.practitioner), new TextEncoder().encode(body.id));
+  return ok(undefined);
+}
+
+function checkEvent(ctx: TxContext, event: AccessEvent, where: string): Result<void> {
+  const { state, signer } = ctx;
+  if (event.actor !== signer.id && event.actor !== event.patient) {
+    const actor = readParticipant(state, event.actor);
+    if (actor?.kind !== 'practitioner' || actor.org !== signer.id) {
+      return fail('tx.unauthorized', `${where}: ${event.actor} does not act for ${signer.id}`);
+    }
+  }
+  // Denials and the treatment/self bases name no grant; consent and break-glass do.
+  if (!('grant' in event)) return ok(undefined);
+  if (event.basis === 'consent') {
+    const consent = readConsent(state, event.grant);
+    const held = consent && (consent.grantee === event.actor || consent.grantee === signer.id);
+    if (!consent || consent.patient !== event.patient || !held) {
+      return fail('tx.invalid', `${where}: consent ${event.grant} does not cover this access`);
+    }
+    return ok(undefined);
+  }
+  const opening = readBreakGlass(state, event.grant);
+  if (!opening || opening.patient !== event.patient || opening.practitioner !== event.actor) {
+    return fail('tx.invalid', `${where}: break-glass ${event.grant} does not cover this access`);
+  }
+  return ok(undefined);
+}
+
+export function logAccess(ctx: TxContext, body: AccessLogBody): Result<void> {
+  if (ctx.signer.kind !== 'organization') return fail('tx.unauthorized', 'access events are signed by the organization');
+  for (const [i, event] of body.events.entries()) {
+    const checked = checkEvent(ctx, event, `event ${i}`);
+    if (!checked.ok) return checked;
+  }
+  return ok(undefined);
+}
