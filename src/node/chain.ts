@@ -25,9 +25,10 @@ import {
   rootOfLeafHashes,
   type LogNode,
 } from '../ledger/merkle.js';
-import type { SignedTx } from '../ledger/tx.js';
+import { subjectsOf } from '../ledger/subjects.js';
+import { decodeTx, type SignedTx } from '../ledger/tx.js';
 import { genesisState, LedgerApplication, type BlockOutcome } from '../state/application.js';
-import type { LedgerStore, StoredBlock } from '../storage/ports.js';
+import type { LedgerStore, StoredBlock, SubjectRow } from '../storage/ports.js';
 
 export interface Head {
   readonly height: number;
@@ -108,6 +109,7 @@ export class Chain extends EventEmitter<ChainEvents> {
         stateRoot: genesisState(genesis, gHash, { get: () => undefined }).stateRoot,
       };
     }
+    if (store.subjectIndexBehind()) rebuildSubjectIndex(store, genesis.chain);
     return new Chain(store, genesis, gHash, head, CompactRange.fromReader(store, head.logSize));
   }
 
@@ -159,6 +161,7 @@ export class Chain extends EventEmitter<ChainEvents> {
       txs: txs.map((tx, i) => ({ index: firstIndex + i, hash: tx.hash, height, wire: tx.wire })),
       logNodes,
       stateChanges: outcome.changes,
+      subjects: txs.flatMap((tx, i) => subjectsOf(tx.tx).map((subject) => ({ subject, index: firstIndex + i }))),
     });
     this.#range = range;
     this.#head = {
@@ -198,4 +201,15 @@ export class Chain extends EventEmitter<ChainEvents> {
     if (!header.ok) throw new Error(`block ${height} header is invalid: ${header.error.message}`);
     return { checkpoint: checkpointOf(header.value), signer: header.value.proposer, signature: block.checkpointSignature };
   }
+}
+
+/** Indexes every committed transaction by subject (a data directory from before the index). */
+function rebuildSubjectIndex(store: LedgerStore, chain: string): void {
+  const rows: SubjectRow[] = [];
+  for (const stored of store.allTxs()) {
+    const tx = decodeTx(stored.wire, chain, { skipSignature: true });
+    if (!tx.ok) throw new Error(`transaction ${stored.index} does not decode: ${tx.error.message}`);
+    for (const subject of subjectsOf(tx.value.tx)) rows.push({ subject, index: stored.index });
+  }
+  store.indexSubjects(rows);
 }

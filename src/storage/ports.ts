@@ -30,6 +30,14 @@ export interface BlockCommit {
   readonly txs: readonly StoredTx[];
   readonly logNodes: readonly LogNode[];
   readonly stateChanges: readonly StateChange[];
+  /** Subject index rows for the block's transactions (see ledger/subjects.ts). */
+  readonly subjects: readonly SubjectRow[];
+}
+
+export interface SubjectRow {
+  readonly subject: string;
+  /** Log index of a transaction concerning the subject. */
+  readonly index: number;
 }
 
 export interface LedgerStore extends StateReader, LogNodeReader {
@@ -42,6 +50,14 @@ export interface LedgerStore extends StateReader, LogNodeReader {
   block(height: number): StoredBlock | undefined;
   blockTxs(block: StoredBlock): StoredTx[];
   txByHash(hash: Uint8Array): StoredTx | undefined;
+  /** Transactions concerning `subject`, newest first, with log index below `before`. */
+  txsBySubject(subject: string, options?: { readonly before?: number; readonly limit?: number }): StoredTx[];
+  /** Whether the subject index lags the log (a data directory from before the index existed). */
+  subjectIndexBehind(): boolean;
+  /** Adds index rows for transactions committed earlier (once, when `subjectIndexBehind`). */
+  indexSubjects(rows: readonly SubjectRow[]): void;
+  /** Every transaction in log order, for rebuilding derived indexes. */
+  allTxs(): Iterable<StoredTx>;
 
   /** Full scans for audits (`medledger verify`). */
   allState(): Iterable<StateChange & { readonly value: Uint8Array }>;

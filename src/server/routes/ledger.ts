@@ -131,6 +131,44 @@ export function ledgerRoutes(node: LedgerNode): FastifyPluginAsync {
       },
     );
 
+    app.get<{ Params: { subject: string }; Querystring: { before?: number; limit?: number } }>(
+      '/subjects/:subject/txs',
+      {
+        schema: {
+          summary:
+            'Transactions concerning a participant, consent, break-glass opening or erasure request, newest first (e.g. who accessed a patient pseudonym)',
+          params: {
+            type: 'object',
+            required: ['subject'],
+            properties: { subject: { type: 'string', pattern: '^(?:org|prac|pat|dev|cns|bg|ers)_[a-z0-9-]{1,40}$' } },
+          },
+          querystring: {
+            type: 'object',
+            properties: {
+              before: { type: 'integer', minimum: 1, description: 'only transactions with a smaller log index (paging)' },
+              limit: { type: 'integer', minimum: 1, maximum: MAX_PAGE },
+            },
+            additionalProperties: false,
+          },
+          response: { 200: anyObject, ...errors },
+        },
+      },
+      async (request) => {
+        const limit = request.query.limit ?? 20;
+        const found = chain.store.txsBySubject(request.params.subject, {
+          limit,
+          ...(request.query.before !== undefined && { before: request.query.before }),
+        });
+        const txs = found.map((stored) => {
+          const decoded = decodeTx(stored.wire, chain.chainId, { skipSignature: true });
+          if (!decoded.ok) throw new ApiError('internal', 'stored transaction is unreadable');
+          return { hash: toHex(stored.hash), height: stored.height, index: stored.index, tx: txView(decoded.value.tx) };
+        });
+        const last = found.at(-1);
+        return { subject: request.params.subject, txs, ...(found.length === limit && last && { next: { before: last.index } }) };
+      },
+    );
+
     app.get<{ Params: { hash: string } }>(
       '/txs/:hash',
       {

@@ -6,7 +6,7 @@
 import Database from 'better-sqlite3-multiple-ciphers';
 import type { LogNode } from '../../ledger/merkle.js';
 import type { StateChange } from '../../state/store.js';
-import type { BlockCommit, LedgerStore, StoredBlock, StoredTx } from '../ports.js';
+import type { BlockCommit, LedgerStore, StoredBlock, StoredTx, SubjectRow } from '../ports.js';
 
 const SCHEMA = `
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value BLOB NOT NULL) WITHOUT ROWID;
@@ -32,6 +32,11 @@ CREATE TABLE IF NOT EXISTS log_nodes (
   PRIMARY KEY (level, idx)
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS state (key TEXT PRIMARY KEY, value BLOB NOT NULL) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS tx_subjects (
+  subject TEXT NOT NULL,
+  idx INTEGER NOT NULL,
+  PRIMARY KEY (subject, idx)
+) WITHOUT ROWID;
 `;
 
 interface BlockRow {
@@ -76,6 +81,7 @@ export class SqliteLedgerStore implements LedgerStore {
   readonly #stmts;
   readonly #commitTx: (commit: BlockCommit) => void;
   readonly #writeState: (changes: readonly StateChange[]) => void;
+  readonly #putSubjects: (rows: readonly SubjectRow[]) => void;
 
   constructor(path: string, options: { readonly readonly?: boolean } = {}) {
     this.#db = new Database(path, { readonly: options.readonly ?? false, fileMustExist: options.readonly ?? false });
@@ -98,6 +104,14 @@ export class SqliteLedgerStore implements LedgerStore {
         'INSERT INTO blocks (height, hash, header, signature, checkpoint_signature, first_index, tx_count) VALUES (?, ?, ?, ?, ?, ?, ?)',
       ),
       putTx: db.prepare('INSERT INTO txs (idx, hash, height, wire) VALUES (?, ?, ?, ?)'),
+      putSubject: db.prepare('INSERT OR IGNORE INTO tx_subjects (subject, idx) VALUES (?, ?)'),
+      txsBySubject: db.prepare<[string, number, number], TxRow>(
+        `SELECT txs.* FROM tx_subjects JOIN txs ON txs.idx = tx_subjects.idx
+          WHERE subject = ? AND tx_subjects.idx < ? ORDER BY tx_subjects.idx DESC LIMIT ?`,
+      ),
+      maxSubjectIndex: db.prepare<[], { idx: number | null }>('SELECT max(idx) AS idx FROM tx_subjects'),
+      maxTxIndex: db.prepare<[], { idx: number | null }>('SELECT max(idx) AS idx FROM txs'),
+      allTxs: db.prepare<[], TxRow>('SELECT * FROM txs ORDER BY idx'),
       latestBlock: db.prepare<[], BlockRow>('SELECT * FROM blocks ORDER BY height DESC LIMIT 1'),
       block: db.prepare<[number], BlockRow>('SELECT * FROM blocks WHERE height = ?'),
       txRange: db.prepare<[number, number], TxRow>('SELECT * FROM txs WHERE idx >= ? AND idx < ? ORDER BY idx'),
@@ -121,7 +135,11 @@ export class SqliteLedgerStore implements LedgerStore {
       s.putBlock.run(b.height, b.hash, b.header, b.signature, b.checkpointSignature, b.firstIndex, b.txCount);
       for (const tx of commit.txs) s.putTx.run(tx.index, tx.hash, tx.height, tx.wire);
       for (const n of commit.logNodes) s.putNode.run(n.level, n.index, n.hash);
+      for (const row of commit.subjects) s.putSubject.run(row.subject, row.index);
       this.#writeState(commit.stateChanges);
+    });
+    this.#putSubjects = db.transaction((rows: readonly SubjectRow[]) => {
+      for (const row of rows) s.putSubject.run(row.subject, row.index);
     });
   }
 
@@ -166,6 +184,24 @@ export class SqliteLedgerStore implements LedgerStore {
 
   txByHash(hash: Uint8Array): StoredTx | undefined {
     return toTx(this.#stmts.txByHash.get(Buffer.from(hash)));
+  }
+
+  txsBySubject(subject: string, options: { readonly before?: number; readonly limit?: number } = {}): StoredTx[] {
+    const rows = this.#stmts.txsBySubject.all(subject, options.before ?? Number.MAX_SAFE_INTEGER, options.limit ?? 100);
+    return rows.map((row) => toTx(row)!);
+  }
+
+  subjectIndexBehind(): boolean {
+    const txs = this.#stmts.maxTxIndex.get()!.idx;
+    return txs !== null && this.#stmts.maxSubjectIndex.get()!.idx === null;
+  }
+
+  indexSubjects(rows: readonly SubjectRow[]): void {
+    this.#putSubjects(rows);
+  }
+
+  *allTxs(): Iterable<StoredTx> {
+    for (const row of this.#stmts.allTxs.iterate()) yield toTx(row)!;
   }
 
   *allState(): Iterable<StateChange & { readonly value: Uint8Array }> {
