@@ -3,13 +3,15 @@
  * keep-alive) POSTing Observations to `${url}/fhir/Observation`. Runs off the server's thread so
  * client JSON and HTTP work does not share the event loop with the node being measured.
  *
- * workerData: { url, clients, perClient, templates: Observation JSON (subject filled per request),
+ * workerData: { url, authorization (Bearer token), clients, perClient, templates: Observation JSON (subject filled per request),
  * patients: Patient ids }. Posts back { latencies: Float64Array, failures, firstFailure, seconds }.
  */
 import { parentPort, workerData } from 'node:worker_threads';
 
 interface ClientJob {
   readonly url: string;
+  /** `Bearer …` access token for the FHIR API. */
+  readonly authorization: string;
   readonly clients: number;
   readonly perClient: number;
   readonly templates: readonly Record<string, unknown>[];
@@ -18,7 +20,7 @@ interface ClientJob {
 
 const job = workerData as ClientJob;
 const target = `${job.url}/fhir/Observation`;
-const headers = { 'content-type': 'application/fhir+json', prefer: 'return=representation' };
+const headers = { 'content-type': 'application/fhir+json', prefer: 'return=representation', authorization: job.authorization };
 
 async function main(): Promise<void> {
   const latencies = new Float64Array(job.clients * job.perClient);

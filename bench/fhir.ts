@@ -24,6 +24,7 @@ import { FhirRepository } from '../src/fhir/repository.js';
 import { initDataDir } from '../src/node/data-dir.js';
 import { LedgerNode } from '../src/node/ledger-node.js';
 import { buildHttpServer } from '../src/server/http.js';
+import { AuthService } from '../src/auth/service.js';
 import { median, percentile, round } from './stats.js';
 
 const PASSPHRASE = 'benchmark passphrase';
@@ -141,13 +142,25 @@ interface BenchServer {
   close(): Promise<void>;
 }
 
+/** `Bearer …` of the running bench server: a backend-service token (system/*.cruds) minted with its node key. */
+let authorization = '';
+
 async function startServer(): Promise<BenchServer> {
   const dir = mkdtempSync(join(tmpdir(), 'medledger-bench-fhir-'));
   initDataDir(dir, { chain: 'bench-fhir', orgId: 'org_bench', orgName: 'Bench Hospital', passphrase: PASSPHRASE });
   const node = LedgerNode.open({ dataDir: dir, passphrase: PASSPHRASE });
   const fhir = await FhirRepository.open(node, dir);
-  const app = await buildHttpServer(node, { fhir });
+  const auth = await AuthService.open(node, dir);
+  const app = await buildHttpServer(node, { fhir, auth });
   const url = await app.listen({ host: '127.0.0.1', port: 0 });
+  const token = await auth.mint({
+    origin: url,
+    subject: 'bench',
+    clientId: 'bench',
+    scope: 'system/*.cruds',
+    ttlSeconds: 6 * 3600,
+  });
+  authorization = `Bearer ${token}`;
   return {
     dir,
     node,
@@ -156,6 +169,7 @@ async function startServer(): Promise<BenchServer> {
     url,
     async close() {
       await app.close();
+      auth.close();
       await fhir.close();
       await node.close();
       rmSync(dir, { recursive: true, force: true });
@@ -194,7 +208,7 @@ function stats(latencies: ArrayLike<number>, seconds: number, concurrency: numbe
 async function httpCreates(url: string, w: Workload, patients: string[], count: number): Promise<CreateStats> {
   const perClient = Math.ceil(count / CLIENTS);
   const worker = new Worker(new URL('./fhir-clients.js', import.meta.url), {
-    workerData: { url, clients: CLIENTS, perClient, templates: w.observations, patients },
+    workerData: { url, authorization, clients: CLIENTS, perClient, templates: w.observations, patients },
   });
   const out = await new Promise<{ latencies: Float64Array; failures: number; firstFailure?: string; seconds: number }>(
     (resolve, reject) => {
@@ -250,7 +264,7 @@ async function bundleEndpointExists(url: string): Promise<boolean> {
   };
   const res = await fetch(`${url}/fhir`, {
     method: 'POST',
-    headers: { 'content-type': 'application/fhir+json' },
+    headers: { 'content-type': 'application/fhir+json', authorization },
     body: JSON.stringify(probe),
   });
   const body = (await res.json().catch(() => ({}))) as { resourceType?: string; type?: string };
@@ -289,7 +303,7 @@ async function bundleIngest(server: BenchServer, w: Workload, log: Log): Promise
         for (let i = next++; i < bundles.length; i = next++) {
           const res = await fetch(`${server.url}/fhir`, {
             method: 'POST',
-            headers: { 'content-type': 'application/fhir+json' },
+            headers: { 'content-type': 'application/fhir+json', authorization },
             body: JSON.stringify(bundles[i]),
           });
           const text = await res.text();
@@ -464,7 +478,7 @@ async function readSearch(n: number, w: Workload, writeRatePerSecond: number, lo
     const httpSearches = new Float64Array(Q);
     const get = async (path: string): Promise<number> => {
       const t = performance.now();
-      const res = await fetch(`${server.url}/fhir/${path}`);
+      const res = await fetch(`${server.url}/fhir/${path}`, { headers: { authorization } });
       await res.arrayBuffer();
       if (res.status !== 200) throw new Error(`GET ${path}: ${res.status}`);
       return performance.now() - t;

@@ -10,6 +10,7 @@ import type { Bundle, HumanName } from '@medplum/fhirtypes';
 import { DEMO_ORGANIZATION_ID, generateDemo } from '../src/demo/generator.js';
 import { loadDemo } from '../src/demo/load.js';
 import { startTestServer, tempDir, type TestServer } from './support/fixtures.js';
+import { authFetch } from './support/fhir-api.js';
 
 const PATIENTS = 3;
 
@@ -19,7 +20,7 @@ describe('demo data load', () => {
   const expected = generateDemo({ patients: PATIENTS });
 
   async function get<T = Bundle>(path: string): Promise<T> {
-    const res = await fetch(`${base}/${path}`);
+    const res = await authFetch(`${base}/${path}`);
     assert.equal(res.status, 200, path);
     return (await res.json()) as T;
   }

@@ -9,6 +9,7 @@ import type { Bundle, BundleEntry, OperationOutcome } from '@medplum/fhirtypes';
 import { entryError, parseBundle, rewriteReferences } from '../src/fhir/bundle.js';
 import { FhirError } from '../src/fhir/outcome.js';
 import { startTestServer, type TestServer } from './support/fixtures.js';
+import { authFetch } from './support/fhir-api.js';
 
 const FHIR_JSON = 'application/fhir+json';
 type Json = Record<string, unknown>;
@@ -44,7 +45,7 @@ describe('FHIR Bundles at POST /fhir', () => {
   let base: string;
 
   async function send(body: unknown, headers: Record<string, string> = {}): Promise<{ status: number; body: Json }> {
-    const res = await fetch(`${base}`, {
+    const res = await authFetch(`${base}`, {
       method: 'POST',
       headers: { 'content-type': FHIR_JSON, ...headers },
       body: JSON.stringify(body),
@@ -53,7 +54,7 @@ describe('FHIR Bundles at POST /fhir', () => {
   }
 
   async function get(path: string): Promise<{ status: number; body: Json }> {
-    const res = await fetch(`${base}/${path}`);
+    const res = await authFetch(`${base}/${path}`);
     return { status: res.status, body: (await res.json()) as Json };
   }
 

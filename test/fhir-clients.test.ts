@@ -54,7 +54,7 @@ function heartRate(patientId: string, i: number): Observation {
 before(async () => {
   server = await startTestServer({ fhir: true });
   base = `${server.url}/fhir`;
-  kit = new KitClient({ baseUrl: base });
+  kit = new KitClient({ baseUrl: base, bearerToken: server.token! });
 });
 
 after(async () => {
@@ -217,8 +217,12 @@ describe('fhir-kit-client', () => {
 });
 
 describe('MedplumClient (@medplum/core)', () => {
-  /** An open server: no login, no request cache, the server's own base URL. */
-  const medplum = (): MedplumClient => new MedplumClient({ baseUrl: server.url, fhirUrlPath: 'fhir', cacheTime: 0, fetch });
+  /** A backend-service token from the node key, no request cache, the server's own base URL. */
+  const medplum = (): MedplumClient => {
+    const client = new MedplumClient({ baseUrl: server.url, fhirUrlPath: 'fhir', cacheTime: 0, fetch });
+    client.setAccessToken(server.token!);
+    return client;
+  };
 
   async function outcomeOf(promise: Promise<unknown>): Promise<OperationOutcome> {
     try {

@@ -16,7 +16,7 @@ import type {
   Resource,
 } from '@medplum/fhirtypes';
 import { startTestServer, type TestServer } from './support/fixtures.js';
-import { assertOutcome, call, collectPages, entriesOf, type FhirReply } from './support/fhir-api.js';
+import { authFetch, assertOutcome, call, collectPages, entriesOf, type FhirReply } from './support/fhir-api.js';
 import { LEDGER_TX_EXTENSION } from '../src/fhir/provenance.js';
 import { FHIR_BODY_LIMIT } from '../src/fhir/rest/limits.js';
 
@@ -474,7 +474,7 @@ describe('FHIR HTTP: search', () => {
   });
 
   it('POST _search takes form parameters', async () => {
-    const response = await fetch(`${base}/Observation/_search`, {
+    const response = await authFetch(`${base}/Observation/_search`, {
       method: 'POST',
       headers: { 'content-type': 'application/x-www-form-urlencoded' },
       body: new URLSearchParams({ patient: patient.id, code: `${LOINC}|8480-6` }).toString(),

@@ -57,7 +57,7 @@ const ID = /^[A-Za-z0-9\-.]{1,64}$/;
 const RELATIVE_REFERENCE = /^([A-Z][A-Za-z]+)\/([A-Za-z0-9\-.]{1,64})(?:\/_history\/(\d{1,9}))?$/;
 
 /** Where each type names its patient (the patient compartment's link for the types we store). */
-const PATIENT_LINK: Readonly<Record<string, string>> = {
+export const PATIENT_LINK: Readonly<Record<string, string>> = {
   Encounter: 'subject',
   Observation: 'subject',
   Condition: 'subject',

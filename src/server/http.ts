@@ -7,6 +7,8 @@ import swagger from '@fastify/swagger';
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyServerOptions } from 'fastify';
 import { createRequire } from 'node:module';
 import type { FhirRepository } from '../fhir/repository.js';
+import type { AuthService } from '../auth/service.js';
+import { authRoutes } from './auth-routes.js';
 import { fhirRoutes } from '../fhir/rest/routes.js';
 import type { LedgerNode } from '../node/ledger-node.js';
 import { ApiError, statusOf } from './errors.js';
@@ -16,8 +18,10 @@ export const MAX_BODY_BYTES = 256 * 1024;
 
 export interface HttpOptions {
   readonly logger?: FastifyServerOptions['logger'];
-  /** The FHIR API at /fhir, when the node keeps records. */
+  /** The FHIR API at /fhir, when the node keeps records (needs `auth`). */
   readonly fhir?: FhirRepository;
+  /** SMART on FHIR authentication: /.well-known/smart-configuration, /oauth, bearer tokens on /fhir. */
+  readonly auth?: AuthService;
   /** Public base URL for absolute links (FHIR fullUrl, Location, paging); derived from requests if absent. */
   readonly publicUrl?: string;
 }
@@ -100,10 +104,22 @@ export async function buildHttpServer(node: LedgerNode, options: HttpOptions = {
   app.get('/healthz', { schema: { hide: true } }, async () => ({ status: 'ok', height: node.chain.head().height }));
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
   await app.register(ledgerRoutes(node), { prefix: '/api/v1' });
+  if (options.auth) {
+    await app.register(authRoutes, {
+      auth: options.auth,
+      ...(options.publicUrl !== undefined && { publicUrl: options.publicUrl }),
+    });
+  }
   if (options.fhir) {
+    if (!options.auth) throw new Error('the FHIR API needs authentication (HttpOptions.auth)');
+    const auth = options.auth;
     await app.register(fhirRoutes, {
       prefix: '/fhir',
       repository: options.fhir,
+      auth: {
+        authenticate: (authorization, origin) => auth.authenticate(authorization, origin),
+        authorOf: (principal) => auth.authorOf(principal),
+      },
       software: { name: 'MedLedger', version: PACKAGE_VERSION },
       ...(options.publicUrl !== undefined && { publicUrl: options.publicUrl }),
     });

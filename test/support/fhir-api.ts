@@ -2,6 +2,25 @@
 import assert from 'node:assert/strict';
 import type { Bundle, OperationOutcome, Resource } from '@medplum/fhirtypes';
 
+const bearers = new Map<string, string>();
+
+/** Sends `token` as the bearer token on every `call`/`authFetch` to `origin` that names none itself. */
+export function registerBearer(origin: string, token: string): void {
+  bearers.set(new URL(origin).origin, token);
+}
+
+function withBearer(url: string, headers: Record<string, string>): Record<string, string> {
+  if (Object.keys(headers).some((k) => k.toLowerCase() === 'authorization')) return headers;
+  const token = bearers.get(new URL(url).origin);
+  return token === undefined ? headers : { ...headers, authorization: `Bearer ${token}` };
+}
+
+/** fetch with the registered bearer token of the URL's origin (see registerBearer). */
+export function authFetch(url: string, init: RequestInit = {}): Promise<Response> {
+  const headers = Object.fromEntries(new Headers(init.headers).entries());
+  return fetch(url, { ...init, headers: withBearer(url, headers) });
+}
+
 export interface FhirReply<T = Resource> {
   readonly status: number;
   readonly headers: Headers;
@@ -25,7 +44,7 @@ export async function call<T = Resource>(
   options: CallOptions = {},
 ): Promise<FhirReply<T>> {
   const url = /^https?:/.test(path) ? path : `${base}${path}`;
-  const headers: Record<string, string> = { accept: 'application/fhir+json', ...options.headers };
+  const headers: Record<string, string> = withBearer(url, { accept: 'application/fhir+json', ...options.headers });
   let body: string | undefined;
   if (options.body !== undefined) {
     body = typeof options.body === 'string' ? options.body : JSON.stringify(options.body);

@@ -10,6 +10,8 @@ import { initDataDir, ORG_KEY } from '../../src/node/data-dir.js';
 import { LedgerNode } from '../../src/node/ledger-node.js';
 import { buildHttpServer } from '../../src/server/http.js';
 import { FhirRepository } from '../../src/fhir/repository.js';
+import { AuthService } from '../../src/auth/service.js';
+import { registerBearer } from './fhir-api.js';
 import type { SequencerOptions, SubmitOutcome } from '../../src/consensus/solo/sequencer.js';
 
 export const PASSPHRASE = 'test passphrase, not a secret';
@@ -70,21 +72,43 @@ export interface TestServer extends TestNode {
   readonly url: string;
   /** The FHIR repository, when started with `fhir: true` (its API is at `${url}/fhir`). */
   readonly fhir?: FhirRepository;
+  /** Authentication (with `fhir: true`). */
+  readonly auth?: AuthService;
+  /**
+   * With `fhir: true`: a backend-service access token with `system/*.cruds` (one hour), minted with
+   * the node key; `call`/`authFetch` of support/fhir-api.ts send it to this server by default.
+   */
+  readonly token?: string;
 }
 
 /** A node with its HTTP API on an ephemeral port on 127.0.0.1. */
 export async function startTestServer(options: { dir?: string; fhir?: boolean } = {}): Promise<TestServer> {
   const testNode = await startTestNode(options.dir !== undefined ? { dir: options.dir } : {});
   const fhir = options.fhir ? await FhirRepository.open(testNode.node, testNode.dir) : undefined;
-  const app = await buildHttpServer(testNode.node, fhir ? { fhir } : {});
+  const auth = options.fhir ? await AuthService.open(testNode.node, testNode.dir) : undefined;
+  const app = await buildHttpServer(testNode.node, fhir && auth ? { fhir, auth } : {});
   const url = await app.listen({ host: '127.0.0.1', port: 0 });
+  let token: string | undefined;
+  if (auth) {
+    token = await auth.mint({
+      origin: url,
+      subject: 'test-suite',
+      clientId: 'test-suite',
+      scope: 'system/*.cruds',
+      ttlSeconds: 3600,
+    });
+    registerBearer(url, token);
+  }
   return {
     ...testNode,
     app,
     url,
     ...(fhir && { fhir }),
+    ...(auth && { auth }),
+    ...(token !== undefined && { token }),
     async close() {
       await app.close();
+      auth?.close();
       await fhir?.close();
       await testNode.close();
     },

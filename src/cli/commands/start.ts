@@ -1,6 +1,7 @@
 import { initDataDir, isInitialized, resolvePassphrase } from '../../node/data-dir.js';
 import { LedgerNode } from '../../node/ledger-node.js';
 import { FhirRepository } from '../../fhir/repository.js';
+import { AuthService } from '../../auth/service.js';
 import { buildHttpServer, requestLogger } from '../../server/http.js';
 import { loadDemo } from '../../demo/load.js';
 import { DEMO_CHAIN, describeLoad } from './demo.js';
@@ -41,9 +42,10 @@ export async function runStart(argv: string[]): Promise<number> {
   }
   const node = LedgerNode.open({ dataDir: dir, passphrase: resolvePassphrase(dir, undefined, values['passphrase-file']) });
   const fhir = await FhirRepository.open(node, dir);
+  const auth = await AuthService.open(node, dir);
   // The demo data set, on first start only (loadDemo does nothing once its organization exists).
   if (values.demo) console.log(describeLoad(await loadDemo(fhir)));
-  const app = await buildHttpServer(node, { logger: values.quiet ? false : requestLogger('info'), fhir });
+  const app = await buildHttpServer(node, { logger: values.quiet ? false : requestLogger('info'), fhir, auth });
   const address = await app.listen({ port, host });
   const head = node.chain.head();
   console.log(`MedLedger node for chain "${node.chain.chainId}" at height ${head.height}, listening on ${address}`);
@@ -53,6 +55,7 @@ export async function runStart(argv: string[]): Promise<number> {
     stopping = true;
     console.log(`${signal}: finishing queued transactions and stopping`);
     await app.close();
+    auth.close();
     await fhir.close();
     await node.close();
     process.exit(0);

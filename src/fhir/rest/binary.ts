@@ -6,7 +6,8 @@
 import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
 import type { Binary } from '@medplum/fhirtypes';
 import { badRequest, FhirError } from '../outcome.js';
-import type { FhirRepository, SavedResult } from '../repository.js';
+import type { Actor, FhirRepository, SavedResult } from '../repository.js';
+import type { Resource } from '@medplum/fhirtypes';
 import { FHIR_BODY_LIMIT } from './limits.js';
 
 /** Largest attachment accepted as raw bytes. */
@@ -16,6 +17,8 @@ const MIME = /^[a-z0-9][a-z0-9!#$&^_.+-]{0,126}\/[a-z0-9][a-z0-9!#$&^_.+-]{0,126
 export interface BinaryRoutesOptions {
   readonly repository: FhirRepository;
   readonly send: (request: FastifyRequest, reply: FastifyReply, saved: SavedResult) => FastifyReply;
+  /** Scope checks of an upload (403 on denial); returns the author to record. */
+  readonly authorize: (request: FastifyRequest, resource: Resource, interaction: 'create' | 'update') => Actor;
 }
 
 /** Whether the client wants the raw content rather than the Binary resource. */
@@ -55,16 +58,14 @@ export const binaryUploadRoutes: FastifyPluginAsync<BinaryRoutesOptions> = async
       data: body.toString('base64'),
     } satisfies Binary;
   };
-  const actor = () => ({ author: repository.organization });
-
-  app.post('/Binary', { bodyLimit: FHIR_BODY_LIMIT }, async (request, reply) =>
-    options.send(request, reply, await repository.create(resourceOf(request), actor())),
-  );
-  app.put<{ Params: { id: string } }>('/Binary/:id', { bodyLimit: FHIR_BODY_LIMIT }, async (request, reply) =>
-    options.send(
-      request,
-      reply,
-      await repository.update('Binary', request.params.id, resourceOf(request, request.params.id), actor()),
-    ),
-  );
+  app.post('/Binary', { bodyLimit: FHIR_BODY_LIMIT }, async (request, reply) => {
+    const resource = resourceOf(request);
+    const actor = options.authorize(request, resource as Resource, 'create');
+    return options.send(request, reply, await repository.create(resource, actor));
+  });
+  app.put<{ Params: { id: string } }>('/Binary/:id', { bodyLimit: FHIR_BODY_LIMIT }, async (request, reply) => {
+    const resource = resourceOf(request, request.params.id);
+    const actor = options.authorize(request, resource as Resource, 'update');
+    return options.send(request, reply, await repository.update('Binary', request.params.id, resource, actor));
+  });
 };

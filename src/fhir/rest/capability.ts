@@ -81,6 +81,25 @@ export function capabilityStatement(baseUrl: string, software: { name: string; v
     rest: [
       {
         mode: 'server',
+        security: {
+          service: [
+            {
+              coding: [{ system: 'http://terminology.hl7.org/CodeSystem/restful-security-service', code: 'SMART-on-FHIR' }],
+            },
+          ],
+          description: 'SMART App Launch 2: bearer access tokens from the authorization server named here; v2 scopes.',
+          extension: [
+            {
+              url: 'http://fhir-registry.smarthealthit.org/StructureDefinition/oauth-uris',
+              extension: [
+                { url: 'authorize', valueUri: `${baseUrl.replace(/\/fhir$/, '')}/oauth/auth` },
+                { url: 'token', valueUri: `${baseUrl.replace(/\/fhir$/, '')}/oauth/token` },
+                { url: 'introspect', valueUri: `${baseUrl.replace(/\/fhir$/, '')}/oauth/token/introspection` },
+                { url: 'revoke', valueUri: `${baseUrl.replace(/\/fhir$/, '')}/oauth/token/revocation` },
+              ],
+            },
+          ],
+        },
         documentation:
           'Every version is encrypted at this node and committed to the ledger before it is acknowledged; reads are checked against the ledger commitment.',
         resource: resources,

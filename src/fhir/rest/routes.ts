@@ -12,6 +12,18 @@ import { binaryUploadRoutes, wantsRawContent } from './binary.js';
 import { processBundle } from '../bundle.js';
 import { capabilityStatement } from './capability.js';
 import { FHIR_BODY_LIMIT } from './limits.js';
+import { parseBundle } from '../bundle.js';
+import type { Principal } from '../../auth/principal.js';
+import {
+  isCompartmentType,
+  mayAccess,
+  patientMaySearch,
+  PERMISSION_OF,
+  scopeAllows,
+  type Interaction,
+} from '../../auth/policy.js';
+import type { Permission } from '../../auth/scopes.js';
+import { smartConfiguration } from '../../auth/smart.js';
 
 export { FHIR_BODY_LIMIT };
 
@@ -19,8 +31,27 @@ export const FHIR_JSON = 'application/fhir+json; charset=utf-8';
 const DEFAULT_HISTORY_COUNT = 50;
 const MAX_HISTORY_COUNT = 1000;
 
+/** Authentication of FHIR requests (src/auth/service.ts). */
+export interface FhirAuth {
+  /**
+   * The principal of a request from its Authorization header, for the FHIR base at `origin`.
+   * Throws an error with `status` 401 (and `oauthError`) when the token is missing or invalid.
+   */
+  authenticate(authorization: string | undefined, origin: string): Promise<Principal>;
+  /** The ledger author of a write by the principal. */
+  authorOf(principal: Principal): string;
+}
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    /** The authenticated caller of a /fhir request (set by the preHandler; absent only on public endpoints). */
+    principal?: Principal;
+  }
+}
+
 export interface FhirRoutesOptions {
   readonly repository: FhirRepository;
+  readonly auth: FhirAuth;
   /** Public base URL of the node (e.g. https://fhir.example.org); derived from the request if absent. */
   readonly publicUrl?: string;
   readonly software: { name: string; version: string };
@@ -78,9 +109,100 @@ function pageParams(query: URLSearchParams): { count: number; offset: number; si
 }
 
 export const fhirRoutes: FastifyPluginAsync<FhirRoutesOptions> = async (app: FastifyInstance, options) => {
-  const { repository } = options;
-  const author = () => ({ author: repository.organization });
-  const baseOf = (request: FastifyRequest): string => `${options.publicUrl ?? `${request.protocol}://${request.host}`}/fhir`;
+  const { repository, auth } = options;
+  const originOf = (request: FastifyRequest): string =>
+    (options.publicUrl ?? `${request.protocol}://${request.host}`).replace(/\/+$/, '');
+  const baseOf = (request: FastifyRequest): string => `${originOf(request)}/fhir`;
+
+  // --- authentication and scopes --------------------------------------------------------------
+  // Every /fhir request carries a bearer token except the CapabilityStatement and SMART discovery.
+  const PUBLIC = new Set(['/metadata', '/.well-known/smart-configuration']);
+  app.decorateRequest('principal', undefined);
+  app.addHook('preHandler', async (request, reply) => {
+    const path = request.url.split('?')[0]!.slice(app.prefix.length) || '/';
+    if (PUBLIC.has(path) && request.method === 'GET') return;
+    try {
+      request.principal = await auth.authenticate(request.headers.authorization, originOf(request));
+    } catch (error) {
+      const failure = error as Error & { status?: number; oauthError?: string };
+      if (failure.status !== 401) throw error;
+      const challenge = `Bearer realm="${baseOf(request)}"${
+        failure.oauthError ? `, error="${failure.oauthError}", error_description="${failure.message.replace(/"/g, "'")}"` : ''
+      }`;
+      return reply
+        .status(401)
+        .header('WWW-Authenticate', challenge)
+        .type(FHIR_JSON)
+        .send(outcome([{ severity: 'error', code: 'login', diagnostics: failure.message }]));
+    }
+  });
+
+  const principalOf = (request: FastifyRequest): Principal => {
+    if (!request.principal) throw FhirError.of(401, 'login', 'not authenticated');
+    return request.principal;
+  };
+  const author = (request: FastifyRequest) => ({ author: auth.authorOf(principalOf(request)) });
+  const forbidden = (diagnostics: string) => FhirError.of(403, 'forbidden', diagnostics);
+  const WORD: Record<Permission, string> = { c: 'create', r: 'read', u: 'update', d: 'delete', s: 'search' };
+
+  /** The scope check of an interaction on a type (403 if no scope grants it). */
+  function requireScope(principal: Principal, type: string, permission: Permission): void {
+    if (!scopeAllows(principal, type, permission))
+      throw forbidden(`the access token's scopes do not allow ${WORD[permission]} on ${type === '*' ? 'all types' : type}`);
+  }
+  function requireInteraction(request: FastifyRequest, type: string, interaction: Interaction): Principal {
+    const principal = principalOf(request);
+    requireScope(principal, type, PERMISSION_OF[interaction]);
+    return principal;
+  }
+  /** Scope and (for patients) compartment on one resource. */
+  function requireAccess(principal: Principal, resource: Resource, permission: Permission): void {
+    requireScope(principal, resource.resourceType, permission);
+    if (!mayAccess(principal, resource, permission))
+      throw forbidden(`${resource.resourceType}/${resource.id ?? ''} is outside the patient compartment of this token`);
+  }
+  /** The current version, if any, must be accessible too (a patient may not take over another's resource). */
+  function requireCurrentAccess(principal: Principal, type: string, id: string, permission: Permission): void {
+    if (principal.kind !== 'patient') return;
+    const current = repository.current(type, id);
+    if (!current || current.deleted) {
+      if (!isCompartmentType(type) && permission !== 'c') throw forbidden(`${type} is outside the patient compartment`);
+      return;
+    }
+    requireAccess(principal, repository.read(type, id).resource, permission);
+  }
+  const readable = (principal: Principal) => (resource: Resource | null | undefined) =>
+    resource !== null && resource !== undefined && mayAccess(principal, resource, 'r');
+
+  /** A patient's search is confined to their compartment by an extra search parameter. */
+  function confineSearch(principal: Principal, type: string, params: URLSearchParams): void {
+    if (principal.kind !== 'patient') return;
+    if (!patientMaySearch(type)) throw forbidden(`${type} is outside the patient compartment`);
+    if (type === 'Patient') params.append('_id', principal.patient);
+    else if (isCompartmentType(type)) params.append('patient', `Patient/${principal.patient}`);
+  }
+  function search(request: FastifyRequest, type: string, params: URLSearchParams) {
+    const principal = requireInteraction(request, type, 'search');
+    requireScope(principal, type, 'r');
+    confineSearch(principal, type, params);
+    const result = repository.search(type, params, { lenient: lenient(request) });
+    const ok = readable(principal);
+    return { ...result, matches: result.matches.filter(ok), included: result.included.filter(ok) };
+  }
+  function history(request: FastifyRequest, scope: { type?: string; id?: string }) {
+    const principal = requireInteraction(request, scope.type ?? '*', 'history');
+    if (principal.kind === 'patient') {
+      if (scope.id === undefined) throw forbidden('a patient token can list the history of single resources only');
+      requireCurrentAccess(principal, scope.type!, scope.id, 'r');
+    }
+    requireScope(principal, scope.type ?? '*', 'r');
+    const result = repository.history(scope, pageParams(rawQuery(request)));
+    const ok = readable(principal);
+    return {
+      ...result,
+      entries: result.entries.map((e) => (e.resource === null || ok(e.resource) ? e : { ...e, resource: null })),
+    };
+  }
 
   // Prototype-poisoning-safe JSON for every JSON flavour; an empty body (DELETE/GET sent with a
   // Content-Type, as some clients do) is no body rather than an error.
@@ -162,18 +284,35 @@ export const fhirRoutes: FastifyPluginAsync<FhirRoutesOptions> = async (app: Fas
     }
   }
 
-  await app.register(binaryUploadRoutes, { repository, send: (request, reply, saved) => sendSaved(request, reply, saved) });
+  await app.register(binaryUploadRoutes, {
+    repository,
+    send: (request, reply, saved) => sendSaved(request, reply, saved),
+    // Binary has no patient link: patients can neither upload nor replace one.
+    authorize: (request, resource, interaction) => {
+      const principal = requireInteraction(request, 'Binary', interaction);
+      requireAccess(principal, resource, PERMISSION_OF[interaction]);
+      return author(request);
+    },
+  });
 
   // --- whole system ---------------------------------------------------------------------------
 
   app.get('/metadata', async (request, reply) =>
     reply.type(FHIR_JSON).send(capabilityStatement(baseOf(request), options.software)),
   );
+  // SMART App Launch 2 discovery, relative to the FHIR base (public like the CapabilityStatement).
+  app.get('/.well-known/smart-configuration', async (request, reply) =>
+    reply
+      .header('cache-control', 'no-cache')
+      .type('application/json')
+      .send(smartConfiguration(originOf(request))),
+  );
 
   // transaction (all or nothing, one ledger transaction) and batch Bundles: src/fhir/bundle.ts.
   app.post<{ Body: unknown }>('/', { bodyLimit: FHIR_BODY_LIMIT }, async (request, reply) => {
     const prefer = typeof request.headers['prefer'] === 'string' && /return=/.test(request.headers['prefer']);
-    const bundle = await processBundle(repository, request.body, author(), {
+    checkBundle(principalOf(request), parseBundle(request.body, baseOf(request)));
+    const bundle = await processBundle(repository, request.body, author(request), {
       base: baseOf(request),
       prefer: prefer ? preferReturn(request) : 'minimal',
     });
@@ -182,7 +321,7 @@ export const fhirRoutes: FastifyPluginAsync<FhirRoutesOptions> = async (app: Fas
 
   app.get('/_history', async (request, reply) => {
     const page = pageParams(rawQuery(request));
-    const { entries, total } = repository.history({}, page);
+    const { entries, total } = history(request, {});
     return reply.type(FHIR_JSON).send(historyBundle(baseOf(request), '/_history', entries, { ...page, total }));
   });
 
@@ -192,18 +331,15 @@ export const fhirRoutes: FastifyPluginAsync<FhirRoutesOptions> = async (app: Fas
     const { type } = request.params;
     const params = rawQuery(request);
     if (type === 'Provenance') return reply.type(FHIR_JSON).send(provenanceSearch(request, params));
-    return reply
-      .type(FHIR_JSON)
-      .send(searchsetBundle(baseOf(request), type, params, repository.search(type, params, { lenient: lenient(request) })));
+    return reply.type(FHIR_JSON).send(searchsetBundle(baseOf(request), type, params, search(request, type, params)));
   });
 
   app.post<{ Params: Pick<Params, 'type'>; Body: unknown }>('/:type/_search', async (request, reply) => {
     const { type } = request.params;
     const params = rawQuery(request);
     if (request.body instanceof URLSearchParams) for (const [k, v] of request.body) params.append(k, v);
-    return reply
-      .type(FHIR_JSON)
-      .send(searchsetBundle(baseOf(request), type, params, repository.search(type, params, { lenient: lenient(request) })));
+    if (type === 'Provenance') return reply.type(FHIR_JSON).send(provenanceSearch(request, params));
+    return reply.type(FHIR_JSON).send(searchsetBundle(baseOf(request), type, params, search(request, type, params)));
   });
 
   app.post<{ Params: Pick<Params, 'type'>; Body: unknown }>('/:type', { bodyLimit: FHIR_BODY_LIMIT }, async (request, reply) => {
@@ -211,15 +347,16 @@ export const fhirRoutes: FastifyPluginAsync<FhirRoutesOptions> = async (app: Fas
     if (body?.resourceType !== request.params.type) {
       throw badRequest(`the body must be a ${request.params.type} resource`);
     }
+    requireAccess(principalOf(request), body as Resource, 'c');
     const ifNoneExist = request.headers['if-none-exist'];
-    const saved = await repository.create(body, author(), typeof ifNoneExist === 'string' ? { ifNoneExist } : {});
+    const saved = await repository.create(body, author(request), typeof ifNoneExist === 'string' ? { ifNoneExist } : {});
     return sendSaved(request, reply, saved);
   });
 
   app.get<{ Params: Pick<Params, 'type'> }>('/:type/_history', async (request, reply) => {
     const { type } = request.params;
     const page = pageParams(rawQuery(request));
-    const { entries, total } = repository.history({ type }, page);
+    const { entries, total } = history(request, { type });
     return reply.type(FHIR_JSON).send(historyBundle(baseOf(request), `/${type}/_history`, entries, { ...page, total }));
   });
 
@@ -227,8 +364,14 @@ export const fhirRoutes: FastifyPluginAsync<FhirRoutesOptions> = async (app: Fas
 
   app.get<{ Params: Pick<Params, 'type' | 'id'> }>('/:type/:id', async (request, reply) => {
     const { type, id } = request.params;
-    if (type === 'Provenance') return reply.type(FHIR_JSON).send(readProvenance(repository, id));
+    if (type === 'Provenance') {
+      const principal = requireInteraction(request, 'Provenance', 'read');
+      if (principal.kind === 'patient') throw forbidden('Provenance is outside the patient compartment');
+      return reply.type(FHIR_JSON).send(readProvenance(repository, id));
+    }
+    const principal = requireInteraction(request, type, 'read');
     const stored = repository.read(type, id);
+    requireAccess(principal, stored.resource, 'r');
     if (type === 'Binary' && wantsRawContent(request)) {
       const binary = stored.resource as Binary;
       return reply
@@ -249,8 +392,11 @@ export const fhirRoutes: FastifyPluginAsync<FhirRoutesOptions> = async (app: Fas
     { bodyLimit: FHIR_BODY_LIMIT },
     async (request, reply) => {
       const { type, id } = request.params;
+      const principal = requireInteraction(request, type, 'update');
+      if (request.body !== null && typeof request.body === 'object') requireAccess(principal, request.body as Resource, 'u');
+      requireCurrentAccess(principal, type, id, 'u');
       const ifMatch = parseIfMatch(request.headers['if-match']);
-      const saved = await repository.update(type, id, request.body, author(), ifMatch !== undefined ? { ifMatch } : {});
+      const saved = await repository.update(type, id, request.body, author(request), ifMatch !== undefined ? { ifMatch } : {});
       return sendSaved(request, reply, saved);
     },
   );
@@ -261,42 +407,100 @@ export const fhirRoutes: FastifyPluginAsync<FhirRoutesOptions> = async (app: Fas
     if (!contentType.startsWith('application/json-patch+json')) {
       throw FhirError.of(415, 'not-supported', 'PATCH takes a JSON Patch (application/json-patch+json)');
     }
+    const principal = requireInteraction(request, type, 'patch');
+    requireCurrentAccess(principal, type, id, 'u');
     const ifMatch = parseIfMatch(request.headers['if-match']);
-    const saved = await repository.patch(type, id, request.body, author(), ifMatch !== undefined ? { ifMatch } : {});
+    const saved = await repository.patch(type, id, request.body, author(request), ifMatch !== undefined ? { ifMatch } : {});
     return sendSaved(request, reply, saved, 200);
   });
 
   app.delete<{ Params: Pick<Params, 'type' | 'id'> }>('/:type/:id', async (request, reply) => {
     const { type, id } = request.params;
+    const principal = requireInteraction(request, type, 'delete');
+    requireCurrentAccess(principal, type, id, 'd');
     const ifMatch = parseIfMatch(request.headers['if-match']);
     if (ifMatch !== undefined) {
       const current = repository.read(type, id);
       if (current.version !== ifMatch) throw preconditionFailed(`${type}/${id} is at version ${current.version}, not ${ifMatch}`);
     }
-    await repository.delete(type, id, author());
+    await repository.delete(type, id, author(request));
     return reply.status(204).send();
   });
 
   app.get<{ Params: Pick<Params, 'type' | 'id'> }>('/:type/:id/_history', async (request, reply) => {
     const { type, id } = request.params;
     const page = pageParams(rawQuery(request));
-    const { entries, total } = repository.history({ type, id }, page);
+    const { entries, total } = history(request, { type, id });
     return reply.type(FHIR_JSON).send(historyBundle(baseOf(request), `/${type}/${id}/_history`, entries, { ...page, total }));
   });
 
   app.get<{ Params: Params }>('/:type/:id/_history/:vid', async (request, reply) => {
     const { type, id, vid } = request.params;
-    return sendStored(request, reply, repository.vread(type, id, version(vid)));
+    const principal = requireInteraction(request, type, 'vread');
+    const stored = repository.vread(type, id, version(vid));
+    requireAccess(principal, stored.resource, 'r');
+    return sendStored(request, reply, stored);
   });
 
-  app.get<{ Params: Pick<Params, 'id'> }>('/Patient/:id/$everything', async (request, reply) =>
-    reply.type(FHIR_JSON).send(collectionBundle('searchset', baseOf(request), repository.everything(request.params.id))),
-  );
+  app.get<{ Params: Pick<Params, 'id'> }>('/Patient/:id/$everything', async (request, reply) => {
+    const principal = requireInteraction(request, 'Patient', 'everything');
+    if (principal.kind === 'patient' && principal.patient !== request.params.id)
+      throw forbidden('a patient token can only ask for its own $everything');
+    const resources = repository.everything(request.params.id).filter(readable(principal));
+    return reply.type(FHIR_JSON).send(collectionBundle('searchset', baseOf(request), resources));
+  });
+
+  /** Every entry of a transaction or batch is checked before any runs; one denial refuses the Bundle. */
+  function checkBundle(principal: Principal, bundle: ReturnType<typeof parseBundle>): void {
+    for (const entry of bundle.entries) {
+      const { request } = entry;
+      const where = `Bundle.entry[${entry.index}]`;
+      try {
+        switch (request.kind) {
+          case 'create':
+            if (entry.resource !== null && typeof entry.resource === 'object')
+              requireAccess(principal, { ...(entry.resource as Resource), resourceType: request.type } as Resource, 'c');
+            else requireScope(principal, request.type, 'c');
+            break;
+          case 'update':
+            requireScope(principal, request.type, 'u');
+            if (entry.resource !== null && typeof entry.resource === 'object')
+              requireAccess(principal, { ...(entry.resource as Resource), resourceType: request.type } as Resource, 'u');
+            requireCurrentAccess(principal, request.type, request.id, 'u');
+            break;
+          case 'conditional-update':
+            requireScope(principal, request.type, 'u');
+            if (principal.kind === 'patient') throw forbidden('conditional updates are not open to patient tokens');
+            break;
+          case 'delete':
+            requireScope(principal, request.type, 'd');
+            requireCurrentAccess(principal, request.type, request.id, 'd');
+            break;
+          case 'read':
+            requireScope(principal, request.type, 'r');
+            requireCurrentAccess(principal, request.type, request.id, 'r');
+            break;
+          case 'search':
+            requireScope(principal, request.type, 's');
+            requireScope(principal, request.type, 'r');
+            if (principal.kind === 'patient') throw forbidden('searches inside a Bundle are not open to patient tokens');
+            break;
+        }
+      } catch (error) {
+        if (error instanceof FhirError && error.status === 403)
+          throw FhirError.of(403, 'forbidden', `${where}: ${error.issues[0]?.diagnostics ?? 'forbidden'}`, where);
+        throw error;
+      }
+    }
+  }
 
   function provenanceSearch(request: FastifyRequest, params: URLSearchParams): object {
     const names = [...new Set(params.keys())].filter((k) => k !== '_format');
     const unknown = names.filter((k) => k !== 'target');
     if (unknown.length > 0) throw badRequest(`Provenance search supports only target (got ${unknown.join(', ')})`);
+    const principal = requireInteraction(request, 'Provenance', 'search');
+    requireScope(principal, 'Provenance', 'r');
+    if (principal.kind === 'patient') throw forbidden('Provenance is outside the patient compartment');
     const targets = params.getAll('target');
     if (targets.length !== 1) throw badRequest('Provenance search needs exactly one target');
     const found: Resource[] = provenanceForTarget(repository, targets[0]!);

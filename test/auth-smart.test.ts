@@ -1,0 +1,589 @@
+/**
+ * SMART on FHIR authentication end to end over HTTP: discovery, authorization code + PKCE through
+ * the login and consent pages (plain fetch with a cookie jar), backend services with
+ * private_key_jwt signed by jose, token verification failures, scope enforcement on every FHIR
+ * interaction, and logs that never hold tokens or passwords.
+ */
+import assert from 'node:assert/strict';
+import { createHash, generateKeyPairSync, randomBytes, randomUUID } from 'node:crypto';
+import { Writable } from 'node:stream';
+import { after, before, describe, it } from 'node:test';
+import { exportJWK, generateKeyPair, SignJWT } from 'jose';
+import type { Bundle, OperationOutcome, Patient } from '@medplum/fhirtypes';
+import { startTestNode, startTestServer, type TestServer } from './support/fixtures.js';
+import { generateKeyPair as generateKeyPairEd } from '../src/crypto/ed25519.js';
+import { FhirRepository } from '../src/fhir/repository.js';
+import { AuthService } from '../src/auth/service.js';
+import { buildHttpServer, requestLogger } from '../src/server/http.js';
+import { mintAccessToken, signingKey, type SigningKey } from '../src/auth/tokens.js';
+
+const REDIRECT = 'http://127.0.0.1:9/callback';
+const APP = 'test-app';
+const PASSWORD = 'alice-demo-password-1';
+
+let server: TestServer;
+let base: string;
+let patientId: string;
+let otherPatientId: string;
+
+class Jar {
+  readonly cookies = new Map<string, string>();
+  take(response: Response): void {
+    for (const line of response.headers.getSetCookie()) {
+      const [pair] = line.split(';');
+      const eq = pair!.indexOf('=');
+      const name = pair!.slice(0, eq).trim();
+      const value = pair!.slice(eq + 1).trim();
+      if (value === '' || /expires=Thu, 01 Jan 1970/i.test(line)) this.cookies.delete(name);
+      else this.cookies.set(name, value);
+    }
+  }
+  header(): string {
+    return [...this.cookies].map(([k, v]) => `${k}=${v}`).join('; ');
+  }
+}
+
+async function step(jar: Jar, url: string, init: RequestInit = {}): Promise<Response> {
+  const response = await fetch(url, {
+    ...init,
+    redirect: 'manual',
+    headers: { ...(init.headers as Record<string, string>), cookie: jar.header() },
+  });
+  jar.take(response);
+  return response;
+}
+
+const s256 = (verifier: string) => createHash('sha256').update(verifier).digest('base64url');
+
+function authorizeUrl(params: Record<string, string>): string {
+  const query = new URLSearchParams({
+    response_type: 'code',
+    client_id: APP,
+    redirect_uri: REDIRECT,
+    scope: 'openid fhirUser launch/patient patient/*.rs',
+    state: 'state-1',
+    aud: base,
+    ...params,
+  });
+  for (const [k, v] of Object.entries(params)) if (v === '') query.delete(k);
+  return `${server.url}/oauth/auth?${query}`;
+}
+
+/** Runs the browser part of the code flow: login form, consent form; returns the redirect to the app. */
+async function browserFlow(url: string, username: string, password: string): Promise<URL> {
+  const jar = new Jar();
+  let response = await step(jar, url);
+  for (let i = 0; i < 10; i++) {
+    assert.ok([302, 303].includes(response.status), `expected a redirect, got ${response.status}: ${await response.text()}`);
+    const location = new URL(response.headers.get('location')!, server.url);
+    if (location.href.startsWith(REDIRECT)) return location;
+    if (location.pathname.startsWith('/oauth/interaction/')) {
+      const page = await step(jar, location.href);
+      const html = await page.text();
+      assert.equal(page.status, 200, html);
+      assert.match(html, /<html lang="en">/);
+      if (html.includes('name="password"')) {
+        assert.match(html, /<label for="username">/);
+        assert.match(html, /<label for="password">/);
+        response = await step(jar, `${location.href}/login`, {
+          method: 'POST',
+          headers: { 'content-type': 'application/x-www-form-urlencoded' },
+          body: new URLSearchParams({ username, password }).toString(),
+        });
+        if (response.status === 401) throw new Error('login refused');
+      } else {
+        assert.match(html, /Allow access/);
+        response = await step(jar, `${location.href}/confirm`, { method: 'POST' });
+      }
+    } else {
+      response = await step(jar, location.href);
+    }
+  }
+  throw new Error('too many redirects');
+}
+
+async function token(form: Record<string, string>): Promise<{ status: number; body: Record<string, unknown> }> {
+  const response = await fetch(`${server.url}/oauth/token`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/x-www-form-urlencoded' },
+    body: new URLSearchParams(form).toString(),
+  });
+  return { status: response.status, body: (await response.json()) as Record<string, unknown> };
+}
+
+async function fhir(method: string, path: string, bearer: string | undefined, body?: unknown): Promise<Response> {
+  return fetch(`${base}${path}`, {
+    method,
+    headers: {
+      accept: 'application/fhir+json',
+      ...(bearer !== undefined && { authorization: `Bearer ${bearer}` }),
+      ...(body !== undefined && {
+        'content-type': Array.isArray(body) ? 'application/json-patch+json' : 'application/fhir+json',
+      }),
+    },
+    ...(body !== undefined && { body: JSON.stringify(body) }),
+  });
+}
+
+async function codeFlow(scope: string): Promise<Record<string, unknown>> {
+  const verifier = randomBytes(32).toString('base64url');
+  const redirect = await browserFlow(
+    authorizeUrl({ scope, code_challenge: s256(verifier), code_challenge_method: 'S256' }),
+    'alice',
+    PASSWORD,
+  );
+  assert.equal(redirect.searchParams.get('state'), 'state-1');
+  const code = redirect.searchParams.get('code');
+  assert.ok(code, `no code in ${redirect.href}`);
+  const exchanged = await token({
+    grant_type: 'authorization_code',
+    code,
+    redirect_uri: REDIRECT,
+    client_id: APP,
+    code_verifier: verifier,
+  });
+  assert.equal(exchanged.status, 200, JSON.stringify(exchanged.body));
+  return exchanged.body;
+}
+
+before(async () => {
+  server = await startTestServer({ fhir: true });
+  base = `${server.url}/fhir`;
+  const created = async (name: string) => {
+    const res = await fhir('POST', '/Patient', server.token, { resourceType: 'Patient', name: [{ family: name }] });
+    assert.equal(res.status, 201);
+    return ((await res.json()) as Patient).id!;
+  };
+  patientId = await created('Alpha');
+  otherPatientId = await created('Beta');
+  for (const [p, value] of [
+    [patientId, 1],
+    [otherPatientId, 2],
+  ] as const) {
+    const res = await fhir('POST', '/Observation', server.token, {
+      resourceType: 'Observation',
+      status: 'final',
+      code: { text: 'marker' },
+      subject: { reference: `Patient/${p}` },
+      valueQuantity: { value },
+    });
+    assert.equal(res.status, 201);
+  }
+  const auth = server.auth!;
+  auth.store.putClient({
+    client_id: APP,
+    client_name: 'Test App',
+    redirect_uris: [REDIRECT],
+    token_endpoint_auth_method: 'none',
+    grant_types: ['authorization_code', 'refresh_token'],
+    response_types: ['code'],
+    scope: 'openid fhirUser launch/patient offline_access patient/*.cruds user/*.cruds',
+  });
+  await auth.store.addAccount({
+    id: server.fhir!.vault.patientPseudonym(patientId)!,
+    kind: 'patient',
+    username: 'alice',
+    password: PASSWORD,
+    patient: patientId,
+    display: 'Alice Alpha',
+  });
+});
+
+after(async () => {
+  await server.close();
+});
+
+describe('SMART discovery', () => {
+  it('serves smart-configuration at the root and at the FHIR base, without a token', async () => {
+    for (const url of [`${server.url}/.well-known/smart-configuration`, `${base}/.well-known/smart-configuration`]) {
+      const res = await fetch(url);
+      assert.equal(res.status, 200);
+      const config = (await res.json()) as Record<string, unknown>;
+      assert.equal(config['token_endpoint'], `${server.url}/oauth/token`);
+      assert.equal(config['authorization_endpoint'], `${server.url}/oauth/auth`);
+      assert.deepEqual(config['code_challenge_methods_supported'], ['S256']);
+      assert.ok((config['token_endpoint_auth_methods_supported'] as string[]).includes('private_key_jwt'));
+      for (const c of [
+        'launch-standalone',
+        'client-public',
+        'client-confidential-asymmetric',
+        'permission-v2',
+        'context-standalone-patient',
+        'sso-openid-connect',
+      ])
+        assert.ok((config['capabilities'] as string[]).includes(c), c);
+    }
+    const jwks = (await (await fetch(`${server.url}/oauth/jwks`)).json()) as { keys: { kid: string; d?: string }[] };
+    assert.equal(jwks.keys[0]!.kid, server.auth!.key.kid);
+    assert.equal(jwks.keys[0]!.d, undefined, 'no private key material in the JWKS');
+    const metadata = await fetch(`${base}/metadata`);
+    assert.equal(metadata.status, 200, 'the CapabilityStatement stays public');
+  });
+});
+
+describe('authorization code + PKCE (patient, standalone launch)', () => {
+  it('logs in, consents and gets a short-lived JWT with the patient in context', async () => {
+    const body = await codeFlow('openid fhirUser launch/patient patient/*.rs');
+    assert.equal(body['token_type'], 'Bearer');
+    assert.equal(body['expires_in'], 600);
+    assert.equal(body['patient'], patientId);
+    assert.ok(typeof body['id_token'] === 'string');
+    assert.match(String(body['scope']), /patient\/\*\.rs/);
+    const accessToken = String(body['access_token']);
+
+    assert.equal((await fhir('GET', `/Patient/${patientId}`, accessToken)).status, 200);
+    const other = await fhir('GET', `/Patient/${otherPatientId}`, accessToken);
+    assert.equal(other.status, 403);
+    assert.equal(((await other.json()) as OperationOutcome).resourceType, 'OperationOutcome');
+    const search = (await (await fhir('GET', '/Observation', accessToken)).json()) as Bundle;
+    assert.deepEqual(
+      search.entry?.map((e) => (e.resource as { subject: { reference: string } }).subject.reference),
+      [`Patient/${patientId}`],
+      'a patient search is confined to their compartment',
+    );
+    const everything = await fhir('GET', `/Patient/${patientId}/$everything`, accessToken);
+    assert.equal(everything.status, 200);
+    assert.equal((await fhir('GET', `/Patient/${otherPatientId}/$everything`, accessToken)).status, 403);
+    const create = await fhir('POST', '/Observation', accessToken, {
+      resourceType: 'Observation',
+      status: 'final',
+      code: { text: 'x' },
+      subject: { reference: `Patient/${patientId}` },
+    });
+    assert.equal(create.status, 403, 'rs does not allow create');
+  });
+
+  it('a patient with write scope writes only into their own compartment', async () => {
+    const accessToken = String((await codeFlow('openid patient/Observation.cruds')).access_token);
+    const own = await fhir('POST', '/Observation', accessToken, {
+      resourceType: 'Observation',
+      status: 'final',
+      code: { text: 'self-reported' },
+      subject: { reference: `Patient/${patientId}` },
+    });
+    assert.equal(own.status, 201);
+    const foreign = await fhir('POST', '/Observation', accessToken, {
+      resourceType: 'Observation',
+      status: 'final',
+      code: { text: 'x' },
+      subject: { reference: `Patient/${otherPatientId}` },
+    });
+    assert.equal(foreign.status, 403);
+  });
+
+  it('refuses PKCE plain, a missing challenge, a missing or wrong code_verifier, and a foreign aud', async () => {
+    const verifier = randomBytes(32).toString('base64url');
+    for (const params of [
+      { code_challenge: verifier, code_challenge_method: 'plain' },
+      { code_challenge: '', code_challenge_method: '' },
+      { code_challenge: s256(verifier), code_challenge_method: 'S256', aud: 'https://elsewhere.example/fhir' },
+    ]) {
+      const res = await fetch(authorizeUrl(params), { redirect: 'manual' });
+      const location = res.headers.get('location') ?? '';
+      const refused = location.startsWith(REDIRECT)
+        ? new URL(location).searchParams.get('error')
+        : res.status >= 400
+          ? 'error'
+          : null;
+      assert.ok(refused, `expected a refusal for ${JSON.stringify(params)}, got ${res.status} ${location}`);
+      assert.ok(!location.includes('/oauth/interaction/'), 'no login page for a bad request');
+    }
+
+    const redirect = await browserFlow(
+      authorizeUrl({ code_challenge: s256(verifier), code_challenge_method: 'S256' }),
+      'alice',
+      PASSWORD,
+    );
+    const code = redirect.searchParams.get('code')!;
+    const missing = await token({ grant_type: 'authorization_code', code, redirect_uri: REDIRECT, client_id: APP });
+    assert.equal(missing.status, 400);
+    assert.equal(missing.body['error'], 'invalid_grant');
+    const redirect2 = await browserFlow(
+      authorizeUrl({ code_challenge: s256(verifier), code_challenge_method: 'S256' }),
+      'alice',
+      PASSWORD,
+    );
+    const wrong = await token({
+      grant_type: 'authorization_code',
+      code: redirect2.searchParams.get('code')!,
+      redirect_uri: REDIRECT,
+      client_id: APP,
+      code_verifier: randomBytes(32).toString('base64url'),
+    });
+    assert.equal(wrong.body['error'], 'invalid_grant');
+  });
+
+  it('a wrong password gets the login page again with an error, and no code', async () => {
+    await assert.rejects(
+      browserFlow(
+        authorizeUrl({ code_challenge: s256('x'.repeat(43)), code_challenge_method: 'S256' }),
+        'alice',
+        'wrong-password',
+      ),
+      /login refused/,
+    );
+  });
+});
+
+describe('backend services: client_credentials with private_key_jwt', () => {
+  it('issues a system token for an RS384 client assertion and enforces its scopes', async () => {
+    const { publicKey, privateKey } = await generateKeyPair('RS384', { extractable: true });
+    const jwk = { ...(await exportJWK(publicKey)), kid: 'svc-key-1', alg: 'RS384' };
+    server.auth!.store.putClient({
+      client_id: 'lab-system',
+      client_name: 'Lab system',
+      token_endpoint_auth_method: 'private_key_jwt',
+      token_endpoint_auth_signing_alg: 'RS384',
+      grant_types: ['client_credentials'],
+      response_types: [],
+      redirect_uris: [],
+      jwks: { keys: [jwk] },
+      scope: 'system/*.rs system/Observation.c',
+    });
+    const assertion = (aud: string) =>
+      new SignJWT({})
+        .setProtectedHeader({ alg: 'RS384', kid: 'svc-key-1' })
+        .setIssuer('lab-system')
+        .setSubject('lab-system')
+        .setAudience(aud)
+        .setJti(randomUUID())
+        .setIssuedAt()
+        .setExpirationTime('2m')
+        .sign(privateKey);
+    const form = async (scope: string, aud = `${server.url}/oauth/token`) => ({
+      grant_type: 'client_credentials',
+      scope,
+      client_assertion_type: 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer',
+      client_assertion: await assertion(aud),
+    });
+    const issued = await token(await form('system/*.rs system/Patient.d'));
+    assert.equal(issued.status, 200, JSON.stringify(issued.body));
+    assert.equal(issued.body['scope'], 'system/*.rs', 'scopes the client is not registered for are dropped');
+    const bearer = String(issued.body['access_token']);
+    assert.equal((await fhir('GET', `/Patient/${patientId}`, bearer)).status, 200);
+    assert.equal((await fhir('GET', '/Observation?_count=1', bearer)).status, 200);
+    assert.equal((await fhir('DELETE', `/Patient/${patientId}`, bearer)).status, 403);
+
+    const unsigned = await token({ ...(await form('system/*.rs')), client_assertion: 'e30.e30.' });
+    assert.equal(unsigned.status, 401);
+    const { privateKey: otherKey } = await generateKeyPair('RS384');
+    const forged = await new SignJWT({})
+      .setProtectedHeader({ alg: 'RS384', kid: 'svc-key-1' })
+      .setIssuer('lab-system')
+      .setSubject('lab-system')
+      .setAudience(`${server.url}/oauth/token`)
+      .setJti(randomUUID())
+      .setIssuedAt()
+      .setExpirationTime('2m')
+      .sign(otherKey);
+    assert.equal((await token({ ...(await form('system/*.rs')), client_assertion: forged })).status, 401);
+  });
+});
+
+describe('bearer token verification on /fhir', () => {
+  const challenge = (res: Response) => res.headers.get('www-authenticate') ?? '';
+
+  it('401 with WWW-Authenticate: Bearer for a missing, malformed, expired, foreign-signed or wrong-audience token', async () => {
+    const missing = await fhir('GET', `/Patient/${patientId}`, undefined);
+    assert.equal(missing.status, 401);
+    assert.match(challenge(missing), /^Bearer /);
+    assert.equal(((await missing.json()) as OperationOutcome).resourceType, 'OperationOutcome');
+
+    const key = server.auth!.key;
+    const mint = (k: SigningKey, options: Partial<Parameters<typeof mintAccessToken>[1]>) =>
+      mintAccessToken(k, { origin: server.url, subject: 'svc', clientId: 'svc', scope: 'system/*.cruds', ...options });
+    const now = Math.floor(Date.now() / 1000);
+    const { privateKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
+    const stranger: SigningKey = { ...key, privateKey };
+    const cases: [string, string][] = [
+      ['garbage', 'not-a-token'],
+      ['expired', await mint(key, { now: now - 3600, ttlSeconds: 600 })],
+      ['wrong signature', await mint(stranger, {})],
+      ['wrong audience', await mint(key, { origin: 'http://127.0.0.1:1' })],
+    ];
+    for (const [what, bearer] of cases) {
+      const res = await fhir('GET', `/Patient/${patientId}`, bearer);
+      assert.equal(res.status, 401, what);
+      assert.match(challenge(res), /^Bearer .*error="invalid_token"/, what);
+    }
+    assert.match(challenge(await fhir('GET', '/Patient', (await mint(key, { now: now - 3600 })) as string)), /expired/);
+  });
+
+  it('a practitioner token needs an active practitioner of this organization on the ledger', async () => {
+    const auth = server.auth!;
+    await auth.store.addAccount({
+      id: 'prac_ghost',
+      kind: 'practitioner',
+      username: 'ghost',
+      password: 'ghost-password',
+      display: 'Ghost',
+    });
+    const ghost = await auth.mint({ origin: server.url, subject: 'prac_ghost', clientId: APP, scope: 'user/*.cruds' });
+    assert.equal((await fhir('GET', `/Patient/${patientId}`, ghost)).status, 401, 'not on the ledger');
+
+    const registered = await server.node.submitOwn({
+      type: 'participant.register',
+      body: {
+        kind: 'practitioner',
+        id: 'prac_house',
+        key: generateKeyPairEd().publicKey,
+        org: server.org.id,
+        roles: ['clinician'],
+      },
+    });
+    assert.ok(registered.ok);
+    await auth.store.addAccount({
+      id: 'prac_house',
+      kind: 'practitioner',
+      username: 'house',
+      password: 'house-password',
+      display: 'Dr House',
+    });
+    const house = await auth.mint({ origin: server.url, subject: 'prac_house', clientId: APP, scope: 'user/*.cruds' });
+    const created = await fhir('POST', '/Observation', house, {
+      resourceType: 'Observation',
+      status: 'final',
+      code: { text: 'by house' },
+      subject: { reference: `Patient/${patientId}` },
+    });
+    assert.equal(created.status, 201);
+    const id = ((await created.json()) as { id: string }).id;
+    const version = server
+      .fhir!.vault.db.prepare(
+        "SELECT v.author FROM versions v JOIN current c ON c.res = v.res WHERE c.type = 'Observation' AND c.id = ?",
+      )
+      .get(id) as { author: string };
+    assert.equal(version.author, 'prac_house', 'the authenticated practitioner is the ledger author');
+
+    auth.store.setDisabled('prac_house', true);
+    assert.equal((await fhir('GET', `/Patient/${patientId}`, house)).status, 401, 'a disabled account is refused at once');
+  });
+});
+
+describe('scope enforcement per interaction', () => {
+  let readOnly: string;
+  let obsId: string;
+
+  before(async () => {
+    readOnly = await server.auth!.mint({ origin: server.url, subject: 'ro', clientId: 'ro', scope: 'system/Observation.r' });
+    const search = (await (await fhir('GET', '/Observation?_count=1', server.token)).json()) as Bundle;
+    obsId = search.entry![0]!.resource!.id!;
+  });
+
+  it('allows exactly what the scope names and answers 403 OperationOutcome for the rest', async () => {
+    const obs = {
+      resourceType: 'Observation',
+      status: 'final',
+      code: { text: 'x' },
+      subject: { reference: `Patient/${patientId}` },
+    };
+    const cases: [string, string, unknown, number][] = [
+      ['GET', `/Observation/${obsId}`, undefined, 200],
+      ['GET', `/Observation/${obsId}/_history/1`, undefined, 200],
+      ['GET', '/Observation', undefined, 403],
+      ['POST', '/Observation/_search', undefined, 403],
+      ['GET', `/Observation/${obsId}/_history`, undefined, 403],
+      ['GET', '/Observation/_history', undefined, 403],
+      ['GET', '/_history', undefined, 403],
+      ['POST', '/Observation', obs, 403],
+      ['PUT', `/Observation/${obsId}`, { ...obs, id: obsId }, 403],
+      ['PATCH', `/Observation/${obsId}`, [{ op: 'replace', path: '/status', value: 'amended' }], 403],
+      ['DELETE', `/Observation/${obsId}`, undefined, 403],
+      ['GET', `/Patient/${patientId}`, undefined, 403],
+      ['GET', `/Patient/${patientId}/$everything`, undefined, 403],
+      ['GET', `/Provenance?target=Observation/${obsId}`, undefined, 403],
+      [
+        'POST',
+        '',
+        { resourceType: 'Bundle', type: 'batch', entry: [{ request: { method: 'GET', url: `Patient/${patientId}` } }] },
+        403,
+      ],
+      [
+        'POST',
+        '',
+        {
+          resourceType: 'Bundle',
+          type: 'transaction',
+          entry: [{ resource: obs, request: { method: 'POST', url: 'Observation' } }],
+        },
+        403,
+      ],
+      [
+        'POST',
+        '',
+        { resourceType: 'Bundle', type: 'batch', entry: [{ request: { method: 'GET', url: `Observation/${obsId}` } }] },
+        200,
+      ],
+      ['GET', '/metadata', undefined, 200],
+    ];
+    for (const [method, path, body, status] of cases) {
+      const res = await fhir(method, path, readOnly, body);
+      const text = await res.text();
+      assert.equal(res.status, status, `${method} ${path}: ${text.slice(0, 200)}`);
+      if (status === 403) assert.equal((JSON.parse(text) as OperationOutcome).resourceType, 'OperationOutcome');
+    }
+    const binary = await fetch(`${base}/Binary`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${readOnly}`, 'content-type': 'application/pdf' },
+      body: Buffer.from('%PDF-1.4'),
+    });
+    assert.equal(binary.status, 403);
+  });
+});
+
+describe('logs', () => {
+  it('never contain access tokens, authorization codes or passwords', async () => {
+    const lines: string[] = [];
+    const stream = new Writable({
+      write(chunk, _enc, done) {
+        lines.push(String(chunk));
+        done();
+      },
+    });
+    const node = await startTestNode();
+    const repository = await FhirRepository.open(node.node, node.dir);
+    const auth = await AuthService.open(node.node, node.dir);
+    const app = await buildHttpServer(node.node, {
+      fhir: repository,
+      auth,
+      logger: { ...(requestLogger('info') as object), stream } as never,
+    });
+    const url = await app.listen({ host: '127.0.0.1', port: 0 });
+    try {
+      const key = await signingKey(auth.store);
+      const planted = await mintAccessToken(key, { origin: url, subject: 'svc', clientId: 'svc', scope: 'system/*.cruds' });
+      const res = await fetch(`${url}/fhir/Patient?name=Secretname`, { headers: { authorization: `Bearer ${planted}` } });
+      assert.equal(res.status, 200);
+      await fetch(`${url}/fhir/Patient`, { headers: { authorization: 'Bearer planted-bad-token-value' } });
+      const secretPassword = 'planted-password-value-42';
+      auth.store.putClient({
+        client_id: APP,
+        redirect_uris: [REDIRECT],
+        token_endpoint_auth_method: 'none',
+        scope: 'openid patient/*.rs',
+      });
+      const jar = new Jar();
+      const start = await step(
+        jar,
+        `${url}/oauth/auth?${new URLSearchParams({ response_type: 'code', client_id: APP, redirect_uri: REDIRECT, scope: 'openid patient/*.rs', code_challenge: s256('v'.repeat(43)), code_challenge_method: 'S256', state: 'planted-state' })}`,
+      );
+      const interaction = new URL(start.headers.get('location')!, url).href;
+      await step(jar, interaction);
+      await step(jar, `${interaction}/login`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/x-www-form-urlencoded' },
+        body: new URLSearchParams({ username: 'nobody', password: secretPassword }).toString(),
+      });
+    } finally {
+      await app.close();
+      auth.close();
+      await repository.close();
+      await node.close();
+    }
+    const log = lines.join('');
+    assert.ok(log.length > 0, 'the server logged requests');
+    for (const secret of ['planted-password-value-42', 'planted-bad-token-value', 'Secretname', 'planted-state', 'eyJ']) {
+      assert.ok(!log.includes(secret), `the log contains ${secret}`);
+    }
+  });
+});
