@@ -257,6 +257,8 @@ describe('HTTP API', { timeout: 120_000 }, () => {
         '/api/v1/checkpoints/{height}': ['get'],
         '/api/v1/participants/{id}': ['get'],
         '/api/v1/subjects/{subject}/txs': ['get'],
+        '/api/v1/events': ['get'],
+        '/api/v1/subjects/{subject}/events': ['get'],
       };
       const listed = Object.keys(doc.paths).filter((p) => p.startsWith('/api/v1'));
       assert.deepEqual(listed.sort(), Object.keys(expected).sort());

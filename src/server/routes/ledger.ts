@@ -8,6 +8,7 @@ import { ApiError, errorSchema } from '../errors.js';
 import { checkpointView, genesisView, headerView, hexList, participantView, txView } from '../views.js';
 import { encodeGenesis } from '../../ledger/genesis.js';
 import type { StoredBlock } from '../../storage/ports.js';
+import { eventRoutes } from './events.js';
 
 const HEX32 = '^[0-9a-f]{64}$';
 const MAX_PAGE = 100;
@@ -61,6 +62,7 @@ export function ledgerRoutes(node: LedgerNode): FastifyPluginAsync {
   };
 
   return async (app) => {
+    await app.register(eventRoutes(chain));
     app.get('/status', { schema: { summary: 'Chain status', response: { 200: anyObject } } }, async () => {
       const head = chain.head();
       return {

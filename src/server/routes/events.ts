@@ -1,0 +1,148 @@
+/**
+ * Server-sent event streams of the committed ledger: every block (for explorers and dashboards),
+ * or every transaction concerning one subject (a patient's pseudonym: new records, consents,
+ * accesses and break-glass openings as they commit). Event ids are log indexes (block heights for
+ * the block stream), so a client that reconnects with Last-Event-ID gets what it missed.
+ */
+import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
+import { toHex } from '../../crypto/bytes.js';
+import { decodeTx } from '../../ledger/tx.js';
+import { subjectsOf } from '../../ledger/subjects.js';
+import type { Chain, CommittedBlock } from '../../node/chain.js';
+import { ApiError } from '../errors.js';
+import { txView } from '../views.js';
+
+export interface EventStreamOptions {
+  /** Most open streams; more are refused with 503 so streams cannot exhaust the node. */
+  readonly maxStreams?: number;
+  /** Comment lines that keep proxies from closing an idle stream. */
+  readonly heartbeatMs?: number;
+}
+
+/** What a stream missed while disconnected is replayed up to this many events. */
+const MAX_REPLAY = 100;
+const SUBJECT = '^(?:org|prac|pat|dev|cns|bg|ers)_[a-z0-9-]{1,40}$';
+
+interface Stream {
+  readonly subject?: string;
+  send(id: number, event: string, data: unknown): void;
+  end(): void;
+}
+
+function lastEventId(request: FastifyRequest): number | undefined {
+  const raw = request.headers['last-event-id'];
+  return typeof raw === 'string' && /^[0-9]{1,15}$/.test(raw) ? Number(raw) : undefined;
+}
+
+export function eventRoutes(chain: Chain, options: EventStreamOptions = {}): FastifyPluginAsync {
+  const maxStreams = options.maxStreams ?? 256;
+  const heartbeatMs = options.heartbeatMs ?? 15_000;
+
+  return async (app) => {
+    const streams = new Set<Stream>();
+
+    const txEvent = (hash: Uint8Array, height: number, index: number, tx: Parameters<typeof txView>[0]) => ({
+      hash: toHex(hash),
+      height,
+      index,
+      tx: txView(tx),
+    });
+
+    const onBlock = (block: CommittedBlock): void => {
+      if (streams.size === 0) return;
+      const { header, stored } = block;
+      let bySubject: Map<string, number[]> | undefined;
+      for (const stream of streams) {
+        if (stream.subject === undefined) {
+          stream.send(header.height, 'block', {
+            height: header.height,
+            hash: toHex(stored.hash),
+            time: header.time,
+            txCount: header.txCount,
+            logSize: header.logSize,
+          });
+          continue;
+        }
+        if (!bySubject) {
+          bySubject = new Map();
+          block.txs.forEach((tx, i) => {
+            for (const s of subjectsOf(tx.tx)) bySubject!.set(s, [...(bySubject!.get(s) ?? []), i]);
+          });
+        }
+        for (const i of bySubject.get(stream.subject) ?? []) {
+          const tx = block.txs[i]!;
+          stream.send(stored.firstIndex + i, 'tx', txEvent(tx.hash, header.height, stored.firstIndex + i, tx.tx));
+        }
+      }
+    };
+    chain.on('block', onBlock);
+    app.addHook('preClose', async () => {
+      chain.off('block', onBlock);
+      for (const stream of streams) stream.end();
+    });
+
+    const open = (request: FastifyRequest, reply: FastifyReply, subject?: string): Stream => {
+      if (streams.size >= maxStreams) throw new ApiError('node.overloaded', 'too many open event streams');
+      reply.hijack();
+      const res = reply.raw;
+      res.writeHead(200, {
+        'content-type': 'text/event-stream; charset=utf-8',
+        'cache-control': 'no-store',
+        connection: 'keep-alive',
+        'x-accel-buffering': 'no',
+      });
+      res.write(': medledger event stream\n\n');
+      const heartbeat = setInterval(() => res.write(': heartbeat\n\n'), heartbeatMs);
+      heartbeat.unref();
+      const stream: Stream = {
+        ...(subject !== undefined && { subject }),
+        send: (id, event, data) => void res.write(`id: ${id}\nevent: ${event}\ndata: ${JSON.stringify(data)}\n\n`),
+        end: () => {
+          clearInterval(heartbeat);
+          streams.delete(stream);
+          res.end();
+        },
+      };
+      streams.add(stream);
+      request.raw.on('close', () => stream.end());
+      return stream;
+    };
+
+    app.get(
+      '/events',
+      { schema: { summary: 'Server-sent events: each block as it commits (event "block", id = height)' } },
+      async (request, reply) => {
+        const stream = open(request, reply);
+        const last = lastEventId(request);
+        const head = chain.head().height;
+        if (last !== undefined) {
+          for (let h = Math.max(last + 1, head - MAX_REPLAY + 1); h <= head; h++) {
+            const block = chain.store.block(h)!;
+            stream.send(h, 'block', { height: h, hash: toHex(block.hash), txCount: block.txCount });
+          }
+        }
+      },
+    );
+
+    app.get<{ Params: { subject: string } }>(
+      '/subjects/:subject/events',
+      {
+        schema: {
+          summary: 'Server-sent events: each transaction concerning the subject as it commits (event "tx", id = log index)',
+          params: { type: 'object', required: ['subject'], properties: { subject: { type: 'string', pattern: SUBJECT } } },
+        },
+      },
+      async (request, reply) => {
+        const { subject } = request.params;
+        const stream = open(request, reply, subject);
+        const last = lastEventId(request);
+        if (last === undefined) return;
+        const missed = chain.store.txsBySubject(subject, { limit: MAX_REPLAY }).filter((t) => t.index > last);
+        for (const stored of missed.reverse()) {
+          const decoded = decodeTx(stored.wire, chain.chainId, { skipSignature: true });
+          if (decoded.ok) stream.send(stored.index, 'tx', txEvent(stored.hash, stored.height, stored.index, decoded.value.tx));
+        }
+      },
+    );
+  };
+}
