@@ -13,6 +13,7 @@ import { generateKeyPair, NobleSigner, type KeyPair } from '../src/client/keys.j
 import { LedgerClient } from '../src/client/ledger-api.js';
 import { checkReceipt, type Trust } from '../src/client/proofs.js';
 import { createRecoveryKit, recoverKey } from '../src/client/recovery.js';
+import { createPatientKeys, rotatePatientKey } from '../src/client/rotation.js';
 import { CHAIN, startTestServer, type TestServer } from './support/fixtures.js';
 
 const fast = { kdf: { alg: 'argon2id', memoryKiB: 64, passes: 1, parallelism: 1 }, allowWeakKdf: true } as const;
@@ -123,5 +124,42 @@ describe('patient key recovery against a node over HTTP', () => {
     const reused = await client.submit(reuse.wire);
     assert.ok(!reused.ok);
     assert.match(reused.error.message, /^state\.conflict: key is already registered/);
+  });
+
+  it('rotatePatientKey and createPatientKeys: the one-call path the web app uses', async () => {
+    const id = randomPseudonym('pat');
+    const enrolled = await createPatientKeys(id, 'a long enough passphrase', { ...fast, node: server.url });
+    assert.ok(enrolled.ok);
+    const { keyPair, passphraseBackup, kit } = enrolled.value;
+    // The organization's last transaction was refused: take its next sequence number from the ledger.
+    const org = await client.participant(server.org.id);
+    assert.ok(org.ok);
+    server.org.setNextSeq(org.value.nextSeq);
+    const registered = await client.submit(
+      server.org.sign({ type: 'participant.register', body: { kind: 'patient', id, key: keyPair.publicKey } }).wire,
+    );
+    assert.ok(registered.ok);
+    assert.equal(passphraseBackup.secret, 'passphrase');
+    assert.ok(kit.text.includes(kit.code));
+
+    const recovered = await recoverKey(kit.backup, kit.code, { patient: id, publicKey: keyPair.publicKey });
+    assert.ok(recovered.ok);
+    const rotated = await rotatePatientKey(client, trust, id, recovered.value, generateKeyPair());
+    assert.ok(rotated.ok, rotated.ok ? '' : rotated.error.message);
+    const listed = await client.participant(id);
+    assert.ok(listed.ok);
+    assert.deepEqual(listed.value.key, rotated.value.keyPair.publicKey);
+    // The replaced key is refused before anything is signed or sent.
+    const stale = await rotatePatientKey(client, trust, id, recovered.value, generateKeyPair());
+    assert.ok(!stale.ok && stale.error.code === 'backup.wrong_key');
+    // A node whose checkpoints nobody trusts: the rotation commits, but the client does not take it as proven.
+    const again = await rotatePatientKey(
+      client,
+      { ...trust, validators: [generateKeyPair().publicKey] },
+      id,
+      rotated.value.keyPair,
+      generateKeyPair(),
+    );
+    assert.ok(!again.ok && again.error.code === 'proof.untrusted_signer');
   });
 });
