@@ -4,6 +4,8 @@ import { demoSpec, runDemo } from './commands/demo.js';
 import { initSpec, runInit } from './commands/init.js';
 import { keysSpec, runKeys } from './commands/keys.js';
 import { runStart, startSpec } from './commands/start.js';
+import { runToken, tokenSpec } from './commands/token.js';
+import { accountSpec, runAccount } from './commands/account.js';
 import { runVerify, verifySpec } from './commands/verify.js';
 
 const COMMANDS: Record<string, { summary: string; run: (argv: string[]) => number | Promise<number> }> = {
@@ -12,6 +14,8 @@ const COMMANDS: Record<string, { summary: string; run: (argv: string[]) => numbe
   demo: { summary: demoSpec.summary, run: runDemo },
   keys: { summary: keysSpec.summary, run: runKeys },
   verify: { summary: verifySpec.summary, run: runVerify },
+  account: { summary: accountSpec.summary, run: runAccount },
+  token: { summary: tokenSpec.summary, run: runToken },
 };
 
 function usage(): string {

@@ -2,6 +2,7 @@ import { initDataDir, isInitialized, resolvePassphrase } from '../../node/data-d
 import { LedgerNode } from '../../node/ledger-node.js';
 import { FhirRepository } from '../../fhir/repository.js';
 import { AuthService } from '../../auth/service.js';
+import { describeDemoAccounts, ensureDemoAccounts, type DemoAccount } from '../../demo/accounts.js';
 import { buildHttpServer, requestLogger } from '../../server/http.js';
 import { loadDemo } from '../../demo/load.js';
 import { DEMO_CHAIN, describeLoad } from './demo.js';
@@ -44,11 +45,16 @@ export async function runStart(argv: string[]): Promise<number> {
   const fhir = await FhirRepository.open(node, dir);
   const auth = await AuthService.open(node, dir);
   // The demo data set, on first start only (loadDemo does nothing once its organization exists).
-  if (values.demo) console.log(describeLoad(await loadDemo(fhir)));
+  let demoAccounts: DemoAccount[] = [];
+  if (values.demo) {
+    console.log(describeLoad(await loadDemo(fhir)));
+    demoAccounts = await ensureDemoAccounts(node, fhir, auth);
+  }
   const app = await buildHttpServer(node, { logger: values.quiet ? false : requestLogger('info'), fhir, auth });
   const address = await app.listen({ port, host });
   const head = node.chain.head();
   console.log(`MedLedger node for chain "${node.chain.chainId}" at height ${head.height}, listening on ${address}`);
+  if (values.demo) console.log(describeDemoAccounts(demoAccounts, address));
   let stopping = false;
   const stop = async (signal: string): Promise<void> => {
     if (stopping) return;
