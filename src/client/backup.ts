@@ -139,6 +139,7 @@ export async function createKeyBackup(
   options: CreateBackupOptions = {},
 ): Promise<ClientResult<KeyBackup>> {
   if (!PATIENT_ID.test(patient)) return failure('backup.malformed', 'not a patient pseudonym');
+  if (keyPair.secretKey.length !== SEED_SIZE) return failure('backup.wrong_key', 'an Ed25519 seed is 32 bytes');
   const derived = keyPairFromSeed(keyPair.secretKey);
   if (!sameBytes(derived.publicKey, keyPair.publicKey))
     return failure('backup.wrong_key', 'the public key does not belong to the seed');
