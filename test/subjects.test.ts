@@ -101,6 +101,54 @@ describe('subject index', () => {
     }
   });
 
+  test('a privacy officer lists the emergency accesses awaiting review, in pages, until reviewed', async () => {
+    const server = await startTestServer();
+    try {
+      await server.commit(registerPractitioner(server.org, 'prac_bg-clinician').tx);
+      const { tx, patient } = registerPatient(server.org);
+      await server.commit(tx);
+      const openings: string[] = [];
+      for (let i = 0; i < 3; i++) {
+        const id = `bg_${randomPseudonym('rec', sha256(utf8(`bg-${i}`))).slice(4)}`;
+        openings.push(id);
+        const open: TxPayload = {
+          type: 'access.break_glass',
+          body: {
+            id,
+            practitioner: 'prac_bg-clinician',
+            patient: patient.id,
+            reason: 'imminent-risk',
+            justification: sha256(utf8('why')),
+            minutes: 30,
+          },
+        };
+        await server.commit(server.org.sign(open));
+      }
+      const list = async (query = ''): Promise<{ openings: { id: string }[]; next?: { after: string } }> =>
+        (await (await fetch(`${server.url}/api/v1/organizations/${server.org.id}/break-glass/unreviewed${query}`)).json()) as {
+          openings: { id: string }[];
+          next?: { after: string };
+        };
+      const first = await list('?limit=2');
+      const rest = await list(`?after=${first.next!.after}`);
+      assert.deepEqual(
+        [...first.openings, ...rest.openings].map((o) => o.id),
+        [...openings].sort(),
+      );
+      const reviewTx: TxPayload = {
+        type: 'access.review',
+        body: { opening: openings[0]!, outcome: 'justified', notes: sha256(utf8('ok')) },
+      };
+      await server.commit(server.org.sign(reviewTx));
+      assert.deepEqual(
+        (await list()).openings.map((o) => o.id),
+        openings.slice(1).sort(),
+      );
+    } finally {
+      await server.close();
+    }
+  });
+
   test('a data directory without index rows is indexed when the node opens', async () => {
     const dir = tempDir();
     try {

@@ -35,7 +35,7 @@ import {
   type PractitionerRole,
   type RegisterBody,
 } from '../src/ledger/payloads/participant.js';
-import { ACCESS_ACTIONS, BREAK_GLASS_REASONS } from '../src/ledger/payloads/access.js';
+import { ACCESS_ACTIONS, BREAK_GLASS_REASONS, REVIEW_OUTCOMES } from '../src/ledger/payloads/access.js';
 import { CONSENT_PURPOSES } from '../src/ledger/payloads/consent.js';
 import {
   decodeTx,
@@ -190,6 +190,10 @@ const SAMPLE_PAYLOADS: Readonly<Record<string, TxPayload>> = {
       justification: NEW_KEY,
       minutes: 240,
     },
+  },
+  'break-glass review': {
+    type: 'access.review',
+    body: { opening: 'bg_abcdefghijklmnopqrstuvwxyz', outcome: 'unjustified', notes: NEW_KEY },
   },
   'access events': {
     type: 'access.log',
@@ -397,6 +401,9 @@ const consentPayloadArb: fc.Arbitrary<TxPayload> = fc.oneof(
     justification: bytesArb(32),
     minutes: fc.integer({ min: 1, max: 240 }),
   }).map((body): TxPayload => ({ type: 'access.break_glass', body })),
+  plainRecord({ opening: randomIdArb('bg'), outcome: fc.constantFrom(...REVIEW_OUTCOMES), notes: bytesArb(32) }).map(
+    (body): TxPayload => ({ type: 'access.review', body }),
+  ),
   fc
     .array(
       fc.record({

@@ -50,7 +50,10 @@ export interface DecisionInput {
   readonly requester: Requester;
   readonly record: RecordFacts;
   readonly purpose: ConsentPurpose;
-  /** Request time, ms since the epoch. */
+  /**
+   * Request time, ms since the epoch: the node's clock, at or after the latest committed block
+   * (state prunes grants that had expired by a block's time whenever it rewrites their list).
+   */
   readonly now: number;
 }
 

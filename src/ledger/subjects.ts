@@ -32,6 +32,9 @@ export function subjectsOf(tx: Tx): string[] {
     case 'access.break_glass':
       out.add(tx.body.id).add(tx.body.patient).add(tx.body.practitioner);
       break;
+    case 'access.review':
+      out.add(tx.body.opening);
+      break;
     case 'access.log':
       for (const e of tx.body.events) {
         out.add(e.actor).add(e.patient);

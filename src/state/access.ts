@@ -11,7 +11,10 @@ import { decodeCanonical, encodeCanonical } from '../ledger/codec.js';
 import { fail, ok, type Result } from '../ledger/errors.js';
 import {
   BREAK_GLASS_REASONS,
+  REVIEW_OUTCOMES,
   type AccessEvent,
+  type BreakGlassReviewBody,
+  type ReviewOutcome,
   type AccessLogBody,
   type BreakGlassBody,
   type BreakGlassReason,
@@ -33,10 +36,15 @@ export interface BreakGlass {
   readonly openedTime: number;
   /** Block time (ms) at which the access ends. */
   readonly until: number;
+  /** The privacy officer's review, once done. */
+  readonly review?: { readonly by: string; readonly outcome: ReviewOutcome; readonly notes: Uint8Array; readonly at: number };
 }
 
 const openingKey = (id: string): string => `break-glass/${id}`;
 const latestKey = (patient: string, practitioner: string): string => `emergency/${patient}/${practitioner}`;
+/** Openings awaiting review, per organization (listed by key prefix, outside consensus). */
+export const UNREVIEWED_PREFIX = 'break-glass-unreviewed/';
+const unreviewedKey = (org: string, id: string): string => `${UNREVIEWED_PREFIX}${org}/${id}`;
 
 const BREAK_GLASS_CODEC: ValueCodec<BreakGlass> = {
   decode(raw) {
@@ -52,7 +60,9 @@ const BREAK_GLASS_CODEC: ValueCodec<BreakGlass> = {
       'openedAt',
       'openedTime',
       'until',
+      'review',
     ]);
+    const review = f['review'] === undefined ? undefined : record(f['review'], 'review', ['by', 'outcome', 'notes', 'at']);
     return {
       id: text(f['id'], 'id', undefined, 30),
       practitioner: text(f['practitioner'], 'practitioner', undefined, 48),
@@ -63,9 +73,17 @@ const BREAK_GLASS_CODEC: ValueCodec<BreakGlass> = {
       openedAt: uint(f['openedAt'], 'openedAt'),
       openedTime: uint(f['openedTime'], 'openedTime'),
       until: uint(f['until'], 'until'),
+      ...(review && {
+        review: {
+          by: text(review['by'], 'review.by', undefined, 48),
+          outcome: oneOf(review['outcome'], 'review.outcome', REVIEW_OUTCOMES),
+          notes: bytes(review['notes'], 'review.notes', HASH_SIZE),
+          at: uint(review['at'], 'review.at'),
+        },
+      }),
     };
   },
-  encode: (b) => encodeCanonical({ ...b }),
+  encode: (b) => encodeCanonical({ ...b, review: b.review && { ...b.review } }),
 };
 
 export function readBreakGlass(state: StateReader, id: string): BreakGlass | undefined {
@@ -104,6 +122,24 @@ export function openBreakGlass(ctx: TxContext, body: BreakGlassBody): Result<voi
   };
   state.setObject(openingKey(body.id), opening, BREAK_GLASS_CODEC);
   state.set(latestKey(body.patient, body.practitioner), new TextEncoder().encode(body.id));
+  state.set(unreviewedKey(opening.org, body.id), new Uint8Array(0));
+  return ok(undefined);
+}
+
+/** A privacy officer of the opening's organization (or the organization) records the review. */
+export function reviewBreakGlass(ctx: TxContext, body: BreakGlassReviewBody): Result<void> {
+  const { state, signer } = ctx;
+  const opening = readBreakGlass(state, body.opening);
+  if (!opening) return fail('state.not_found', `no break-glass ${body.opening}`);
+  const officer = signer.kind === 'practitioner' && signer.org === opening.org && signer.roles?.includes('privacy-officer');
+  if (signer.id !== opening.org && !officer) {
+    return fail('tx.unauthorized', `only ${opening.org} or its privacy officers review its emergency accesses`);
+  }
+  if (signer.id === opening.practitioner) return fail('tx.unauthorized', 'nobody reviews their own emergency access');
+  if (opening.review) return fail('state.conflict', `break-glass ${body.opening} was already reviewed`);
+  const review = { by: signer.id, outcome: body.outcome, notes: body.notes, at: ctx.time };
+  state.setObject(openingKey(opening.id), { ...opening, review }, BREAK_GLASS_CODEC);
+  state.delete(unreviewedKey(opening.org, opening.id));
   return ok(undefined);
 }
 

@@ -24,7 +24,7 @@ import {
   type Participant,
   type TxContext,
 } from './participants.js';
-import { latestBreakGlass, logAccess, openBreakGlass, readBreakGlass, type BreakGlass } from './access.js';
+import { latestBreakGlass, logAccess, openBreakGlass, readBreakGlass, reviewBreakGlass, type BreakGlass } from './access.js';
 import { activeConsents, grantConsent, readConsent, revokeConsent, type Consent } from './consents.js';
 import { commitTombstone, readErasureRequest, requestErasure, type ErasureRequest } from './erasure.js';
 import { commitRecord, readRecordHead, readRecordVersion, type RecordHead, type RecordVersion } from './records.js';
@@ -62,6 +62,7 @@ const HANDLERS: { readonly [T in Tx['type']]: (ctx: TxContext, body: Extract<Tx,
   'consent.grant': grantConsent,
   'consent.revoke': revokeConsent,
   'access.break_glass': openBreakGlass,
+  'access.review': reviewBreakGlass,
   'access.log': logAccess,
   'erasure.request': requestErasure,
   'erasure.tombstone': commitTombstone,

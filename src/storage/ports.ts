@@ -56,6 +56,8 @@ export interface LedgerStore extends StateReader, LogNodeReader {
   subjectIndexBehind(): boolean;
   /** Adds index rows for transactions committed earlier (once, when `subjectIndexBehind`). */
   indexSubjects(rows: readonly SubjectRow[]): void;
+  /** State keys starting with `prefix`, in order, after `after` (paging); for queries, never for consensus. */
+  stateKeys(prefix: string, options?: { readonly after?: string; readonly limit?: number }): string[];
   /** Every transaction in log order, for rebuilding derived indexes. */
   allTxs(): Iterable<StoredTx>;
 

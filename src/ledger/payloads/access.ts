@@ -29,6 +29,17 @@ export interface BreakGlassBody {
   readonly minutes: number;
 }
 
+/** A privacy officer's finding on an emergency access. */
+export const REVIEW_OUTCOMES = ['justified', 'unjustified'] as const;
+export type ReviewOutcome = (typeof REVIEW_OUTCOMES)[number];
+
+export interface BreakGlassReviewBody {
+  readonly opening: string;
+  readonly outcome: ReviewOutcome;
+  /** SHA-256 of the reviewer's written notes, kept by the organization. */
+  readonly notes: Uint8Array;
+}
+
 export const ACCESS_ACTIONS = ['read', 'search', 'history', 'everything', 'export', 'exchange'] as const;
 export type AccessAction = (typeof ACCESS_ACTIONS)[number];
 /**
@@ -62,6 +73,7 @@ export interface AccessLogBody {
 
 export type AccessPayload =
   | { readonly type: 'access.break_glass'; readonly body: BreakGlassBody }
+  | { readonly type: 'access.review'; readonly body: BreakGlassReviewBody }
   | { readonly type: 'access.log'; readonly body: AccessLogBody };
 
 const ACTOR = /^(?:org|prac|pat)_[a-z0-9-]{1,40}$/;
@@ -116,6 +128,17 @@ export const accessPayloads = {
   'access.break_glass': {
     read: readBreakGlass,
     write: (body: BreakGlassBody): CanonicalValue => ({ ...body }),
+  },
+  'access.review': {
+    read(value: unknown): BreakGlassReviewBody {
+      const f = record(value, 'body', ['opening', 'outcome', 'notes']);
+      return {
+        opening: text(f['opening'], 'body.opening', BREAK_GLASS_ID_PATTERN, 30),
+        outcome: oneOf(f['outcome'], 'body.outcome', REVIEW_OUTCOMES),
+        notes: bytes(f['notes'], 'body.notes', HASH_SIZE),
+      };
+    },
+    write: (body: BreakGlassReviewBody): CanonicalValue => ({ ...body }),
   },
   'access.log': {
     read: readLog,

@@ -5,7 +5,8 @@ import { decodeHeader } from '../../ledger/block.js';
 import { decodeTx } from '../../ledger/tx.js';
 import type { LedgerNode } from '../../node/ledger-node.js';
 import { ApiError, errorSchema } from '../errors.js';
-import { checkpointView, genesisView, headerView, hexList, participantView, txView } from '../views.js';
+import { checkpointView, genesisView, headerView, hexList, jsonOf, participantView, txView } from '../views.js';
+import { UNREVIEWED_PREFIX } from '../../state/access.js';
 import { encodeGenesis } from '../../ledger/genesis.js';
 import type { StoredBlock } from '../../storage/ports.js';
 import { eventRoutes } from './events.js';
@@ -168,6 +169,40 @@ export function ledgerRoutes(node: LedgerNode): FastifyPluginAsync {
         });
         const last = found.at(-1);
         return { subject: request.params.subject, txs, ...(found.length === limit && last && { next: { before: last.index } }) };
+      },
+    );
+
+    app.get<{ Params: { org: string }; Querystring: { after?: string; limit?: number } }>(
+      '/organizations/:org/break-glass/unreviewed',
+      {
+        schema: {
+          summary: "Emergency accesses of the organization's practitioners awaiting its privacy officer's review",
+          params: {
+            type: 'object',
+            required: ['org'],
+            properties: { org: { type: 'string', pattern: '^org_[a-z0-9][a-z0-9-]{0,39}$' } },
+          },
+          querystring: {
+            type: 'object',
+            properties: {
+              after: { type: 'string', pattern: '^bg_[a-z2-7]{26}$', description: 'paging: openings after this id' },
+              limit: { type: 'integer', minimum: 1, maximum: MAX_PAGE },
+            },
+            additionalProperties: false,
+          },
+          response: { 200: anyObject, ...errors },
+        },
+      },
+      async (request) => {
+        const prefix = `${UNREVIEWED_PREFIX}${request.params.org}/`;
+        const limit = request.query.limit ?? 20;
+        const keys = chain.store.stateKeys(prefix, {
+          limit,
+          ...(request.query.after !== undefined && { after: prefix + request.query.after }),
+        });
+        const openings = keys.map((key) => jsonOf(chain.app.breakGlass(key.slice(prefix.length))));
+        const last = keys.at(-1);
+        return { openings, ...(keys.length === limit && last && { next: { after: last.slice(prefix.length) } }) };
       },
     );
 

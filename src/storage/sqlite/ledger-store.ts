@@ -112,6 +112,9 @@ export class SqliteLedgerStore implements LedgerStore {
       maxSubjectIndex: db.prepare<[], { idx: number | null }>('SELECT max(idx) AS idx FROM tx_subjects'),
       maxTxIndex: db.prepare<[], { idx: number | null }>('SELECT max(idx) AS idx FROM txs'),
       allTxs: db.prepare<[], TxRow>('SELECT * FROM txs ORDER BY idx'),
+      stateKeys: db.prepare<[string, string, number], { key: string }>(
+        'SELECT key FROM state WHERE key > ? AND key < ? ORDER BY key LIMIT ?',
+      ),
       latestBlock: db.prepare<[], BlockRow>('SELECT * FROM blocks ORDER BY height DESC LIMIT 1'),
       block: db.prepare<[number], BlockRow>('SELECT * FROM blocks WHERE height = ?'),
       txRange: db.prepare<[number, number], TxRow>('SELECT * FROM txs WHERE idx >= ? AND idx < ? ORDER BY idx'),
@@ -198,6 +201,12 @@ export class SqliteLedgerStore implements LedgerStore {
 
   indexSubjects(rows: readonly SubjectRow[]): void {
     this.#putSubjects(rows);
+  }
+
+  stateKeys(prefix: string, options: { readonly after?: string; readonly limit?: number } = {}): string[] {
+    // Keys compare as UTF-8 bytes; U+10FFFF sorts after every character a key may hold.
+    const after = options.after !== undefined && options.after > prefix ? options.after : prefix;
+    return this.#stmts.stateKeys.all(after, `${prefix}\u{10FFFF}`, options.limit ?? 100).map((r) => r.key);
   }
 
   *allTxs(): Iterable<StoredTx> {
