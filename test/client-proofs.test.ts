@@ -175,7 +175,7 @@ describe('client proofs against a node over HTTP', () => {
         const body = (await response.json()) as Record<string, unknown>;
         return { ok: response.ok, status: response.status, json: async () => rewrite(input, body) };
       };
-      return new LedgerClient(server.url, lyingFetch);
+      return new LedgerClient(server.url, { fetch: lyingFetch });
     };
     const swapPath = liar((_, body) => {
       const proof = body['proof'] as { path: string[] } | undefined;
@@ -192,6 +192,17 @@ describe('client proofs against a node over HTTP', () => {
     const rolledBack = liar((path, body) => (path.endsWith('/checkpoints/latest') ? { ...body, size: 1 } : body));
     const r = await followLog(rolledBack, receipts[4]!.receipt.checkpoint, trust);
     assert.ok(!r.ok && r.error.code === 'proof.invalid');
+    // Extra headers (a bearer token, say) go with every request.
+    const seen: (Record<string, string> | undefined)[] = [];
+    const recording: Fetch = (input, init) => {
+      seen.push(init?.headers);
+      return fetch(input, init);
+    };
+    const withToken = new LedgerClient(server.url, { fetch: recording, headers: () => ({ authorization: 'Bearer t0ken' }) });
+    assert.ok((await withToken.checkpoint()).ok);
+    assert.ok((await withToken.submit(new Uint8Array([0x82]))).ok === false);
+    assert.deepEqual(seen[0], { authorization: 'Bearer t0ken' });
+    assert.deepEqual(seen[1], { authorization: 'Bearer t0ken', 'content-type': 'application/json' });
     const unreachable = new LedgerClient('http://127.0.0.1:1');
     const u = await unreachable.checkpoint();
     assert.ok(!u.ok && u.error.code === 'api.http');

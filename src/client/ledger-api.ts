@@ -130,21 +130,30 @@ export type Fetch = (
   json(): Promise<unknown>;
 }>;
 
+export interface LedgerClientOptions {
+  /** Defaults to the global `fetch`. */
+  readonly fetch?: Fetch;
+  /** Extra request headers, asked for on every request (e.g. `authorization: Bearer …`). */
+  readonly headers?: () => Record<string, string>;
+}
+
 export class LedgerClient {
   readonly #base: string;
   readonly #fetch: Fetch;
+  readonly #headers: () => Record<string, string>;
 
   /** `node` is the node's origin, e.g. `https://ledger.example.org`. */
-  constructor(node: string, fetchImpl: Fetch = (input, init) => globalThis.fetch(input, init)) {
+  constructor(node: string, options: LedgerClientOptions = {}) {
     this.#base = node.replace(/\/+$/, '') + '/api/v1';
-    this.#fetch = fetchImpl;
+    this.#fetch = options.fetch ?? ((input, init) => globalThis.fetch(input, init));
+    this.#headers = options.headers ?? (() => ({}));
   }
 
   async #call<T>(path: string, read: (value: unknown) => T, init?: Parameters<Fetch>[1]): Promise<ClientResult<T>> {
     let response: Awaited<ReturnType<Fetch>>;
     let body: unknown;
     try {
-      response = await this.#fetch(this.#base + path, init);
+      response = await this.#fetch(this.#base + path, { ...init, headers: { ...this.#headers(), ...init?.headers } });
       body = await response.json();
     } catch (error) {
       return failure('api.http', `request to the node failed: ${error instanceof Error ? error.message : String(error)}`);
