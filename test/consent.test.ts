@@ -12,7 +12,8 @@ import { sha256 } from '../src/crypto/hash.js';
 import type { AccessEvent } from '../src/ledger/payloads/access.js';
 import type { ConsentGrantBody, ConsentPurpose } from '../src/ledger/payloads/consent.js';
 import { decodeTx, type TxPayload } from '../src/ledger/tx.js';
-import { decide, type Requester, type TreatmentRule } from '../src/access/policy.js';
+import { decide, TREATMENT_RULES, type AccessState, type Requester, type TreatmentRule } from '../src/access/policy.js';
+import { inScope, searchScope, type VisibilitySource } from '../src/access/visibility.js';
 import type { Identity } from '../src/client/identity.js';
 import type { LedgerErrorCode } from '../src/ledger/errors.js';
 import { buildWorld, codeOf, commitAll, identity, type World } from './support/memory-ledger.js';
@@ -69,6 +70,26 @@ const idOf = (p: TxPayload): string => (p.body as { id: string }).id;
 function practitioner(w: World, who: 'clinicianA' | 'clinicianB' | 'analystA'): Requester {
   const org = who === 'clinicianB' ? w.orgB.id : w.orgA.id;
   return { kind: 'practitioner', id: w[who].id, org };
+}
+
+function accessState(w: World): AccessState {
+  return {
+    consentsFor: (p, g) => w.ledger.app.consentsFor(p, g),
+    latestBreakGlass: (p, pr) => w.ledger.app.latestBreakGlass(p, pr),
+  };
+}
+
+/** The in-memory ledger as a visibility source: sorted key listing over its Map. */
+function visibilitySource(w: World): VisibilitySource {
+  return {
+    ...accessState(w),
+    info: () => w.ledger.app.info(),
+    stateKeys: (prefix, options = {}) =>
+      [...w.ledger.store.keys()]
+        .filter((k) => k.startsWith(prefix) && (options.after === undefined || k > options.after))
+        .sort()
+        .slice(0, options.limit ?? 100),
+  };
 }
 
 function decideFor(
@@ -195,6 +216,7 @@ describe('the consent state machine against a model', () => {
   type Op =
     | { kind: 'grant'; grantee: 0 | 1 | 2; types?: string[]; purpose: ConsentPurpose; from?: number; span?: number }
     | { kind: 'revoke'; pick: number }
+    | { kind: 'emergency'; who: 0 | 1; minutes: number }
     | { kind: 'wait'; ms: number };
   const TYPES = ['Condition', 'Observation', 'Procedure'];
   const op: fc.Arbitrary<Op> = fc.oneof(
@@ -210,10 +232,15 @@ describe('the consent state machine against a model', () => {
       { requiredKeys: ['kind', 'grantee', 'purpose'] },
     ),
     fc.record({ kind: fc.constant('revoke' as const), pick: fc.nat() }),
-    fc.record({ kind: fc.constant('wait' as const), ms: fc.integer({ min: 1, max: 8 }) }),
+    fc.record({
+      kind: fc.constant('emergency' as const),
+      who: fc.constantFrom(0 as const, 1 as const),
+      minutes: fc.integer({ min: 1, max: 3 }),
+    }),
+    fc.record({ kind: fc.constant('wait' as const), ms: fc.integer({ min: 1, max: 60 }) }),
   );
 
-  test('every decision matches a model of grants, periods, purposes, types and revocations', () => {
+  test('every decision matches a model of grants, periods, purposes, types, revocations and emergencies, and search scopes agree with decisions', () => {
     fc.assert(
       fc.property(fc.array(op, { maxLength: 25 }), (ops) => {
         const w = buildWorld();
@@ -229,12 +256,19 @@ describe('the consent state machine against a model', () => {
           revoked: boolean;
         };
         const model: Model[] = [];
+        const emergencies = new Map<string, { opened: number; until: number }>();
         for (const o of ops) {
           if (o.kind === 'wait') {
             w.ledger.time += o.ms * unit;
             continue;
           }
           const time = w.ledger.time + unit;
+          if (o.kind === 'emergency') {
+            const [who, org] = o.who === 0 ? [w.clinicianB, w.orgB] : [w.clinicianA, w.orgA];
+            commitAll(w.ledger, [org.sign(breakGlass(who.id, w.patient.id, o.minutes))], time);
+            emergencies.set(who.id, { opened: time, until: time + o.minutes * MINUTE });
+            continue;
+          }
           if (o.kind === 'grant') {
             const from = o.from === undefined ? undefined : time + o.from * unit;
             const until = o.span === undefined ? undefined : (from ?? time) + o.span * unit;
@@ -270,17 +304,31 @@ describe('the consent state machine against a model', () => {
               for (const dt of [0, 1, 2, 7, 30]) {
                 const now = w.ledger.time + dt * unit;
                 const holders = requester.kind === 'practitioner' ? [requester.id, requester.org] : [];
-                const expected = model.some(
-                  (m) =>
-                    !m.revoked &&
-                    holders.includes(m.grantee) &&
-                    m.purpose === purpose &&
-                    (m.types === undefined || m.types.includes(type)) &&
-                    (m.from === undefined || now >= m.from) &&
-                    (m.until === undefined || now < m.until),
-                );
+                const emergency = emergencies.get(requester.id);
+                const expected =
+                  model.some(
+                    (m) =>
+                      !m.revoked &&
+                      holders.includes(m.grantee) &&
+                      m.purpose === purpose &&
+                      (m.types === undefined || m.types.includes(type)) &&
+                      (m.from === undefined || now >= m.from) &&
+                      (m.until === undefined || now < m.until),
+                  ) ||
+                  (emergency !== undefined && now >= emergency.opened && now < emergency.until);
                 const actual = decideFor(w, requester, { type, purpose, now, rule: 'none' }).permit;
                 assert.equal(actual, expected, `${requester.id} ${type} ${purpose} at +${dt}`);
+                // The search scope is the set form of the decision, under every treatment rule.
+                for (const rule of TREATMENT_RULES) {
+                  const scope = searchScope(visibilitySource(w), rule, { requester, type, purpose, now });
+                  for (const authors of [[], [requester.id]]) {
+                    for (const patient of [w.patient.id, w.otherPatient.id]) {
+                      const record = { patient, type, custodian: w.orgA.id, authors };
+                      const decided = decide(accessState(w), rule, { requester, record, purpose, now }).permit;
+                      assert.equal(inScope(scope, record), decided, `scope ${rule} ${requester.id} ${type} ${authors.join()}`);
+                    }
+                  }
+                }
               }
             }
           }

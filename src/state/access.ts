@@ -42,6 +42,9 @@ export interface BreakGlass {
 
 const openingKey = (id: string): string => `break-glass/${id}`;
 const latestKey = (patient: string, practitioner: string): string => `emergency/${patient}/${practitioner}`;
+/** Practitioner-first pointer to the same latest opening, to list whom a practitioner may see. */
+export const EMERGENCIES_PREFIX = 'emergencies/';
+const byPractitionerKey = (practitioner: string, patient: string): string => `${EMERGENCIES_PREFIX}${practitioner}/${patient}`;
 /** Openings awaiting review, per organization (listed by key prefix, outside consensus). */
 export const UNREVIEWED_PREFIX = 'break-glass-unreviewed/';
 const unreviewedKey = (org: string, id: string): string => `${UNREVIEWED_PREFIX}${org}/${id}`;
@@ -122,6 +125,7 @@ export function openBreakGlass(ctx: TxContext, body: BreakGlassBody): Result<voi
   };
   state.setObject(openingKey(body.id), opening, BREAK_GLASS_CODEC);
   state.set(latestKey(body.patient, body.practitioner), new TextEncoder().encode(body.id));
+  state.set(byPractitionerKey(body.practitioner, body.patient), new TextEncoder().encode(body.id));
   state.set(unreviewedKey(opening.org, body.id), new Uint8Array(0));
   return ok(undefined);
 }

@@ -38,6 +38,12 @@ export interface Consent {
 
 const consentKey = (id: string): string => `consent/${id}`;
 const activeKey = (patient: string, grantee: string): string => `grants/${patient}/${grantee}`;
+/**
+ * Grantee-first marker of the same pairs, so a node can list the patients who granted a
+ * practitioner or organization (by key prefix, outside consensus) to filter searches.
+ */
+export const GRANTORS_PREFIX = 'grantors/';
+const grantorKey = (grantee: string, patient: string): string => `${GRANTORS_PREFIX}${grantee}/${patient}`;
 
 function decode<T>(raw: Uint8Array, what: string, read: (value: unknown) => T): T {
   const decoded = decodeCanonical(raw);
@@ -123,6 +129,7 @@ export function grantConsent(ctx: TxContext, body: ConsentGrantBody): Result<voi
   }
   state.setObject(consentKey(body.id), { ...body, grantedAt: ctx.height, grantedTime: ctx.time }, CONSENT_CODEC);
   state.setObject(activeKey(body.patient, body.grantee), [...stillActive.map((c) => c.id), body.id], IDS_CODEC);
+  state.set(grantorKey(body.grantee, body.patient), new Uint8Array(0));
   return ok(undefined);
 }
 
@@ -136,8 +143,10 @@ export function revokeConsent(ctx: TxContext, body: ConsentRevokeBody): Result<v
   const remaining = activeConsents(state, consent.patient, consent.grantee).filter(
     (c) => c.id !== body.id && (c.until === undefined || c.until > ctx.time),
   );
-  if (remaining.length === 0) state.delete(activeKey(consent.patient, consent.grantee));
-  else
+  if (remaining.length === 0) {
+    state.delete(activeKey(consent.patient, consent.grantee));
+    state.delete(grantorKey(consent.grantee, consent.patient));
+  } else
     state.setObject(
       activeKey(consent.patient, consent.grantee),
       remaining.map((c) => c.id),
