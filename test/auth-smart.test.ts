@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { createHash, generateKeyPairSync, randomBytes, randomUUID } from 'node:crypto';
 import { Writable } from 'node:stream';
 import { after, before, describe, it } from 'node:test';
-import { exportJWK, generateKeyPair, SignJWT } from 'jose';
+import { decodeJwt, exportJWK, generateKeyPair, SignJWT } from 'jose';
 import type { Bundle, OperationOutcome, Patient } from '@medplum/fhirtypes';
 import { startTestNode, startTestServer, type TestServer } from './support/fixtures.js';
 import { generateKeyPair as generateKeyPairEd } from '../src/crypto/ed25519.js';
@@ -228,6 +228,7 @@ describe('authorization code + PKCE (patient, standalone launch)', () => {
     assert.equal(body['expires_in'], 600);
     assert.equal(body['patient'], patientId);
     assert.ok(typeof body['id_token'] === 'string');
+    assert.equal(decodeJwt(String(body['id_token']))['fhirUser'], `${base}/Patient/${patientId}`);
     assert.match(String(body['scope']), /patient\/\*\.rs/);
     const accessToken = String(body['access_token']);
 
@@ -325,6 +326,55 @@ describe('authorization code + PKCE (patient, standalone launch)', () => {
   });
 });
 
+describe('refresh tokens, revocation and sign-in throttling', () => {
+  it('offline_access gives a refresh token that renews the same scopes, until it is revoked', async () => {
+    const body = await codeFlow('openid offline_access patient/Observation.rs');
+    const refresh = String(body['refresh_token']);
+    assert.ok(refresh.length > 20, 'a refresh token');
+    const renewed = await token({ grant_type: 'refresh_token', refresh_token: refresh, client_id: APP });
+    assert.equal(renewed.status, 200, JSON.stringify(renewed.body));
+    assert.match(String(renewed.body['scope']), /(^| )patient\/Observation\.rs( |$)/);
+    assert.equal(renewed.body['patient'], patientId);
+    const bearer = String(renewed.body['access_token']);
+    assert.equal((await fhir('GET', '/Observation', bearer)).status, 200);
+    assert.equal((await fhir('GET', '/Condition', bearer)).status, 403);
+    const next = String(renewed.body['refresh_token']);
+    const revoked = await fetch(`${server.url}/oauth/token/revocation`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      body: new URLSearchParams({ token: next, client_id: APP }).toString(),
+    });
+    assert.equal(revoked.status, 200);
+    const after = await token({ grant_type: 'refresh_token', refresh_token: next, client_id: APP });
+    assert.equal(after.body['error'], 'invalid_grant');
+  });
+
+  it('locks a username after 5 failed sign-ins, even for the right password', async () => {
+    await server.auth!.store.addAccount({
+      id: server.fhir!.vault.patientPseudonym(otherPatientId)!,
+      kind: 'patient',
+      username: 'bob',
+      password: 'bob-password-123',
+      patient: otherPatientId,
+      display: 'Bob Beta',
+    });
+    const url = authorizeUrl({ code_challenge: s256('y'.repeat(43)), code_challenge_method: 'S256' });
+    for (let i = 0; i < 5; i++) await assert.rejects(browserFlow(url, 'bob', `wrong-${i}`), /login refused/);
+    const jar = new Jar();
+    const start = await step(jar, url);
+    const interaction = new URL(start.headers.get('location')!, server.url).href;
+    await step(jar, interaction);
+    const locked = await step(jar, `${interaction}/login`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      body: new URLSearchParams({ username: 'bob', password: 'bob-password-123' }).toString(),
+    });
+    assert.equal(locked.status, 429);
+    assert.ok(Number(locked.headers.get('retry-after')) > 0);
+    assert.match(await locked.text(), /Too many failed sign-ins/);
+  });
+});
+
 describe('backend services: client_credentials with private_key_jwt', () => {
   it('issues a system token for an RS384 client assertion and enforces its scopes', async () => {
     const { publicKey, privateKey } = await generateKeyPair('RS384', { extractable: true });
@@ -377,6 +427,50 @@ describe('backend services: client_credentials with private_key_jwt', () => {
       .setExpirationTime('2m')
       .sign(otherKey);
     assert.equal((await token({ ...(await form('system/*.rs')), client_assertion: forged })).status, 401);
+  });
+  it('accepts ES384 client assertions too', async () => {
+    const { publicKey, privateKey } = await generateKeyPair('ES384');
+    server.auth!.store.putClient({
+      client_id: 'ecg-system',
+      token_endpoint_auth_method: 'private_key_jwt',
+      token_endpoint_auth_signing_alg: 'ES384',
+      grant_types: ['client_credentials'],
+      response_types: [],
+      redirect_uris: [],
+      jwks: { keys: [{ ...(await exportJWK(publicKey)), kid: 'ecg-1', alg: 'ES384' }] },
+      scope: 'system/Observation.rs',
+    });
+    const assertion = await new SignJWT({})
+      .setProtectedHeader({ alg: 'ES384', kid: 'ecg-1' })
+      .setIssuer('ecg-system')
+      .setSubject('ecg-system')
+      .setAudience(`${server.url}/oauth/token`)
+      .setJti(randomUUID())
+      .setIssuedAt()
+      .setExpirationTime('2m')
+      .sign(privateKey);
+    const issued = await token({
+      grant_type: 'client_credentials',
+      scope: 'system/Observation.rs',
+      client_assertion_type: 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer',
+      client_assertion: assertion,
+    });
+    assert.equal(issued.status, 200, JSON.stringify(issued.body));
+    const bearer = String(issued.body['access_token']);
+    assert.equal((await fhir('GET', '/Observation?_count=1', bearer)).status, 200);
+    // A batch search with _include returns only what the token may read: no Patient.
+    const batch = await fhir('POST', '', bearer, {
+      resourceType: 'Bundle',
+      type: 'batch',
+      entry: [{ request: { method: 'GET', url: 'Observation?_include=Observation:patient' } }],
+    });
+    assert.equal(batch.status, 200);
+    const inner = ((await batch.json()) as Bundle).entry![0]!.resource as Bundle;
+    assert.ok((inner.entry ?? []).length > 0);
+    assert.ok(
+      inner.entry!.every((e) => e.resource?.resourceType === 'Observation'),
+      'no included Patient',
+    );
   });
 });
 

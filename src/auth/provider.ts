@@ -149,6 +149,8 @@ export async function createProvider(origin: string, deps: ProviderDependencies)
     pkce: { required: () => true },
     scopes: [...OIDC_SCOPES],
     claims: { openid: ['sub'], fhirUser: ['fhirUser'], profile: ['name'] },
+    // SMART wants fhirUser in the ID token itself, not only from the userinfo endpoint.
+    conformIdTokenClaims: false,
     clientDefaults: {
       grant_types: ['authorization_code'],
       id_token_signed_response_alg: 'RS256',
@@ -236,6 +238,20 @@ export async function createProvider(origin: string, deps: ProviderDependencies)
   const provider = new Provider(issuerOf(origin), configuration);
   // SMART: the token response names the patient in context (patient accounts).
   provider.use(async (ctx, next) => {
+    // OpenID Connect drops offline_access unless the request says prompt=consent; SMART apps ask
+    // for offline_access without it. Such a request gets prompt=consent added, so the user is
+    // always asked before an app is given a refresh token.
+    if (ctx.method === 'GET' && ctx.path === '/auth') {
+      const query = new URLSearchParams(ctx.querystring);
+      if (query.get('scope')?.split(' ').includes('offline_access') && !query.has('prompt') && !query.has('request')) {
+        query.set('prompt', 'consent');
+        const before = ctx.url;
+        ctx.querystring = query.toString();
+        // Keep the mount path derivable (originalUrl = mount path + url).
+        const raw = ctx.req as typeof ctx.req & { originalUrl?: string };
+        if (raw.originalUrl?.endsWith(before)) raw.originalUrl = raw.originalUrl.slice(0, -before.length) + ctx.url;
+      }
+    }
     await next();
     if (ctx.oidc?.route !== 'token' || ctx.status !== 200) return;
     const body = ctx.body as Record<string, unknown> | undefined;

@@ -9,6 +9,7 @@ import { createProvider } from './provider.js';
 import { ledgerAuthor, type Principal } from './principal.js';
 import { intersect, parseScope, parseScopes } from './scopes.js';
 import { AuthStore, type Account } from './store.js';
+import { LoginThrottle } from './throttle.js';
 import { mintAccessToken, signingKey, TokenError, verifyAccessToken, type SigningKey } from './tokens.js';
 
 /** At most this many origins (Host headers) get an authorization server instance each. */
@@ -39,6 +40,8 @@ export function clientAllows(clientScope: string | undefined, token: string): bo
 export class AuthService {
   readonly store: AuthStore;
   readonly key: SigningKey;
+  /** Failed sign-ins per username (login page). */
+  readonly logins = new LoginThrottle();
   readonly #node: LedgerNode;
   readonly #providers = new Map<string, Promise<Provider>>();
 

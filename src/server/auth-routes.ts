@@ -30,8 +30,10 @@ function html(reply: FastifyReply, status: number, body: string): FastifyReply {
     .status(status)
     .header('cache-control', 'no-store')
     .header(
+      // No form-action: browsers apply it to the redirects after a form post, and the consent
+      // form ends in a redirect to the app's redirect_uri on another origin.
       'content-security-policy',
-      "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'",
+      "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'",
     )
     .header('x-frame-options', 'DENY')
     .type('text/html; charset=utf-8')
@@ -119,21 +121,26 @@ export const authRoutes: FastifyPluginAsync<AuthRoutesOptions> = async (app: Fas
         if (!found || found.interaction.uid !== request.params.uid || found.interaction.prompt.name !== 'login')
           return expired(reply);
         const form = request.body instanceof URLSearchParams ? request.body : new URLSearchParams();
-        const username = (form.get('username') ?? '').trim().toLowerCase();
+        const username = (form.get('username') ?? '').trim().toLowerCase().slice(0, 64);
+        const again = (status: number, error: string) =>
+          clientName(found, found.interaction.params['client_id'] as string).then((client) =>
+            html(
+              reply,
+              status,
+              loginPage({ action: `/oauth/interaction/${found.interaction.uid}/login`, client, username, error }),
+            ),
+          );
+        const wait = auth.logins.retryAfter(username);
+        if (wait > 0) {
+          reply.header('retry-after', String(Math.ceil(wait / 1000)));
+          return again(429, `Too many failed sign-ins for this username. Try again in ${Math.ceil(wait / 60_000)} minutes.`);
+        }
         const account = await auth.store.login(username, form.get('password') ?? '');
         if (!account) {
-          const client = await clientName(found, found.interaction.params['client_id'] as string);
-          return html(
-            reply,
-            401,
-            loginPage({
-              action: `/oauth/interaction/${found.interaction.uid}/login`,
-              client,
-              username,
-              error: 'Wrong username or password.',
-            }),
-          );
+          auth.logins.fail(username);
+          return again(401, 'Wrong username or password.');
         }
+        auth.logins.succeed(username);
         reply.hijack();
         await found.provider.interactionFinished(
           request.raw,

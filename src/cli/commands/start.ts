@@ -11,11 +11,12 @@ import { dataDirOf, helpText, parse, UsageError } from '../args.js';
 export const startSpec = {
   name: 'start',
   summary: 'run a node (solo sequencer) with its HTTP API',
-  usage: 'medledger start [--data DIR] [--port N] [--host ADDR] [--demo] [--passphrase-file FILE]',
+  usage: 'medledger start [--data DIR] [--port N] [--host ADDR] [--public-url URL] [--demo] [--passphrase-file FILE]',
   options: {
     data: { type: 'string' },
     port: { type: 'string' },
     host: { type: 'string' },
+    'public-url': { type: 'string' },
     demo: { type: 'boolean' },
     'passphrase-file': { type: 'string' },
     quiet: { type: 'boolean' },
@@ -24,6 +25,8 @@ export const startSpec = {
     data: 'data directory (default $MEDLEDGER_DATA or ./data)',
     port: 'HTTP port (default $PORT or 8080)',
     host: 'listen address (default 127.0.0.1)',
+    'public-url':
+      'URL clients reach the node at (default $MEDLEDGER_PUBLIC_URL, else taken from each request): the OAuth issuer is URL/oauth and access tokens are for URL/fhir',
     demo: 'initialize a demo chain first if the data directory is empty, and load the demo data set once',
     'passphrase-file': 'file holding the keystore passphrase (default $MEDLEDGER_KEY_PASSPHRASE, else DATA/keystore.passphrase)',
     quiet: 'no request logging',
@@ -37,6 +40,9 @@ export async function runStart(argv: string[]): Promise<number> {
   const port = Number(values.port ?? process.env['PORT'] ?? 8080);
   if (!Number.isInteger(port) || port < 0 || port > 65535) throw new UsageError(`invalid port "${values.port}"`);
   const host = values.host ?? process.env['HOST'] ?? '127.0.0.1';
+  const publicUrl = values['public-url'] ?? process.env['MEDLEDGER_PUBLIC_URL'];
+  if (publicUrl !== undefined && !/^https?:\/\/[^/?#\s]+$/.test(publicUrl.replace(/\/+$/, '')))
+    throw new UsageError(`--public-url must be scheme://host[:port] without a path, got "${publicUrl}"`);
   if (values.demo && !isInitialized(dir)) {
     initDataDir(dir, DEMO_CHAIN);
     console.log(`initialized a demo chain in ${dir}`);
@@ -50,11 +56,16 @@ export async function runStart(argv: string[]): Promise<number> {
     console.log(describeLoad(await loadDemo(fhir)));
     demoAccounts = await ensureDemoAccounts(node, fhir, auth);
   }
-  const app = await buildHttpServer(node, { logger: values.quiet ? false : requestLogger('info'), fhir, auth });
+  const app = await buildHttpServer(node, {
+    logger: values.quiet ? false : requestLogger('info'),
+    fhir,
+    auth,
+    ...(publicUrl !== undefined && { publicUrl: publicUrl.replace(/\/+$/, '') }),
+  });
   const address = await app.listen({ port, host });
   const head = node.chain.head();
   console.log(`MedLedger node for chain "${node.chain.chainId}" at height ${head.height}, listening on ${address}`);
-  if (values.demo) console.log(describeDemoAccounts(demoAccounts, address));
+  if (values.demo) console.log(describeDemoAccounts(demoAccounts, publicUrl?.replace(/\/+$/, '') ?? address));
   let stopping = false;
   const stop = async (signal: string): Promise<void> => {
     if (stopping) return;

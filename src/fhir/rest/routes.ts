@@ -311,11 +311,19 @@ export const fhirRoutes: FastifyPluginAsync<FhirRoutesOptions> = async (app: Fas
   // transaction (all or nothing, one ledger transaction) and batch Bundles: src/fhir/bundle.ts.
   app.post<{ Body: unknown }>('/', { bodyLimit: FHIR_BODY_LIMIT }, async (request, reply) => {
     const prefer = typeof request.headers['prefer'] === 'string' && /return=/.test(request.headers['prefer']);
-    checkBundle(principalOf(request), parseBundle(request.body, baseOf(request)));
+    const principal = principalOf(request);
+    checkBundle(principal, parseBundle(request.body, baseOf(request)));
     const bundle = await processBundle(repository, request.body, author(request), {
       base: baseOf(request),
       prefer: prefer ? preferReturn(request) : 'minimal',
     });
+    // Search results inside a batch lose what the token may not read (their _include targets).
+    const ok = readable(principal);
+    for (const entry of bundle.entry ?? []) {
+      const inner = entry.resource;
+      if (inner?.resourceType === 'Bundle' && inner.type === 'searchset' && inner.entry)
+        inner.entry = inner.entry.filter((e) => e.search?.mode === 'outcome' || ok(e.resource));
+    }
     return reply.type(FHIR_JSON).send(bundle);
   });
 
