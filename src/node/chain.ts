@@ -12,6 +12,7 @@ import {
   encodeHeader,
   signBlock,
   signCheckpoint,
+  verifyCheckpoint,
   type BlockHeader,
   type SignedCheckpoint,
 } from '../ledger/block.js';
@@ -48,6 +49,18 @@ export interface CommittedBlock {
   proofFor(position: number): Uint8Array[];
 }
 
+/** A block sealed by `Chain.seal`, not yet persisted. */
+export interface SealedBlock {
+  readonly header: BlockHeader;
+  readonly stored: StoredBlock;
+  readonly txs: readonly SignedTx[];
+  readonly checkpoint: SignedCheckpoint;
+  readonly outcome: BlockOutcome;
+  readonly logNodes: readonly LogNode[];
+  readonly range: CompactRange;
+  readonly witness: Uint8Array;
+}
+
 export interface ChainEvents {
   block: [CommittedBlock];
 }
@@ -59,6 +72,8 @@ export class Chain extends EventEmitter<ChainEvents> {
   readonly store: LedgerStore;
   #range: CompactRange;
   #head: Head;
+  /** CometBFT mode: the key this node seals (witnesses) blocks with, once known. */
+  #witness: Uint8Array | undefined;
 
   private constructor(store: LedgerStore, genesis: Genesis, genesisHashValue: Uint8Array, head: Head, range: CompactRange) {
     super();
@@ -124,8 +139,28 @@ export class Chain extends EventEmitter<ChainEvents> {
   /**
    * Seals and persists one executed block. `outcome` must come from this chain's Application
    * for exactly `txs` at height head+1; nothing is visible until the store commit succeeds.
+   * `signer` signs the block hash and the checkpoint. Solo: it is the proposer. CometBFT: every
+   * node seals the agreed block itself, so `proposer` is the CometBFT proposer's key (the same
+   * header, and block hash, on every node) and `signer` is this node, signing as a witness.
    */
-  commitBlock(time: number, txs: readonly SignedTx[], outcome: BlockOutcome, proposer: Signer): CommittedBlock {
+  commitBlock(
+    time: number,
+    txs: readonly SignedTx[],
+    outcome: BlockOutcome,
+    signer: Signer,
+    proposer: Uint8Array = signer.publicKey,
+  ): CommittedBlock {
+    return this.persist(this.seal(time, txs, outcome, signer, proposer));
+  }
+
+  /** Computes the sealed block (header, signatures, log nodes) without changing anything. */
+  seal(
+    time: number,
+    txs: readonly SignedTx[],
+    outcome: BlockOutcome,
+    signer: Signer,
+    proposer: Uint8Array = signer.publicKey,
+  ): SealedBlock {
     const height = this.#head.height + 1;
     const range = this.#range.clone();
     const firstIndex = range.size;
@@ -142,20 +177,30 @@ export class Chain extends EventEmitter<ChainEvents> {
       logSize: range.size,
       logRoot: range.root(),
       stateRoot: outcome.stateRoot,
-      proposer: proposer.publicKey,
+      proposer,
     };
     const encoded = encodeHeader(header);
     const hash = blockHash(encoded);
-    const checkpoint = signCheckpoint(checkpointOf(header), proposer);
+    const checkpoint = signCheckpoint(checkpointOf(header), signer);
     const stored: StoredBlock = {
       height,
       hash,
       header: encoded,
-      signature: signBlock(hash, proposer),
+      signature: signBlock(hash, signer),
       checkpointSignature: checkpoint.signature,
       firstIndex,
       txCount: txs.length,
     };
+    return { header, stored, txs, checkpoint, outcome, logNodes, range, witness: signer.publicKey };
+  }
+
+  /** Persists a block sealed on top of the current head, atomically, and makes it the head. */
+  persist(sealed: SealedBlock): CommittedBlock {
+    const { header, stored, txs, checkpoint, outcome, logNodes, range } = sealed;
+    const height = header.height;
+    const firstIndex = stored.firstIndex;
+    if (height !== this.#head.height + 1 || !Buffer.from(header.prevHash).equals(this.#head.hash))
+      throw new Error(`sealed block ${height} does not follow the head at ${this.#head.height}`);
     this.store.commitBlock({
       block: stored,
       txs: txs.map((tx, i) => ({ index: firstIndex + i, hash: tx.hash, height, wire: tx.wire })),
@@ -164,9 +209,10 @@ export class Chain extends EventEmitter<ChainEvents> {
       subjects: txs.flatMap((tx, i) => subjectsOf(tx.tx).map((subject) => ({ subject, index: firstIndex + i }))),
     });
     this.#range = range;
+    if (this.genesis.consensus === 'cometbft') this.#witness = sealed.witness;
     this.#head = {
       height,
-      hash,
+      hash: stored.hash,
       time: header.time,
       logSize: header.logSize,
       logRoot: header.logRoot,
@@ -199,7 +245,17 @@ export class Chain extends EventEmitter<ChainEvents> {
     if (!block) return undefined;
     const header = decodeHeader(block.header);
     if (!header.ok) throw new Error(`block ${height} header is invalid: ${header.error.message}`);
-    return { checkpoint: checkpointOf(header.value), signer: header.value.proposer, signature: block.checkpointSignature };
+    const checkpoint = checkpointOf(header.value);
+    if (this.genesis.consensus !== 'cometbft')
+      return { checkpoint, signer: header.value.proposer, signature: block.checkpointSignature };
+    // Under CometBFT the checkpoint is signed by the node that sealed the block (a witness).
+    const candidates = this.#witness ? [this.#witness] : [];
+    candidates.push(...this.genesis.validators.map((v) => v.key));
+    for (const signer of candidates) {
+      const signed = { checkpoint, signer, signature: block.checkpointSignature };
+      if (verifyCheckpoint(signed)) return (this.#witness = signer), signed;
+    }
+    return { checkpoint, signer: header.value.proposer, signature: block.checkpointSignature };
   }
 }
 

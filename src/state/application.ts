@@ -76,20 +76,23 @@ export function nextStateRoot(previous: Uint8Array, height: number, changes: rea
 /** The state changes and root that genesis implies: the founding organization exists. */
 export function genesisState(genesis: Genesis, genesisHashValue: Uint8Array, base: StateReader): BlockOutcome {
   const overlay = new StateOverlay(base);
-  const founder: Participant = {
-    id: genesis.founder.id,
-    kind: 'organization',
-    status: 'active',
-    key: genesis.founder.key,
-    keySince: 0,
-    rotations: 0,
-    nextSeq: 0,
-    registeredAt: 0,
-    registeredBy: genesis.founder.id,
-    name: genesis.founder.name,
-  };
-  writeParticipant(overlay, founder);
-  overlay.set(`key/${Buffer.from(founder.key).toString('hex')}`, utf8(founder.id));
+  // The founder, then any further founding organizations of a network, in genesis order.
+  for (const org of [genesis.founder, ...(genesis.members ?? [])]) {
+    const participant: Participant = {
+      id: org.id,
+      kind: 'organization',
+      status: 'active',
+      key: org.key,
+      keySince: 0,
+      rotations: 0,
+      nextSeq: 0,
+      registeredAt: 0,
+      registeredBy: genesis.founder.id,
+      name: org.name,
+    };
+    writeParticipant(overlay, participant);
+    overlay.set(`key/${Buffer.from(participant.key).toString('hex')}`, utf8(participant.id));
+  }
   const changes = overlay.changes();
   return { changes, stateRoot: nextStateRoot(genesisHashValue, 0, changes), writes: overlay };
 }

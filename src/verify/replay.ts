@@ -123,10 +123,19 @@ export async function replay(source: ReplaySource, options: ReplayOptions = {}):
       if (!equalBytes(blockHash(block.header), block.hash)) throw new Mismatch(where, 'block hash does not match its header');
       if (header.time < prevTime) throw new Mismatch(where, 'block time goes backwards');
       if (!validators.some((v) => equalBytes(v, header.proposer))) throw new Mismatch(where, 'proposer is not a validator');
-      if (!verifyBlockSignature(block.hash, block.signature, header.proposer))
-        throw new Mismatch(where, 'proposer signature does not verify');
-      const checkpoint = { checkpoint: checkpointOf(header), signer: header.proposer, signature: block.checkpointSignature };
-      if (!verifyCheckpoint(checkpoint)) throw new Mismatch(where, 'checkpoint signature does not verify');
+      if (genesis.consensus === 'cometbft') {
+        // Each node seals the agreed block itself and signs it as a witness: any validator's
+        // signature counts, and both signatures must come from the same validator.
+        const witness = validators.find((v) => verifyBlockSignature(block.hash, block.signature, v));
+        if (!witness) throw new Mismatch(where, 'block signature is not a validator witness signature');
+        const checkpoint = { checkpoint: checkpointOf(header), signer: witness, signature: block.checkpointSignature };
+        if (!verifyCheckpoint(checkpoint)) throw new Mismatch(where, 'checkpoint signature does not verify');
+      } else {
+        if (!verifyBlockSignature(block.hash, block.signature, header.proposer))
+          throw new Mismatch(where, 'proposer signature does not verify');
+        const checkpoint = { checkpoint: checkpointOf(header), signer: header.proposer, signature: block.checkpointSignature };
+        if (!verifyCheckpoint(checkpoint)) throw new Mismatch(where, 'checkpoint signature does not verify');
+      }
       if (block.firstIndex !== txCount || block.txCount !== txs.length || header.txCount !== txs.length) {
         throw new Mismatch(
           where,
