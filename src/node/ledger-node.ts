@@ -1,11 +1,21 @@
 /**
- * One running MedLedger node on the solo sequencer: data directory, keystore, chain and sequencer
- * wired together. The HTTP server and the CLI build on this.
+ * One running MedLedger node: data directory, keystore, chain and the consensus adapter — the
+ * solo sequencer, or (for a chain whose genesis says cometbft) the ABCI application behind a
+ * CometBFT node — wired together. The HTTP server and the CLI build on this.
  */
 import { Identity } from '../client/identity.js';
 import { Signer, keyPairFromSeed } from '../crypto/ed25519.js';
 import type { TxPayload } from '../ledger/tx.js';
-import { SoloSequencer, type SequencerOptions, type SubmitOutcome } from '../consensus/solo/sequencer.js';
+import {
+  SoloSequencer,
+  type OwnTx,
+  type SequencerOptions,
+  type SubmitOutcome,
+} from '../consensus/solo/sequencer.js';
+import { AbciApp } from '../consensus/cometbft/app.js';
+import { AbciServer, parseAbciAddress } from '../consensus/cometbft/server.js';
+import { CometSubmitter } from '../consensus/cometbft/submitter.js';
+import type { SignedTx } from '../ledger/tx.js';
 import { VerifyPool } from '../crypto/verify-pool.js';
 import { Admission } from './admission.js';
 import { FileKeyStore } from '../storage/file-keystore.js';
@@ -17,11 +27,23 @@ export interface NodeOptions {
   readonly dataDir: string;
   readonly passphrase: string;
   readonly sequencer?: SequencerOptions;
+  /** Required for a CometBFT chain: where to serve ABCI and the local CometBFT RPC. */
+  readonly cometbft?: { readonly abci: string; readonly rpc: string; readonly commitTimeoutMs?: number };
+}
+
+/** What the node hands transactions to: the solo sequencer or the CometBFT submitter. */
+export interface Sequencer {
+  submit(tx: SignedTx): Promise<SubmitOutcome>;
+  submitOwn(own: OwnTx): Promise<SubmitOutcome>;
+  readonly backlog: number;
+  close(): Promise<void>;
 }
 
 export class LedgerNode {
   readonly chain: Chain;
-  readonly sequencer: SoloSequencer;
+  readonly sequencer: Sequencer;
+  /** CometBFT mode: the ABCI server (call listen()); undefined on the solo sequencer. */
+  readonly abci: { readonly app: AbciApp; readonly server: AbciServer; listen(): Promise<void> } | undefined;
   readonly keystore: FileKeyStore;
   readonly nodeSigner: Signer;
   /** The organization this node runs for, signing with the organization key from the keystore. */
@@ -46,7 +68,17 @@ export class LedgerNode {
     this.keystore = keystore;
     this.nodeSigner = signer;
     this.#unlock = unlock;
-    this.sequencer = new SoloSequencer(chain, signer, options.sequencer);
+    if (chain.genesis.consensus === 'cometbft') {
+      const comet = options.cometbft;
+      if (!comet) throw new DataDirError('this chain runs on CometBFT: give the ABCI address and the CometBFT RPC');
+      const app = new AbciApp(chain, signer);
+      const server = new AbciServer(app.handle, (error) => console.error(`ABCI: ${String(error)}`));
+      this.sequencer = new CometSubmitter(app, comet);
+      this.abci = { app, server, listen: () => server.listen(parseAbciAddress(comet.abci)) };
+    } else {
+      this.sequencer = new SoloSequencer(chain, signer, options.sequencer);
+      this.abci = undefined;
+    }
     this.#admission = new Admission(chain.chainId, this.#pool);
     const orgSeed = keystore.secretKey(ORG_KEY);
     if (!orgSeed) throw new DataDirError('the keystore has no organization key');
@@ -106,6 +138,7 @@ export class LedgerNode {
     this.#closing = true;
     while (this.#admitting.size > 0) await Promise.allSettled([...this.#admitting]);
     await this.sequencer.close();
+    await this.abci?.server.close();
     await this.#pool.close();
     this.#store.close();
     this.#unlock();
