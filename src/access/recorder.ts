@@ -59,7 +59,12 @@ export class AccessRecorder {
 
   /** Resolves when the event (all of it, if it had to be split) is on the ledger. */
   record(event: AccessEvent): Promise<void> {
-    const parts = splitEvent(event).map(
+    return this.recordAll([event]);
+  }
+
+  /** Records several events, queued together so they share a transaction when they fit. */
+  recordAll(events: readonly AccessEvent[]): Promise<void> {
+    const parts = events.flatMap(splitEvent).map(
       (part) =>
         new Promise<void>((resolve, reject) => {
           this.#queue.push({ event: part, resolve, reject });

@@ -1,0 +1,43 @@
+/**
+ * The node as the access service sees it (src/access/service.ts): committed state for decisions
+ * and search scopes, and transaction submission signed by the organization or — when the
+ * keystore holds their key — by one of its practitioners, so the ledger names who acted.
+ */
+import { Identity } from '../client/identity.js';
+import { keyPairFromSeed } from '../crypto/ed25519.js';
+import type { TxPayload } from '../ledger/tx.js';
+import type { AccessLedger, SubmitResult } from '../access/service.js';
+import type { LedgerNode } from './ledger-node.js';
+
+export function accessLedgerOf(node: LedgerNode): AccessLedger {
+  const { chain } = node;
+  const practitioners = new Map<string, Identity>();
+
+  const signerFor = (id: string): Identity | undefined => {
+    const cached = practitioners.get(id);
+    if (cached) return cached;
+    const participant = chain.app.participant(id);
+    const seed = node.keystore.secretKey(id);
+    if (participant?.kind !== 'practitioner' || participant.org !== node.org.id || !seed) return undefined;
+    const identity = new Identity(chain.chainId, id, keyPairFromSeed(seed));
+    // Only a key the ledger lists as current may sign; a rotated-away key in the keystore may not.
+    if (!Buffer.from(identity.publicKey).equals(participant.key)) return undefined;
+    practitioners.set(id, identity);
+    return identity;
+  };
+
+  return {
+    org: node.org.id,
+    info: () => chain.app.info(),
+    consentsFor: (patient, grantee) => chain.app.consentsFor(patient, grantee),
+    latestBreakGlass: (patient, practitioner) => chain.app.latestBreakGlass(patient, practitioner),
+    stateKeys: (prefix, options) => chain.store.stateKeys(prefix, options),
+    participant: (id) => chain.app.participant(id),
+    breakGlass: (id) => chain.app.breakGlass(id),
+    async submit(signer: string, payload: TxPayload): Promise<SubmitResult> {
+      const identity = signer === node.org.id ? undefined : signerFor(signer);
+      if (!identity) return node.submitOwn(payload);
+      return node.sequencer.submitOwn({ signer, payload, sign: (p, seq) => identity.signAt(p, seq) });
+    },
+  };
+}
