@@ -339,6 +339,17 @@ describe('refresh tokens, revocation and sign-in throttling', () => {
     assert.equal((await fhir('GET', '/Observation', bearer)).status, 200);
     assert.equal((await fhir('GET', '/Condition', bearer)).status, 403);
     const next = String(renewed.body['refresh_token']);
+    const introspect = async (tokenValue: string, clientId: string) =>
+      (await (
+        await fetch(`${server.url}/oauth/token/introspection`, {
+          method: 'POST',
+          headers: { 'content-type': 'application/x-www-form-urlencoded' },
+          body: new URLSearchParams({ token: tokenValue, client_id: clientId }).toString(),
+        })
+      ).json()) as { active: boolean; scope?: string };
+    const own = await introspect(next, APP);
+    assert.equal(own.active, true, 'a client introspects its own refresh token');
+    assert.match(own.scope ?? '', /patient\/Observation\.rs/);
     const revoked = await fetch(`${server.url}/oauth/token/revocation`, {
       method: 'POST',
       headers: { 'content-type': 'application/x-www-form-urlencoded' },
@@ -372,6 +383,21 @@ describe('refresh tokens, revocation and sign-in throttling', () => {
     assert.equal(locked.status, 429);
     assert.ok(Number(locked.headers.get('retry-after')) > 0);
     assert.match(await locked.text(), /Too many failed sign-ins/);
+  });
+});
+
+describe('CORS for browser apps', () => {
+  it('the token endpoint answers cross-origin requests from the origin of a public client redirect URI only', async () => {
+    const preflight = (origin: string) =>
+      fetch(`${server.url}/oauth/token`, {
+        method: 'POST',
+        headers: { origin, 'content-type': 'application/x-www-form-urlencoded' },
+        body: new URLSearchParams({ grant_type: 'refresh_token', refresh_token: 'x', client_id: APP }).toString(),
+      });
+    const allowed = await preflight('http://127.0.0.1:9');
+    assert.equal(allowed.headers.get('access-control-allow-origin'), 'http://127.0.0.1:9');
+    const foreign = await preflight('http://evil.example');
+    assert.notEqual(foreign.headers.get('access-control-allow-origin'), 'http://evil.example');
   });
 });
 

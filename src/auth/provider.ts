@@ -170,6 +170,11 @@ export async function createProvider(origin: string, deps: ProviderDependencies)
       },
       launch: null,
     } as never,
+    // Browser apps may call the token endpoint from the origins of their own redirect URIs.
+    clientBasedCORS: (_ctx, origin, client) =>
+      origin !== 'null' &&
+      client.clientAuthMethod === 'none' &&
+      (client.redirectUris ?? []).some((uri) => URL.canParse(uri) && new URL(uri).origin === origin),
     async findAccount(_ctx, sub) {
       const account = store.account(sub);
       if (!account || account.disabled) return undefined;
@@ -185,8 +190,9 @@ export async function createProvider(origin: string, deps: ProviderDependencies)
     features: {
       devInteractions: { enabled: false },
       clientCredentials: { enabled: true },
-      introspection: { enabled: true },
-      revocation: { enabled: true },
+      // A client may introspect or revoke only its own tokens.
+      introspection: { enabled: true, allowedPolicy: async (_ctx, client, token) => token.clientId === client.clientId },
+      revocation: { enabled: true, allowedPolicy: async (_ctx, client, token) => token.clientId === client.clientId },
       resourceIndicators: {
         enabled: true,
         defaultResource: () => audience,
