@@ -3,6 +3,7 @@ import { UsageError } from './args.js';
 import { demoSpec, runDemo } from './commands/demo.js';
 import { initSpec, runInit } from './commands/init.js';
 import { keysSpec, runKeys } from './commands/keys.js';
+import { networkSpec, runNetwork } from './commands/network.js';
 import { runStart, startSpec } from './commands/start.js';
 import { runToken, tokenSpec } from './commands/token.js';
 import { accountSpec, runAccount } from './commands/account.js';
@@ -16,6 +17,7 @@ const COMMANDS: Record<string, { summary: string; run: (argv: string[]) => numbe
   verify: { summary: verifySpec.summary, run: runVerify },
   account: { summary: accountSpec.summary, run: runAccount },
   token: { summary: tokenSpec.summary, run: runToken },
+  network: { summary: networkSpec.summary, run: runNetwork },
 };
 
 function usage(): string {

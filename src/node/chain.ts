@@ -253,7 +253,7 @@ export class Chain extends EventEmitter<ChainEvents> {
     candidates.push(...this.genesis.validators.map((v) => v.key));
     for (const signer of candidates) {
       const signed = { checkpoint, signer, signature: block.checkpointSignature };
-      if (verifyCheckpoint(signed)) return (this.#witness = signer), signed;
+      if (verifyCheckpoint(signed)) return ((this.#witness = signer), signed);
     }
     return { checkpoint, signer: header.value.proposer, signature: block.checkpointSignature };
   }

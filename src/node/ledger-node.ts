@@ -6,12 +6,7 @@
 import { Identity } from '../client/identity.js';
 import { Signer, keyPairFromSeed } from '../crypto/ed25519.js';
 import type { TxPayload } from '../ledger/tx.js';
-import {
-  SoloSequencer,
-  type OwnTx,
-  type SequencerOptions,
-  type SubmitOutcome,
-} from '../consensus/solo/sequencer.js';
+import { SoloSequencer, type OwnTx, type SequencerOptions, type SubmitOutcome } from '../consensus/solo/sequencer.js';
 import { AbciApp } from '../consensus/cometbft/app.js';
 import { AbciServer, parseAbciAddress } from '../consensus/cometbft/server.js';
 import { CometSubmitter } from '../consensus/cometbft/submitter.js';
@@ -76,6 +71,7 @@ export class LedgerNode {
       this.sequencer = new CometSubmitter(app, comet);
       this.abci = { app, server, listen: () => server.listen(parseAbciAddress(comet.abci)) };
     } else {
+      if (options.cometbft) throw new DataDirError('this chain runs on the solo sequencer, not CometBFT (no --abci)');
       this.sequencer = new SoloSequencer(chain, signer, options.sequencer);
       this.abci = undefined;
     }

@@ -10,9 +10,12 @@ import { dataDirOf, helpText, parse, UsageError } from '../args.js';
 
 export const startSpec = {
   name: 'start',
-  summary: 'run a node (solo sequencer) with its HTTP API',
-  usage: 'medledger start [--data DIR] [--port N] [--host ADDR] [--public-url URL] [--demo] [--passphrase-file FILE]',
+  summary: 'run a node (solo sequencer, or ABCI application of a CometBFT node) with its HTTP API',
+  usage:
+    'medledger start [--data DIR] [--port N] [--host ADDR] [--public-url URL] [--demo] [--passphrase-file FILE] [--abci ADDR --cometbft-rpc URL]',
   options: {
+    abci: { type: 'string' },
+    'cometbft-rpc': { type: 'string' },
     data: { type: 'string' },
     port: { type: 'string' },
     host: { type: 'string' },
@@ -22,6 +25,8 @@ export const startSpec = {
     quiet: { type: 'boolean' },
   },
   help: {
+    abci: 'CometBFT chains: serve ABCI here for the local CometBFT node (unix:///path/abci.sock or tcp://127.0.0.1:26658)',
+    'cometbft-rpc': 'CometBFT chains: the local CometBFT RPC that transactions are broadcast to (default http://127.0.0.1:26657)',
     data: 'data directory (default $MEDLEDGER_DATA or ./data)',
     port: 'HTTP port (default $PORT or 8080)',
     host: 'listen address (default 127.0.0.1)',
@@ -47,7 +52,18 @@ export async function runStart(argv: string[]): Promise<number> {
     initDataDir(dir, DEMO_CHAIN);
     console.log(`initialized a demo chain in ${dir}`);
   }
-  const node = LedgerNode.open({ dataDir: dir, passphrase: resolvePassphrase(dir, undefined, values['passphrase-file']) });
+  const node = LedgerNode.open({
+    dataDir: dir,
+    passphrase: resolvePassphrase(dir, undefined, values['passphrase-file']),
+    ...(values.abci !== undefined && {
+      cometbft: { abci: values.abci, rpc: values['cometbft-rpc'] ?? 'http://127.0.0.1:26657' },
+    }),
+  });
+  // Under CometBFT, serve ABCI first: the CometBFT node connects to it as it starts.
+  if (node.abci) {
+    await node.abci.listen();
+    console.log(`ABCI application for CometBFT listening on ${values.abci}`);
+  }
   const fhir = await FhirRepository.open(node, dir);
   const auth = await AuthService.open(node, dir);
   // The demo data set, on first start only (loadDemo does nothing once its organization exists).

@@ -134,8 +134,7 @@ export class AbciApp extends EventEmitter<AbciAppEvents> {
     if (request.commit) return { commit: this.#commit() };
     if (request.query) return { query: this.#query(request.query) };
     if (request.extendVote) return { extendVote: { voteExtension: new Uint8Array() } };
-    if (request.verifyVoteExtension)
-      return { verifyVoteExtension: { status: ResponseVerifyVoteExtension_VerifyStatus.ACCEPT } };
+    if (request.verifyVoteExtension) return { verifyVoteExtension: { status: ResponseVerifyVoteExtension_VerifyStatus.ACCEPT } };
     if (request.listSnapshots) return { listSnapshots: { snapshots: [] } };
     if (request.offerSnapshot) return { offerSnapshot: { result: 1 /* ABORT: no state sync yet */ } };
     if (request.loadSnapshotChunk) return { loadSnapshotChunk: { chunk: new Uint8Array() } };
@@ -170,7 +169,8 @@ export class AbciApp extends EventEmitter<AbciAppEvents> {
   #checkTx(wire: Uint8Array): NonNullable<Response['checkTx']> {
     const decoded = decodeTx(wire, this.chain.chainId);
     const checked = decoded.ok ? this.chain.app.checkTx(decoded.value) : decoded;
-    if (checked.ok) return { code: 0, data: new Uint8Array(), log: '', info: '', gasWanted: 0n, gasUsed: 0n, events: [], codespace: '' };
+    if (checked.ok)
+      return { code: 0, data: new Uint8Array(), log: '', info: '', gasWanted: 0n, gasUsed: 0n, events: [], codespace: '' };
     return {
       code: abciCode(checked.error.code),
       data: utf8(checked.error.code),
@@ -208,15 +208,15 @@ export class AbciApp extends EventEmitter<AbciAppEvents> {
     for (const wire of request.txs) {
       if (!decodeTx(wire, this.chain.chainId).ok) return { status: ResponseProcessProposal_ProposalStatus.REJECT };
     }
-    if (!this.#proposers.has(toHex(request.proposerAddress)))
-      return { status: ResponseProcessProposal_ProposalStatus.REJECT };
+    if (!this.#proposers.has(toHex(request.proposerAddress))) return { status: ResponseProcessProposal_ProposalStatus.REJECT };
     return { status: ResponseProcessProposal_ProposalStatus.ACCEPT };
   }
 
   #finalize(request: RequestFinalizeBlock): NonNullable<Response['finalizeBlock']> {
     const height = Number(request.height);
     const head = this.chain.head();
-    if (height !== head.height + 1) throw new Error(`FinalizeBlock ${height} does not follow the committed height ${head.height}`);
+    if (height !== head.height + 1)
+      throw new Error(`FinalizeBlock ${height} does not follow the committed height ${head.height}`);
     const proposer = this.#proposers.get(toHex(request.proposerAddress));
     if (!proposer) throw new Error(`block ${height} proposer ${toHex(request.proposerAddress)} is not a validator`);
     const time = this.#blockTime(request.time);
@@ -261,8 +261,7 @@ export class AbciApp extends EventEmitter<AbciAppEvents> {
       codespace: CODESPACE,
     });
     const [, kind, id] = request.path.split('/');
-    if (request.path === '/head')
-      return answer({ ...head, appHash: appHash(head), chain: this.chain.chainId, hash: head.hash });
+    if (request.path === '/head') return answer({ ...head, appHash: appHash(head), chain: this.chain.chainId, hash: head.hash });
     if (kind === 'participant' && id) {
       const participant = this.chain.app.participant(id);
       return participant ? answer(participant) : notFound(`participant ${id}`);
@@ -271,7 +270,12 @@ export class AbciApp extends EventEmitter<AbciAppEvents> {
       const tx = this.chain.store.txByHash(fromHex(id.toLowerCase())!);
       return tx ? answer({ hash: tx.hash, height: tx.height, index: tx.index, wire: tx.wire }) : notFound(`transaction ${id}`);
     }
-    return { ...emptyQuery(head.height), code: abciCode('tx.invalid'), log: `unknown query path ${request.path}`, codespace: CODESPACE };
+    return {
+      ...emptyQuery(head.height),
+      code: abciCode('tx.invalid'),
+      log: `unknown query path ${request.path}`,
+      codespace: CODESPACE,
+    };
   }
 
   #blockTime(t: Timestamp | undefined): number {
@@ -284,7 +288,16 @@ function txResult(code: number, log: string, data: Uint8Array, info = ''): ExecT
 }
 
 function emptyQuery(height: number): ResponseQuery {
-  return { code: 0, log: '', info: '', index: 0n, key: new Uint8Array(), value: new Uint8Array(), height: BigInt(height), codespace: '' };
+  return {
+    code: 0,
+    log: '',
+    info: '',
+    index: 0n,
+    key: new Uint8Array(),
+    value: new Uint8Array(),
+    height: BigInt(height),
+    codespace: '',
+  };
 }
 
 function varintSize(n: number): number {
@@ -295,4 +308,3 @@ function varintSize(n: number): number {
   }
   return size;
 }
-

@@ -112,7 +112,10 @@ export class CometSubmitter {
       if (!result || result.code === 0) return undefined;
       return errorOfCode(result.code, result.log);
     } catch (error) {
-      return { code: 'node.overloaded', message: `CometBFT is unreachable: ${error instanceof Error ? error.message : String(error)}` };
+      return {
+        code: 'node.overloaded',
+        message: `CometBFT is unreachable: ${error instanceof Error ? error.message : String(error)}`,
+      };
     }
   }
 

@@ -76,7 +76,7 @@ export function ledgerRoutes(node: LedgerNode): FastifyPluginAsync {
         stateRoot: toHex(head.stateRoot),
         genesisHash: toHex(chain.genesisHash),
         validators: chain.genesis.validators.map((v) => ({ name: v.name, key: toHex(v.key) })),
-        consensus: 'solo',
+        consensus: chain.genesis.consensus ?? 'solo',
         backlog: node.sequencer.backlog,
       };
     });
