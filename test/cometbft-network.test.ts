@@ -1,0 +1,197 @@
+/**
+ * A real 4-validator CometBFT network on 127.0.0.1 (4 cometbft + 4 medledger processes): the
+ * nodes agree block for block; with one validator killed (-9) the rest keep committing and the
+ * restarted one catches up and agrees; with two down nothing commits and nothing diverges, and
+ * commits resume when one returns. Needs the cometbft binary (PATH or $COMETBFT_BIN): skipped
+ * without it, failed without it under MEDLEDGER_REQUIRE_ALL=1 (CI).
+ */
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { createServer } from 'node:net';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { Identity } from '../src/client/identity.js';
+import { toBase64, toHex } from '../src/crypto/bytes.js';
+import { keyPairFromSeed } from '../src/crypto/ed25519.js';
+import type { SignedTx } from '../src/ledger/tx.js';
+import { ORG_KEY, paths, resolvePassphrase } from '../src/node/data-dir.js';
+import { FileKeyStore } from '../src/storage/file-keystore.js';
+import {
+  cometbftBinary,
+  createNetwork,
+  orgProcesses,
+  startOrg,
+  stopOrg,
+  type Network,
+  type NetworkOrg,
+} from '../src/consensus/cometbft/network.js';
+import { registerPatient, registerPractitioner, tempDir } from './support/fixtures.js';
+
+const binary = cometbftBinary();
+const required = process.env['MEDLEDGER_REQUIRE_ALL'] === '1';
+const skip = !binary && !required ? 'cometbft not installed (PATH or COMETBFT_BIN); see .ci/run' : false;
+
+interface Status {
+  height: number;
+  logSize: number;
+  consensus: string;
+}
+interface Block {
+  hash: string;
+  header: { stateRoot: string; logRoot: string; logSize: number; proposer: string };
+}
+
+async function get<T>(org: NetworkOrg, path: string): Promise<T> {
+  const res = await fetch(`http://127.0.0.1:${org.httpPort}${path}`, { signal: AbortSignal.timeout(5000) });
+  assert.equal(res.status, 200, `${org.id} GET ${path}: ${res.status}`);
+  return (await res.json()) as T;
+}
+
+async function submit(org: NetworkOrg, tx: SignedTx, timeoutMs = 30_000): Promise<{ height: number; index: number }> {
+  const res = await fetch(`http://127.0.0.1:${org.httpPort}/api/v1/txs`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ tx: toBase64(tx.wire) }),
+    signal: AbortSignal.timeout(timeoutMs),
+  });
+  const body = (await res.json()) as { height: number; index: number; code?: string; message?: string };
+  assert.equal(res.status, 200, `${org.id} POST /txs: ${JSON.stringify(body)}`);
+  return body;
+}
+
+async function waitFor(what: string, check: () => Promise<boolean>, timeoutMs = 30_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    try {
+      if (await check()) return;
+    } catch {
+      // a node still starting
+    }
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+/** Every node in `orgs` has block `height` and they agree on it (same hash, roots and proposer). */
+async function assertAgree(orgs: readonly NetworkOrg[], height: number): Promise<string> {
+  for (const org of orgs)
+    await waitFor(`${org.id} at height ${height}`, async () => (await get<Status>(org, '/api/v1/status')).height >= height);
+  const blocks = await Promise.all(orgs.map((org) => get<Block>(org, `/api/v1/blocks/${height}`)));
+  for (const [i, block] of blocks.entries()) {
+    assert.equal(block.hash, blocks[0]!.hash, `${orgs[i]!.id} block ${height} hash`);
+    assert.deepEqual(block.header, blocks[0]!.header, `${orgs[i]!.id} block ${height} header`);
+  }
+  return blocks[0]!.hash;
+}
+
+/** A run of 8 free consecutive ports' worth of spacing: base..base+50. */
+async function freeBase(): Promise<number> {
+  const free = (port: number) =>
+    new Promise<boolean>((resolve) => {
+      const server = createServer();
+      server.once('error', () => resolve(false));
+      server.listen(port, '127.0.0.1', () => server.close(() => resolve(true)));
+    });
+  for (let attempt = 0; attempt < 50; attempt++) {
+    const base = 20_000 + Math.floor(Math.random() * 400) * 50;
+    const ports = [1, 2, 3, 4].flatMap((i) => [base + 10 * i, base + 10 * i + 1, base + 5 + i]);
+    if ((await Promise.all(ports.map(free))).every(Boolean)) return base;
+  }
+  throw new Error('no free ports');
+}
+
+describe('a 4-validator CometBFT network', { skip, timeout: 180_000 }, () => {
+  let temp: { path: string; remove: () => void };
+  let network: Network;
+  let orgs: readonly NetworkOrg[];
+  let org1: Identity;
+  let registrar: Identity;
+
+  before(async () => {
+    assert.ok(binary, 'cometbft is required (MEDLEDGER_REQUIRE_ALL=1): install it as .ci/run does or set COMETBFT_BIN');
+    temp = tempDir('mlnet-');
+    const base = await freeBase();
+    network = createNetwork({
+      dir: temp.path,
+      orgs: 4,
+      chain: 'test-net',
+      basePort: base,
+      httpBasePort: base + 5,
+      timeoutCommitMs: 150,
+      timeoutProposeMs: 800,
+      timeoutVoteMs: 300,
+    });
+    orgs = network.orgs;
+    await Promise.all(orgs.map((org) => startOrg(org)));
+    const dataDir = orgs[0]!.dataDir;
+    const keystore = FileKeyStore.open(paths(dataDir).keystore, resolvePassphrase(dataDir));
+    org1 = new Identity('test-net', 'org_1', keyPairFromSeed(keystore.secretKey(ORG_KEY)!));
+  });
+
+  after(async () => {
+    if (orgs) await Promise.all(orgs.map((org) => stopOrg(org, 'SIGKILL')));
+    temp?.remove();
+  });
+
+  it('commits transactions submitted through one node, and all four agree on every block', async () => {
+    const status = await get<Status>(orgs[0]!, '/api/v1/status');
+    assert.equal(status.consensus, 'cometbft');
+    const made = registerPractitioner(org1, 'prac_net-registrar', ['registrar']);
+    registrar = made.practitioner;
+    const first = await submit(orgs[0]!, made.tx);
+    let last = first;
+    for (let i = 0; i < 5; i++) last = await submit(orgs[0]!, registerPatient(registrar).tx);
+    assert.equal(last.index, first.index + 5);
+    // Every node has the practitioner, and the blocks are identical everywhere.
+    await assertAgree(orgs, last.height);
+    for (const org of orgs) await get(org, '/api/v1/participants/prac_net-registrar');
+  });
+
+  it('keeps committing with one validator killed (-9), and the restarted one catches up and agrees', async () => {
+    const down = orgs[3]!;
+    const pids = orgProcesses(down);
+    for (const pid of [pids.cometbft, pids.medledger]) if (pid !== undefined) process.kill(pid, 'SIGKILL');
+    const committed = [];
+    for (let i = 0; i < 3; i++) committed.push(await submit(orgs[1]!, registerPatient(registrar).tx));
+    await assertAgree(orgs.slice(0, 3), committed.at(-1)!.height);
+
+    await stopOrg(down); // clears the pid file of the killed processes
+    await startOrg(down);
+    const after = await submit(orgs[0]!, registerPatient(registrar).tx);
+    await assertAgree(orgs, after.height);
+  });
+
+  it('with two validators down commits nothing and nothing diverges; commits resume when one returns', async () => {
+    const [a, b, c, d] = orgs as [NetworkOrg, NetworkOrg, NetworkOrg, NetworkOrg];
+    await Promise.all([stopOrg(c, 'SIGKILL'), stopOrg(d, 'SIGKILL')]);
+    const before = (await get<Status>(a, '/api/v1/status')).height;
+    // Without 2/3 of the voting power no block can be committed: the submission waits.
+    const tx = registerPatient(registrar).tx;
+    const pending = submit(a, tx, 60_000);
+    await new Promise((r) => setTimeout(r, 3000));
+    const stalled = await Promise.all([a, b].map((org) => get<Status>(org, '/api/v1/status')));
+    assert.ok(
+      stalled.every((s) => s.height <= before + 1),
+      `heights moved on: ${stalled.map((s) => s.height).join(', ')}`,
+    );
+    assert.equal(stalled[0]!.height, stalled[1]!.height);
+    await assertAgree([a, b], stalled[0]!.height);
+
+    await startOrg(c);
+    const receipt = await pending;
+    assert.ok(receipt.height > stalled[0]!.height);
+    await assertAgree([a, b, c], receipt.height);
+    const got = await get<{ hash: string }>(c, `/api/v1/txs/${toHex(tx.hash)}`);
+    assert.equal(got.hash, toHex(tx.hash));
+  });
+
+  it("medledger verify accepts a stopped node's CometBFT chain", async () => {
+    const c = orgs[2]!;
+    await stopOrg(c);
+    const cli = join(fileURLToPath(new URL('..', import.meta.url)), 'src', 'cli', 'main.js');
+    const run = spawnSync(process.execPath, [cli, 'verify', '--data', c.dataDir, '--ledger-only'], { encoding: 'utf8' });
+    assert.equal(run.status, 0, run.stdout + run.stderr);
+    assert.match(run.stdout, /^OK chain "test-net"/m);
+  });
+});
