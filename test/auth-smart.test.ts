@@ -125,12 +125,12 @@ async function fhir(method: string, path: string, bearer: string | undefined, bo
   });
 }
 
-async function codeFlow(scope: string): Promise<Record<string, unknown>> {
+async function codeFlow(scope: string, username = 'alice', password = PASSWORD): Promise<Record<string, unknown>> {
   const verifier = randomBytes(32).toString('base64url');
   const redirect = await browserFlow(
     authorizeUrl({ scope, code_challenge: s256(verifier), code_challenge_method: 'S256' }),
-    'alice',
-    PASSWORD,
+    username,
+    password,
   );
   assert.equal(redirect.searchParams.get('state'), 'state-1');
   const code = redirect.searchParams.get('code');
@@ -177,7 +177,7 @@ before(async () => {
     token_endpoint_auth_method: 'none',
     grant_types: ['authorization_code', 'refresh_token'],
     response_types: ['code'],
-    scope: 'openid fhirUser launch/patient offline_access patient/*.cruds user/*.cruds',
+    scope: 'openid fhirUser launch/patient offline_access online_access patient/*.cruds user/*.cruds',
   });
   await auth.store.addAccount({
     id: server.fhir!.vault.patientPseudonym(patientId)!,
@@ -323,6 +323,48 @@ describe('authorization code + PKCE (patient, standalone launch)', () => {
       ),
       /login refused/,
     );
+  });
+});
+
+describe('authorization code + PKCE (clinician)', () => {
+  it('a clinician gets user/ scopes (patient/ ones are refused on the consent page) and an online_access refresh token', async () => {
+    const registered = await server.node.submitOwn({
+      type: 'participant.register',
+      body: {
+        kind: 'practitioner',
+        id: 'prac_grey',
+        key: generateKeyPairEd().publicKey,
+        org: server.org.id,
+        roles: ['clinician'],
+      },
+    });
+    assert.ok(registered.ok);
+    await server.auth!.store.addAccount({
+      id: 'prac_grey',
+      kind: 'practitioner',
+      username: 'grey',
+      password: 'grey-password-1',
+      display: 'Dr Grey',
+    });
+    const body = await codeFlow('openid fhirUser online_access user/*.rs patient/*.rs', 'grey', 'grey-password-1');
+    assert.equal(body['patient'], undefined, 'no patient context for a clinician');
+    const scopes = String(body['scope']).split(' ');
+    assert.ok(scopes.includes('user/*.rs'));
+    assert.ok(!scopes.includes('patient/*.rs'));
+    assert.ok(typeof body['refresh_token'] === 'string', 'online_access gives a refresh token');
+    const bearer = String(body['access_token']);
+    assert.equal(
+      (await fhir('GET', `/Patient/${otherPatientId}`, bearer)).status,
+      200,
+      'scopes do not confine a clinician to one patient',
+    );
+    const create = await fhir('POST', '/Observation', bearer, {
+      resourceType: 'Observation',
+      status: 'final',
+      code: { text: 'x' },
+      subject: { reference: `Patient/${patientId}` },
+    });
+    assert.equal(create.status, 403);
   });
 });
 

@@ -233,6 +233,10 @@ export async function createProvider(origin: string, deps: ProviderDependencies)
       RefreshToken: 30 * 24 * 3600,
     },
     rotateRefreshToken: true,
+    // offline_access: a refresh token that outlives the session; online_access (SMART): one that
+    // ends with the user's session at the authorization server.
+    issueRefreshToken: async (_ctx, client, code) =>
+      client.grantTypeAllowed('refresh_token') && (code.scopes.has('offline_access') || code.scopes.has('online_access')),
     interactions: { url: (_ctx, interaction) => `/oauth/interaction/${interaction.uid}` },
     async renderError(ctx, out) {
       ctx.type = 'html';

@@ -52,14 +52,19 @@ export const authRoutes: FastifyPluginAsync<AuthRoutesOptions> = async (app: Fas
   await app.register(async (scope) => {
     scope.removeAllContentTypeParsers();
     scope.addContentTypeParser('*', (_request, _payload, done) => done(null, undefined));
+    const callbacks = new WeakMap<object, ReturnType<Awaited<ReturnType<AuthService['provider']>>['callback']>>();
     const handle = async (request: FastifyRequest, reply: FastifyReply) => {
-      const provider = await auth.provider(origin(request));
+      const provider = await auth.provider(origin(request)).catch(() => {
+        throw Object.assign(new Error('this node does not answer for that host name; set --public-url'), { statusCode: 421 });
+      });
+      let callback = callbacks.get(provider);
+      if (!callback) callbacks.set(provider, (callback = provider.callback()));
       reply.hijack();
       const raw = request.raw as typeof request.raw & { originalUrl?: string };
       const url = raw.url ?? '/oauth';
       raw.originalUrl = url;
       raw.url = url.slice('/oauth'.length) || '/';
-      provider.callback()(raw, reply.raw);
+      callback(raw, reply.raw);
     };
     scope.all('/oauth/*', { schema: { hide: true } }, handle);
   });
