@@ -41,6 +41,8 @@ export interface CreateStats {
   readonly perSecond: number;
   readonly latencyP50Ms: number;
   readonly latencyP99Ms: number;
+  /** CPU time of the whole process (server, and for HTTP the client worker too) per create. */
+  readonly cpuMsPerCreate?: number;
 }
 
 export interface BundleStats {
@@ -83,6 +85,8 @@ export interface FhirBenchOptions {
   readonly log: Log;
   /** Only the HTTP create part (for `node --cpu-prof`). */
   readonly profileOnly?: boolean;
+  /** Only the write figures (HTTP creates, in-process creates, Bundle ingest); no read/search. */
+  readonly writesOnly?: boolean;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -195,18 +199,20 @@ async function seedPatients(fhir: FhirRepository, w: Workload, count: number): P
 // ---------------------------------------------------------------------------------------------
 // 1. Creates
 
-function stats(latencies: ArrayLike<number>, seconds: number, concurrency: number): CreateStats {
+function stats(latencies: ArrayLike<number>, seconds: number, concurrency: number, cpu?: NodeJS.CpuUsage): CreateStats {
   return {
     creates: latencies.length,
     concurrency,
     perSecond: round(latencies.length / seconds, 0),
     latencyP50Ms: round(median(latencies), 1),
     latencyP99Ms: round(percentile(latencies, 99), 1),
+    ...(cpu && { cpuMsPerCreate: round((cpu.user + cpu.system) / 1000 / latencies.length, 3) }),
   };
 }
 
 async function httpCreates(url: string, w: Workload, patients: string[], count: number): Promise<CreateStats> {
   const perClient = Math.ceil(count / CLIENTS);
+  const cpu = process.cpuUsage();
   const worker = new Worker(new URL('./fhir-clients.js', import.meta.url), {
     workerData: { url, authorization, clients: CLIENTS, perClient, templates: w.observations, patients },
   });
@@ -218,7 +224,7 @@ async function httpCreates(url: string, w: Workload, patients: string[], count: 
   );
   await worker.terminate();
   if (out.failures > 0) throw new Error(`${out.failures} FHIR creates failed, first: ${out.firstFailure}`);
-  return stats(out.latencies, out.seconds, CLIENTS);
+  return stats(out.latencies, out.seconds, CLIENTS, process.cpuUsage(cpu));
 }
 
 async function inProcessCreates(
@@ -233,6 +239,7 @@ async function inProcessCreates(
   const latencies = new Float64Array(count);
   let next = 0;
   const started = performance.now();
+  const cpu = process.cpuUsage();
   await Promise.all(
     Array.from({ length: concurrency }, async () => {
       for (let k = next++; k < count; k = next++) {
@@ -244,7 +251,7 @@ async function inProcessCreates(
       }
     }),
   );
-  return stats(latencies, (performance.now() - started) / 1000, concurrency);
+  return stats(latencies, (performance.now() - started) / 1000, concurrency, process.cpuUsage(cpu));
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -535,6 +542,9 @@ export async function runFhirBench(options: FhirBenchOptions): Promise<FhirBench
     log(`  ${bundle.resourcesPerSecond} resources/s (${bundle.mode})`);
   } finally {
     await server.close();
+  }
+  if (options.writesOnly) {
+    return { observationBytesMedian: median(sizes), httpCreate, inProcessCreate, bundle, readSearch: [] };
   }
 
   const readSearchResults: ReadSearchStats[] = [];

@@ -6,6 +6,8 @@
  * `npm run bench -- --quick` runs 10k only. `--fhir-only` runs only the FHIR section (the ledger
  * sections of latest.json are kept from the previous run). `--fhir-profile` runs only the FHIR
  * HTTP creates and writes nothing (for `node --cpu-prof dist/bench/run.js --fhir-profile`).
+ * `--fhir-writes` runs only the FHIR write figures (HTTP creates, in-process creates, Bundle
+ * ingest; quick sizes), prints them as JSON and writes nothing.
  */
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, tmpdir } from 'node:os';
@@ -24,6 +26,12 @@ const log = (line: string): void => console.error(line);
 function scratch(): { path: string; remove: () => void } {
   const path = mkdtempSync(join(tmpdir(), 'medledger-bench-'));
   return { path, remove: () => rmSync(path, { recursive: true, force: true }) };
+}
+
+if (process.argv.includes('--fhir-writes')) {
+  const r = (await runFhirBench({ quick: true, log, writesOnly: true }))!;
+  console.log(JSON.stringify({ http: r.httpCreate, inProcess: r.inProcessCreate, bundle: r.bundle }));
+  process.exit(0);
 }
 
 if (fhirProfile) {

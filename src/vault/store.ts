@@ -16,12 +16,13 @@
  * - `patient_links`: FHIR Patient logical id ↔ ledger pseudonym (kept off the ledger).
  */
 import Database from 'better-sqlite3-multiple-ciphers';
-import { existsSync } from 'node:fs';
+import { closeSync, existsSync, fdatasync, openSync } from 'node:fs';
 import { join } from 'node:path';
 import { generateDataKey } from '../crypto/aead.js';
 import { toHex } from '../crypto/bytes.js';
 import type { KeyStore } from '../storage/ports.js';
 import { SEARCH_DDL } from '../fhir/search/schema.js';
+import { Checkpointer, FALLBACK_AUTOCHECKPOINT_PAGES } from '../storage/sqlite/checkpointer.js';
 import type { WrappedKeyRow, WrappedKeyTable } from './kek.js';
 
 export const VAULT_FILE = 'vault.sqlite';
@@ -174,6 +175,12 @@ export class VaultStore implements WrappedKeyTable {
   /** The open database, for modules (the FHIR search index) that keep their tables in it. */
   readonly db: Database.Database;
   readonly #s;
+  readonly #walPath: string;
+  #walFd: number | undefined;
+  /** The WAL sync running now, and the one queued behind it for commits made meanwhile. */
+  #syncing: Promise<void> | undefined;
+  #nextSync: Promise<void> | undefined;
+  #checkpointer: Checkpointer | undefined;
 
   /**
    * With `readonly`, opens an existing vault without writing anything (no key created, no schema
@@ -184,6 +191,7 @@ export class VaultStore implements WrappedKeyTable {
     const key = readonly ? keystore.secretKey(VAULT_DB_KEY) : databaseKey(keystore, path);
     if (!key) throw new VaultStoreError(`the keystore has no "${VAULT_DB_KEY}" key to open ${path}`);
     const db = new Database(path, { readonly, fileMustExist: readonly });
+    let checkpointer: Checkpointer | undefined;
     try {
       // Must come first: every page, including page 1 and the WAL frames, is encrypted.
       db.pragma(`key="x'${toHex(key)}'"`);
@@ -197,16 +205,25 @@ export class VaultStore implements WrappedKeyTable {
         db.pragma('journal_mode = WAL');
         db.pragma('synchronous = FULL');
         db.pragma('foreign_keys = ON');
+        // Every page read from disk is decrypted: keep the hot index pages (64 MiB) in memory.
+        db.pragma('cache_size = -65536');
         db.exec(SCHEMA);
         for (const ddl of EXTRA_SCHEMA) db.exec(ddl);
+        // Checkpoints run on a worker thread (checkpointer.ts); this connection only checkpoints
+        // should the worker fall far behind.
+        db.pragma(`wal_autocheckpoint = ${FALLBACK_AUTOCHECKPOINT_PAGES}`);
+        checkpointer = new Checkpointer(path, key);
       }
     } catch (error) {
+      checkpointer?.stop();
       db.close();
       throw error;
     } finally {
       key.fill(0);
     }
     this.db = db;
+    this.#checkpointer = checkpointer;
+    this.#walPath = `${path}-wal`;
     this.#s = {
       resourceByTypeId: db.prepare<[string, string], RawResource>('SELECT * FROM current WHERE type = ? AND id = ?'),
       resourceByRes: db.prepare<[number], RawResource>('SELECT * FROM current WHERE res = ?'),
@@ -254,6 +271,53 @@ export class VaultStore implements WrappedKeyTable {
   /** Runs `fn` in one SQLite transaction (nested calls become savepoints). */
   transaction<T>(fn: () => T): T {
     return this.db.transaction(fn)();
+  }
+
+  /**
+   * Runs `fn` in one SQLite transaction committed WITHOUT an fsync (synchronous=NORMAL: in WAL
+   * mode the frames are written to the OS, so a killed process loses nothing, but not yet to the
+   * disk). Follow it with {@link syncWal} before relying on it surviving a power loss.
+   */
+  transactionUnsynced<T>(fn: () => T): T {
+    this.db.pragma('synchronous = NORMAL');
+    try {
+      return this.db.transaction(fn)();
+    } finally {
+      this.db.pragma('synchronous = FULL');
+    }
+  }
+
+  /**
+   * Makes every transaction committed so far durable: fdatasync of the WAL file (what a
+   * synchronous=FULL commit does), but on the libuv thread pool, so the event loop keeps working
+   * while the disk does. Commits made while a sync runs share the next one (group fsync).
+   */
+  syncWal(): Promise<void> {
+    if (!this.#syncing) {
+      this.#syncing = this.#sync().finally(() => {
+        this.#syncing = undefined;
+      });
+      return this.#syncing;
+    }
+    // A sync already running may have started before the caller's commit: wait for a fresh one.
+    this.#nextSync ??= this.#syncing.then(
+      () => {
+        this.#nextSync = undefined;
+        return this.syncWal();
+      },
+      () => {
+        this.#nextSync = undefined;
+        return this.syncWal();
+      },
+    );
+    return this.#nextSync;
+  }
+
+  #sync(): Promise<void> {
+    // The WAL exists once the database has been written in WAL mode (the schema at open did).
+    this.#walFd ??= openSync(this.#walPath, 'r+');
+    const fd = this.#walFd;
+    return new Promise((resolve, reject) => fdatasync(fd, (error) => (error ? reject(error) : resolve())));
   }
 
   resource(type: string, id: string): ResourceRow | undefined {
@@ -353,7 +417,11 @@ export class VaultStore implements WrappedKeyTable {
   }
 
   close(): void {
+    this.#checkpointer?.stop();
+    this.#checkpointer = undefined;
     if (this.db.open) this.db.close();
+    if (this.#walFd !== undefined) closeSync(this.#walFd);
+    this.#walFd = undefined;
   }
 }
 

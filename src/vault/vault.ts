@@ -16,7 +16,9 @@
  * locks taken together, every version pending in one SQLite transaction, ONE record.commit, and
  * one SQLite transaction marking them all committed (or dropping them all).
  * A crash between 2 and 3 is settled when the vault opens: a pending version the ledger holds
- * (same commitment) is committed, any other is deleted.
+ * (same commitment) is committed, any other is deleted. Because of that, step 3 (and dropping a
+ * rejected version) is not fsynced on its own (see GroupCommit): only step 2 and the ledger block
+ * must be durable before a write is acknowledged.
  *
  * Reads check SHA-256(envelope) against the ledger's commitment for that version before
  * unwrapping anything; a mismatch or a version missing from the ledger is an IntegrityError and
@@ -213,28 +215,52 @@ class KeyedLock {
     return result;
   }
 
+  /** Whether a task holds or waits for the key. */
+  busy(key: string): boolean {
+    return this.#tails.has(key);
+  }
+
   idle(): Promise<unknown> {
     return Promise.all([...this.#tails.values()]);
   }
 }
 
+/** Marks the VaultErrors thrown because the ledger rejected a record.commit (nothing was kept). */
+const LEDGER_REJECTIONS = new WeakSet<object>();
+
+interface QueuedWrite {
+  readonly request: WriteRequest;
+  readonly resolve: (result: WriteResult) => void;
+  readonly reject: (error: unknown) => void;
+}
+
 /**
  * Group commit for the vault database: operations queued in the same turn of the event loop run in
- * one SQLite transaction (one fsync under synchronous=FULL), each in its own savepoint so one that
- * throws is rolled back alone. Each caller's promise settles once the transaction is durable.
+ * one SQLite transaction, each in its own savepoint so one that throws is rolled back alone.
+ *
+ * The transaction is committed without an fsync of its own; a caller whose operation must be
+ * durable (`durable`, the default) hears back once the WAL has been fdatasync'ed after the commit —
+ * on the thread pool (VaultStore.syncWal), so the event loop goes on parsing, validating and
+ * sealing the next requests while the disk works, and flushes meanwhile share the next sync.
+ *
+ * An operation queued with `durable: false` does not wait for any sync: it only records what the
+ * durable state (pending rows + the committed ledger) already implies, and crash recovery
+ * re-derives it (marking versions the ledger holds committed, dropping the others). Its frames
+ * reach the OS at commit (a killed process loses nothing) and the disk with the next sync; a power
+ * loss can only drop a suffix of such transactions (WAL order), which recovery settles again.
  */
 class GroupCommit {
   readonly #store: VaultStore;
-  #queue: { op: () => unknown; resolve: (v: unknown) => void; reject: (e: unknown) => void }[] = [];
+  #queue: { op: () => unknown; durable: boolean; resolve: (v: unknown) => void; reject: (e: unknown) => void }[] = [];
 
   constructor(store: VaultStore) {
     this.#store = store;
   }
 
-  run<T>(op: () => T): Promise<T> {
+  run<T>(op: () => T, options: { durable?: boolean } = {}): Promise<T> {
     return new Promise<T>((resolve, reject) => {
       if (this.#queue.length === 0) setImmediate(() => this.#flush());
-      this.#queue.push({ op, resolve: resolve as (v: unknown) => void, reject });
+      this.#queue.push({ op, durable: options.durable !== false, resolve: resolve as (v: unknown) => void, reject });
     });
   }
 
@@ -243,8 +269,18 @@ class GroupCommit {
     this.#queue = [];
     const results: ({ ok: true; value: unknown } | { ok: false; error: unknown })[] = [];
     try {
-      this.#store.transaction(() => {
+      this.#store.transactionUnsynced(() => {
         for (const item of batch) {
+          if (batch.length === 1) {
+            // No neighbour to protect: no savepoint needed.
+            try {
+              results.push({ ok: true, value: item.op() });
+            } catch (error) {
+              results.push({ ok: false, error });
+              throw error;
+            }
+            continue;
+          }
           try {
             results.push({ ok: true, value: this.#store.transaction(item.op) });
           } catch (error) {
@@ -253,14 +289,29 @@ class GroupCommit {
         }
       });
     } catch (error) {
-      for (const item of batch) item.reject(error);
+      const single = batch.length === 1 ? results[0] : undefined;
+      for (const item of batch) item.reject(single && !single.ok ? single.error : error);
       return;
     }
-    batch.forEach((item, i) => {
+    const settle = (item: (typeof batch)[number], i: number): void => {
       const r = results[i]!;
       if (r.ok) item.resolve(r.value);
       else item.reject(r.error);
+    };
+    // The non-durable operations need not wait for the disk.
+    batch.forEach((item, i) => {
+      if (!item.durable) settle(item, i);
     });
+    if (batch.every((item) => !item.durable)) return;
+    this.#store.syncWal().then(
+      () =>
+        batch.forEach((item, i) => {
+          if (item.durable) settle(item, i);
+        }),
+      (error: unknown) => {
+        for (const item of batch) if (item.durable) item.reject(error);
+      },
+    );
   }
 }
 
@@ -272,6 +323,8 @@ export class Vault {
   readonly #clock: () => number;
   readonly #locks = new KeyedLock();
   readonly #group: GroupCommit;
+  /** Single writes waiting to be coalesced (see #flushWrites). */
+  #queued: QueuedWrite[] = [];
   #rotation: Promise<RotationResult> | undefined;
   #closed = false;
 
@@ -326,12 +379,115 @@ export class Vault {
   // -------------------------------------------------------------------------------------------
   // Writes
 
+  /**
+   * One version of one resource. Concurrent writes (those arriving in the same turn of the event
+   * loop, typically while the previous commit was being made durable) are coalesced: each is
+   * prepared on its own (a conflict or patient mismatch fails only that write), then the valid ones
+   * by one author share one pending SQLite transaction, ONE record.commit and one commit
+   * transaction. Should the ledger reject that shared commit, every version of it is retried alone,
+   * so a write fails only for its own reason. Each caller still hears back only once its own version
+   * is committed to the ledger.
+   */
   async write(request: WriteRequest): Promise<WriteResult> {
     checkAuthor(request.author);
     checkWrite(request);
-    return this.#serialized([`${request.type}/${request.id}`], async () => {
+    if (this.#closed) throw new VaultError('vault.closed', 'the vault is closed');
+    return new Promise<WriteResult>((resolve, reject) => {
+      if (this.#queued.length === 0) setImmediate(() => this.#flushWrites());
+      this.#queued.push({ request, resolve, reject });
+    });
+  }
+
+  /**
+   * Groups the queued writes by author into coalesced commits. A write whose resource is busy (a
+   * write to it in flight) or already in the group goes alone, behind the others on its lock, so
+   * consecutive writes to one resource keep their order and never hold up a group.
+   */
+  #flushWrites(): void {
+    const queued = this.#queued;
+    this.#queued = [];
+    const groups = new Map<string, QueuedWrite[]>();
+    const alone: QueuedWrite[] = [];
+    const taken = new Set<string>();
+    for (const q of queued) {
+      const key = `${q.request.type}/${q.request.id}`;
+      if (taken.has(key) || this.#locks.busy(key)) {
+        alone.push(q);
+        continue;
+      }
+      taken.add(key);
+      let group = groups.get(q.request.author);
+      if (!group) groups.set(q.request.author, (group = []));
+      group.push(q);
+    }
+    for (const [author, group] of groups) {
+      for (let i = 0; i < group.length; i += MAX_RECORD_ENTRIES) {
+        const chunk = group.slice(i, i + MAX_RECORD_ENTRIES);
+        if (chunk.length === 1) {
+          alone.unshift(chunk[0]!);
+          continue;
+        }
+        const keys = chunk.map((q) => `${q.request.type}/${q.request.id}`);
+        // Not #serialized: these writes were accepted before any close, which waits for them.
+        this.#locks
+          .runAll(keys, () => this.#applyCoalesced(chunk, author))
+          .catch((error: unknown) => {
+            for (const q of chunk) q.reject(error);
+          });
+      }
+    }
+    for (const q of alone) this.#writeAlone(q.request).then(q.resolve, q.reject);
+  }
+
+  /** One write alone, under its resource's lock. */
+  #writeAlone(request: WriteRequest): Promise<WriteResult> {
+    return this.#locks.run(`${request.type}/${request.id}`, async () => {
       const [result] = await this.#apply([this.#prepareWrite(request)], request.author);
       return result!;
+    });
+  }
+
+  /** Under the locks of all their resources: coalesced writes of one author (see write). */
+  async #applyCoalesced(chunk: readonly QueuedWrite[], author: string): Promise<void> {
+    const ready: { q: QueuedWrite; p: Prepared }[] = [];
+    for (const q of chunk) {
+      try {
+        ready.push({ q, p: this.#prepareWrite(q.request) });
+      } catch (error) {
+        q.reject(error);
+      }
+    }
+    if (ready.length === 0) return;
+    let results: (WriteResult | { error: unknown })[];
+    try {
+      results = await this.#apply(
+        ready.map((r) => r.p),
+        author,
+        { isolateHooks: true },
+      );
+    } catch (error) {
+      if (!(error instanceof VaultError && LEDGER_REJECTIONS.has(error)) || ready.length === 1) {
+        for (const r of ready) r.q.reject(error);
+        return;
+      }
+      // The ledger refused the shared commit and nothing of it was kept: each write on its own
+      // (still under the locks), so only the writes the ledger refuses fail.
+      await Promise.all(
+        ready.map(async ({ q }) => {
+          try {
+            const [result] = await this.#apply([this.#prepareWrite(q.request)], author);
+            q.resolve(result!);
+          } catch (e) {
+            q.reject(e);
+          }
+        }),
+      );
+      return;
+    }
+    results.forEach((result, i) => {
+      const { q } = ready[i]!;
+      if ('error' in result) q.reject(result.error);
+      else q.resolve(result);
     });
   }
 
@@ -438,8 +594,22 @@ export class Vault {
     };
   }
 
-  /** Steps 1–3 for prepared versions by one author: seal, store pending, one record.commit, commit. */
-  async #apply(prepared: readonly Prepared[], author: string): Promise<WriteResult[]> {
+  /**
+   * Steps 1–3 for prepared versions by one author: seal, store pending, one record.commit, commit.
+   * A failing index hook throws (the versions stay committed); with `isolateHooks` it is reported
+   * in the failing version's place instead, the others' results unaffected.
+   */
+  #apply(prepared: readonly Prepared[], author: string): Promise<WriteResult[]>;
+  #apply(
+    prepared: readonly Prepared[],
+    author: string,
+    options: { isolateHooks: true },
+  ): Promise<(WriteResult | { error: unknown })[]>;
+  async #apply(
+    prepared: readonly Prepared[],
+    author: string,
+    options: { isolateHooks?: boolean } = {},
+  ): Promise<(WriteResult | { error: unknown })[]> {
     const sealed = prepared.map((p) => this.#seal(p, author));
     // Durable before the ledger hears of it, so a crash never leaves a commitment without its data.
     const resIds = await this.#group.run(() =>
@@ -484,15 +654,20 @@ export class Vault {
       },
       hook: p.onCommit,
     }));
-    await this.#commit(commits, receipt);
-    return prepared.map((p) => ({
-      version: p.version,
-      record: p.record,
-      lastUpdated: p.lastUpdated,
-      txHash: receipt.hash,
-      height: receipt.height,
-      resource: p.stored,
-    }));
+    const hookErrors = await this.#commit(commits, receipt);
+    if (hookErrors && !options.isolateHooks) throw hookErrors.find((e) => e !== undefined)!.error;
+    return prepared.map((p, i) =>
+      hookErrors?.[i]
+        ? hookErrors[i]
+        : {
+            version: p.version,
+            record: p.record,
+            lastUpdated: p.lastUpdated,
+            txHash: receipt.hash,
+            height: receipt.height,
+            resource: p.stored,
+          },
+    );
   }
 
   /** A fresh data key seals the version; its commitment and the wrapped key. Null for a delete. */
@@ -523,47 +698,73 @@ export class Vault {
       throw error;
     }
     if (!outcome.ok) {
-      await this.#group.run(() => {
-        for (const p of pending) this.#store.dropPending(p.res, p.version);
-      });
-      throw new VaultError(outcome.error.code, `${what}: ${outcome.error.message}`);
+      // Not durable by itself: after a crash, recovery drops pending versions the ledger lacks.
+      await this.#group.run(
+        () => {
+          for (const p of pending) this.#store.dropPending(p.res, p.version);
+        },
+        { durable: false },
+      );
+      const rejection = new VaultError(outcome.error.code, `${what}: ${outcome.error.message}`);
+      LEDGER_REJECTIONS.add(rejection);
+      throw rejection;
     }
     return outcome.receipt;
   }
 
-  /** Marks the versions committed and moves the resources to them; hooks run in the same transaction. */
+  /**
+   * Marks the versions committed and moves the resources to them; hooks run in the same
+   * transaction. Undefined if every hook ran, otherwise the error of each version whose hooks threw.
+   */
   async #commit(
     commits: readonly { ctx: CommitContext; hook: CommitHook | undefined }[],
     receipt: { hash: Uint8Array | null; height: number },
-  ): Promise<void> {
-    const hookError = await this.#group.run(() => this.#commitNow(commits, receipt));
-    if (hookError !== undefined) throw hookError.error;
+  ): Promise<({ error: unknown } | undefined)[] | undefined> {
+    // Not durable by itself: the pending rows and the ledger block are, and recovery commits a
+    // pending version the ledger holds. So this transaction needs no fsync of its own.
+    return this.#group.run(() => this.#commitNow(commits, receipt), { durable: false });
   }
 
-  /** Inside a transaction: commits the versions; a hook that throws is undone but the versions stay. */
+  /**
+   * Inside a transaction: commits the versions. A hook that throws is undone for its own version
+   * only (the versions all stay committed); the result lists each such version's error.
+   */
   #commitNow(
     commits: readonly { ctx: CommitContext; hook: CommitHook | undefined }[],
     receipt: { hash: Uint8Array | null; height: number },
-  ): { error: unknown } | undefined {
+  ): ({ error: unknown } | undefined)[] | undefined {
     const core = (ctx: CommitContext): void => {
       this.#store.markCommitted(ctx.res, ctx.version, receipt.hash, receipt.height);
       this.#store.setCurrent(ctx.res, ctx.version, ctx.resource === null, ctx.lastUpdated);
+    };
+    const hooks = (ctx: CommitContext, hook: CommitHook | undefined): void => {
+      this.#options.onCommit?.(ctx);
+      hook?.(ctx);
     };
     try {
       this.#store.transaction(() => {
         for (const { ctx, hook } of commits) {
           core(ctx);
-          this.#options.onCommit?.(ctx);
-          hook?.(ctx);
+          hooks(ctx, hook);
         }
       });
       return undefined;
-    } catch (error) {
+    } catch {
       // The ledger has the versions: the vault must record them even if an index hook failed.
+      // Again, each version's hooks in a savepoint of their own.
+      const errors: ({ error: unknown } | undefined)[] = [];
       this.#store.transaction(() => {
-        for (const { ctx } of commits) core(ctx);
+        for (const { ctx, hook } of commits) {
+          core(ctx);
+          try {
+            this.#store.transaction(() => hooks(ctx, hook));
+            errors.push(undefined);
+          } catch (error) {
+            errors.push({ error });
+          }
+        }
       });
-      return { error };
+      return errors.some((e) => e !== undefined) ? errors : undefined;
     }
   }
 
@@ -756,7 +957,7 @@ export class Vault {
     const failed = this.#store.transaction(() =>
       this.#commitNow([{ ctx, hook: undefined }], { hash: null, height: ledger.height }),
     );
-    if (failed) throw failed.error;
+    if (failed) throw failed[0]!.error;
     return true;
   }
 
@@ -768,6 +969,8 @@ export class Vault {
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
+    // Writes accepted but not yet coalesced take their locks in the flush already scheduled.
+    if (this.#queued.length > 0) await new Promise((resolve) => setImmediate(resolve));
     await this.#locks.idle();
     await this.#rotation?.catch(() => undefined);
     this.#store.close();

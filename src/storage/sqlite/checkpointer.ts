@@ -1,0 +1,89 @@
+/**
+ * WAL checkpoints of a SQLite database (the vault's, the ledger's) off the event loop.
+ *
+ * A checkpoint copies committed WAL frames back into the database file and fsyncs the WAL before
+ * and the database after; run by SQLite's auto-checkpoint it happens inside whichever commit
+ * crosses the threshold, on the event loop, where under a busy disk it stalled every request for
+ * hundreds of milliseconds. Here a worker thread holds its own connection to the same (possibly
+ * encrypted) database and runs PASSIVE checkpoints continuously: they never block the writer, and SQLite's
+ * own locking keeps them safe against commits, readers and crashes. The writer's connection keeps
+ * a large auto-checkpoint threshold as a safety net should this thread fall behind.
+ *
+ * The main side is {@link Checkpointer}; the same file is the worker's entry point.
+ */
+import Database from 'better-sqlite3-multiple-ciphers';
+import { isMainThread, parentPort, Worker, workerData } from 'node:worker_threads';
+
+interface CheckpointerData {
+  readonly path: string;
+  /** The SQLite3 Multiple Ciphers key of an encrypted database; null for a plain one. */
+  readonly keyHex: string | null;
+  /** Int32Array over a SharedArrayBuffer: [0] stop requested, [1] worker finished. */
+  readonly control: SharedArrayBuffer;
+  readonly idleMs: number;
+}
+
+/** Frames the writer's own auto-checkpoint waits for (~80 MB of 4 KiB pages) when this thread lags. */
+export const FALLBACK_AUTOCHECKPOINT_PAGES = 20_000;
+
+export class Checkpointer {
+  readonly #worker: Worker;
+  readonly #control: Int32Array;
+  #stopped = false;
+
+  /** Starts checkpointing the database at `path` (encrypted under `key`, if given). */
+  constructor(path: string, key: Uint8Array | null, options: { idleMs?: number } = {}) {
+    const control = new SharedArrayBuffer(8);
+    this.#control = new Int32Array(control);
+    const data: CheckpointerData = {
+      path,
+      keyHex: key && Buffer.from(key).toString('hex'),
+      control,
+      idleMs: options.idleMs ?? 20,
+    };
+    this.#worker = new Worker(new URL(import.meta.url), { workerData: data });
+    // A failing checkpointer only means the writer's fallback auto-checkpoint takes over.
+    this.#worker.on('error', () => undefined);
+    this.#worker.unref();
+  }
+
+  /** Stops the worker and waits (briefly, synchronously) until it has closed its connection. */
+  stop(): void {
+    if (this.#stopped) return;
+    this.#stopped = true;
+    Atomics.store(this.#control, 0, 1);
+    Atomics.notify(this.#control, 0);
+    Atomics.wait(this.#control, 1, 0, 5_000);
+    void this.#worker.terminate();
+  }
+}
+
+function runWorker(data: CheckpointerData): void {
+  const control = new Int32Array(data.control);
+  let db: Database.Database | undefined;
+  try {
+    db = new Database(data.path, { fileMustExist: true });
+    if (data.keyHex !== null) db.pragma(`key="x'${data.keyHex}'"`);
+    db.pragma('synchronous = FULL');
+    db.pragma('busy_timeout = 0');
+    while (Atomics.load(control, 0) === 0) {
+      let done = true;
+      try {
+        const [r] = db.pragma('wal_checkpoint(PASSIVE)') as { busy: number; log: number; checkpointed: number }[];
+        done = r === undefined || r.log <= 0 || r.checkpointed >= r.log;
+      } catch {
+        // Busy or locked: try again after the pause.
+      }
+      if (done) Atomics.wait(control, 0, 0, data.idleMs);
+    }
+  } finally {
+    db?.close();
+    Atomics.store(control, 1, 1);
+    Atomics.notify(control, 1);
+    parentPort?.close();
+  }
+}
+
+if (!isMainThread && (workerData as { control?: unknown } | null)?.control instanceof SharedArrayBuffer) {
+  runWorker(workerData as CheckpointerData);
+}
