@@ -270,6 +270,21 @@ describe('authorization code + PKCE (patient, standalone launch)', () => {
       subject: { reference: `Patient/${otherPatientId}` },
     });
     assert.equal(foreign.status, 403);
+    const conditional = await fetch(`${base}/Observation`, {
+      method: 'POST',
+      headers: {
+        authorization: `Bearer ${accessToken}`,
+        'content-type': 'application/fhir+json',
+        'if-none-exist': 'code:text=marker',
+      },
+      body: JSON.stringify({
+        resourceType: 'Observation',
+        status: 'final',
+        code: { text: 'marker' },
+        subject: { reference: `Patient/${patientId}` },
+      }),
+    });
+    assert.equal(conditional.status, 403, 'If-None-Exist could match another patient: not for patient tokens');
   });
 
   it('refuses PKCE plain, a missing challenge, a missing or wrong code_verifier, and a foreign aud', async () => {
@@ -684,6 +699,21 @@ describe('scope enforcement per interaction', () => {
       assert.equal(res.status, status, `${method} ${path}: ${text.slice(0, 200)}`);
       if (status === 403) assert.equal((JSON.parse(text) as OperationOutcome).resourceType, 'OperationOutcome');
     }
+    // A conditional create searches and may return the match: c alone is not enough.
+    const createOnly = await server.auth!.mint({
+      origin: server.url,
+      subject: 'co',
+      clientId: 'co',
+      scope: 'system/Observation.c',
+    });
+    const conditional = await fetch(`${base}/Observation`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${createOnly}`, 'content-type': 'application/fhir+json', 'if-none-exist': 'code=marker' },
+      body: JSON.stringify(obs),
+    });
+    assert.equal(conditional.status, 403);
+    const plain = await fhir('POST', '/Observation', createOnly, obs);
+    assert.equal(plain.status, 201);
     const binary = await fetch(`${base}/Binary`, {
       method: 'POST',
       headers: { authorization: `Bearer ${readOnly}`, 'content-type': 'application/pdf' },

@@ -171,6 +171,16 @@ export const fhirRoutes: FastifyPluginAsync<FhirRoutesOptions> = async (app: Fas
     }
     requireAccess(principal, repository.read(type, id).resource, permission);
   }
+  /**
+   * A conditional create or update searches (and a create may return what it found): it needs s
+   * and r on the type besides c or u, and is not open to patient tokens (the match could be
+   * another patient's resource).
+   */
+  function requireConditional(principal: Principal, type: string): void {
+    if (principal.kind === 'patient') throw forbidden('conditional creates and updates are not open to patient tokens');
+    requireScope(principal, type, 's');
+    requireScope(principal, type, 'r');
+  }
   const readable = (principal: Principal) => (resource: Resource | null | undefined) =>
     resource !== null && resource !== undefined && mayAccess(principal, resource, 'r');
 
@@ -355,8 +365,10 @@ export const fhirRoutes: FastifyPluginAsync<FhirRoutesOptions> = async (app: Fas
     if (body?.resourceType !== request.params.type) {
       throw badRequest(`the body must be a ${request.params.type} resource`);
     }
-    requireAccess(principalOf(request), body as Resource, 'c');
+    const principal = principalOf(request);
+    requireAccess(principal, body as Resource, 'c');
     const ifNoneExist = request.headers['if-none-exist'];
+    if (typeof ifNoneExist === 'string') requireConditional(principal, request.params.type);
     const saved = await repository.create(body, author(request), typeof ifNoneExist === 'string' ? { ifNoneExist } : {});
     return sendSaved(request, reply, saved);
   });
@@ -469,6 +481,7 @@ export const fhirRoutes: FastifyPluginAsync<FhirRoutesOptions> = async (app: Fas
             if (entry.resource !== null && typeof entry.resource === 'object')
               requireAccess(principal, { ...(entry.resource as Resource), resourceType: request.type } as Resource, 'c');
             else requireScope(principal, request.type, 'c');
+            if (request.ifNoneExist !== undefined) requireConditional(principal, request.type);
             break;
           case 'update':
             requireScope(principal, request.type, 'u');
@@ -478,7 +491,7 @@ export const fhirRoutes: FastifyPluginAsync<FhirRoutesOptions> = async (app: Fas
             break;
           case 'conditional-update':
             requireScope(principal, request.type, 'u');
-            if (principal.kind === 'patient') throw forbidden('conditional updates are not open to patient tokens');
+            requireConditional(principal, request.type);
             break;
           case 'delete':
             requireScope(principal, request.type, 'd');
