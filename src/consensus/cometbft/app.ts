@@ -39,6 +39,7 @@ import type { Chain, CommittedBlock, Head, SealedBlock } from '../../node/chain.
 
 const APP_HASH_DOMAIN = concatBytes(utf8('medledger/apphash/v1'), new Uint8Array([0]));
 export const APP_VERSION = 1n;
+const DECODE_CACHE = 50_000;
 
 /** Numeric ABCI result codes for the ledger's error codes. Append only: clients may store them. */
 export const ERROR_CODES: readonly LedgerErrorCode[] = [
@@ -115,6 +116,7 @@ export class AbciApp extends EventEmitter<AbciAppEvents> {
   readonly #signer: Signer;
   readonly #proposers = new Map<string, Uint8Array>();
   #finalized: Finalized | undefined;
+  readonly #decoded = new Map<string, SignedTx>();
 
   constructor(chain: Chain, signer: Signer) {
     super();
@@ -167,7 +169,7 @@ export class AbciApp extends EventEmitter<AbciAppEvents> {
   }
 
   #checkTx(wire: Uint8Array): NonNullable<Response['checkTx']> {
-    const decoded = decodeTx(wire, this.chain.chainId);
+    const decoded = this.#decode(wire);
     const checked = decoded.ok ? this.chain.app.checkTx(decoded.value) : decoded;
     if (checked.ok)
       return { code: 0, data: new Uint8Array(), log: '', info: '', gasWanted: 0n, gasUsed: 0n, events: [], codespace: '' };
@@ -183,7 +185,11 @@ export class AbciApp extends EventEmitter<AbciAppEvents> {
     };
   }
 
-  /** Keeps, in mempool order, the transactions that would apply, within the byte limit. */
+  /**
+   * Keeps the transactions that would apply, in mempool order, within the byte limit. A
+   * transaction ahead of its signer's sequence (its predecessor came later in the mempool) is
+   * retried after the others, so a signer's pipelined transactions still share one block.
+   */
   #prepare(request: RequestPrepareProposal): NonNullable<Response['prepareProposal']> {
     const height = Number(request.height);
     if (height !== this.chain.head().height + 1) return { txs: [] };
@@ -191,14 +197,26 @@ export class AbciApp extends EventEmitter<AbciAppEvents> {
     const limit = Number(request.maxTxBytes);
     const kept: Uint8Array[] = [];
     let bytes = 0;
+    let waiting: { wire: Uint8Array; tx: SignedTx; cost: number }[] = [];
     for (const wire of request.txs) {
       // Each transaction costs its bytes plus the protobuf field tag and length in the block.
       const cost = wire.length + 1 + varintSize(wire.length);
-      if (bytes + cost > limit) continue;
-      const decoded = decodeTx(wire, this.chain.chainId);
-      if (!decoded.ok || !execution.deliver(decoded.value).ok) continue;
-      kept.push(wire);
-      bytes += cost;
+      const decoded = this.#decode(wire);
+      if (decoded.ok) waiting.push({ wire, tx: decoded.value, cost });
+    }
+    for (let progress = true; progress && waiting.length > 0;) {
+      progress = false;
+      const gaps: typeof waiting = [];
+      for (const item of waiting) {
+        if (bytes + item.cost > limit) continue;
+        const result = execution.deliver(item.tx);
+        if (result.ok) {
+          kept.push(item.wire);
+          bytes += item.cost;
+          progress = true;
+        } else if (result.error.code === 'tx.sequence_gap') gaps.push(item);
+      }
+      waiting = gaps;
     }
     return { txs: kept };
   }
@@ -206,7 +224,7 @@ export class AbciApp extends EventEmitter<AbciAppEvents> {
   /** Rejects a proposal carrying bytes that are not a validly signed transaction of this chain. */
   #process(request: RequestProcessProposal): NonNullable<Response['processProposal']> {
     for (const wire of request.txs) {
-      if (!decodeTx(wire, this.chain.chainId).ok) return { status: ResponseProcessProposal_ProposalStatus.REJECT };
+      if (!this.#decode(wire).ok) return { status: ResponseProcessProposal_ProposalStatus.REJECT };
     }
     if (!this.#proposers.has(toHex(request.proposerAddress))) return { status: ResponseProcessProposal_ProposalStatus.REJECT };
     return { status: ResponseProcessProposal_ProposalStatus.ACCEPT };
@@ -224,7 +242,7 @@ export class AbciApp extends EventEmitter<AbciAppEvents> {
     const included: SignedTx[] = [];
     const failed: TxOutcome[] = [];
     const txResults: ExecTxResult[] = request.txs.map((wire) => {
-      const decoded = decodeTx(wire, this.chain.chainId);
+      const decoded = this.#decode(wire);
       const result = decoded.ok ? execution.deliver(decoded.value) : decoded;
       if (decoded.ok && result.ok) {
         included.push(decoded.value);
@@ -276,6 +294,22 @@ export class AbciApp extends EventEmitter<AbciAppEvents> {
       log: `unknown query path ${request.path}`,
       codespace: CODESPACE,
     };
+  }
+
+  /**
+   * Decodes and signature-checks a transaction once: CheckTx, PrepareProposal, ProcessProposal
+   * and FinalizeBlock see the same bytes, so successful decodings are kept by hash (bounded).
+   */
+  #decode(wire: Uint8Array): Result<SignedTx> {
+    const key = toHex(sha256(wire));
+    const cached = this.#decoded.get(key);
+    if (cached) return { ok: true, value: cached };
+    const decoded = decodeTx(wire, this.chain.chainId);
+    if (decoded.ok) {
+      this.#decoded.set(key, decoded.value);
+      if (this.#decoded.size > DECODE_CACHE) this.#decoded.delete(this.#decoded.keys().next().value!);
+    }
+    return decoded;
   }
 
   #blockTime(t: Timestamp | undefined): number {

@@ -1,0 +1,101 @@
+/**
+ * CometBFT network benchmark (not part of `npm test` or `npm run bench`):
+ *   node dist/bench/cometbft.js [--orgs 4] [--signers 40] [--txs 2000] [--window 10] [--timeout-commit 500]
+ * Creates a local network (4 cometbft + 4 medledger processes on 127.0.0.1), registers `signers`
+ * practitioners, then has them register `txs` patients over HTTP — each practitioner through one
+ * node, round-robin over the nodes, up to `window` of its transactions in flight — and reports
+ * committed transactions per second and submit-to-receipt latency (p50, p99).
+ */
+import { cpus } from 'node:os';
+import { Identity } from '../src/client/identity.js';
+import { toBase64 } from '../src/crypto/bytes.js';
+import { keyPairFromSeed } from '../src/crypto/ed25519.js';
+import type { SignedTx } from '../src/ledger/tx.js';
+import { ORG_KEY, paths, resolvePassphrase } from '../src/node/data-dir.js';
+import { FileKeyStore } from '../src/storage/file-keystore.js';
+import { cometbftBinary, createNetwork, startOrg, stopOrg, type NetworkOrg } from '../src/consensus/cometbft/network.js';
+import { registerPatient, registerPractitioner, tempDir } from '../test/support/fixtures.js';
+import { percentile, round } from './stats.js';
+
+function arg(name: string, fallback: number): number {
+  const i = process.argv.indexOf(`--${name}`);
+  return i >= 0 ? Number(process.argv[i + 1]) : fallback;
+}
+
+const orgCount = arg('orgs', 4);
+const signers = arg('signers', 40);
+const total = arg('txs', 2000);
+const window = arg('window', 10);
+const timeoutCommit = arg('timeout-commit', 500);
+
+if (!cometbftBinary()) {
+  console.error('cometbft not found (PATH or COMETBFT_BIN)');
+  process.exit(1);
+}
+
+async function submit(org: NetworkOrg, tx: SignedTx): Promise<{ height: number }> {
+  const res = await fetch(`http://127.0.0.1:${org.httpPort}/api/v1/txs`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ tx: toBase64(tx.wire) }),
+  });
+  const body = (await res.json()) as { height: number; code?: string; message?: string };
+  if (res.status !== 200) throw new Error(`${org.id}: ${body.code}: ${body.message}`);
+  return body;
+}
+
+const temp = tempDir('mlbench-');
+const network = createNetwork({
+  dir: temp.path,
+  orgs: orgCount,
+  chain: 'bench-net',
+  basePort: 27100,
+  httpBasePort: 27105,
+  timeoutCommitMs: timeoutCommit,
+  timeoutProposeMs: 1000,
+  timeoutVoteMs: 500,
+});
+try {
+  await Promise.all(network.orgs.map((org) => startOrg(org)));
+  const dataDir = network.orgs[0]!.dataDir;
+  const keystore = FileKeyStore.open(paths(dataDir).keystore, resolvePassphrase(dataDir));
+  const org = new Identity('bench-net', 'org_1', keyPairFromSeed(keystore.secretKey(ORG_KEY)!));
+  const practitioners = Array.from({ length: signers }, (_, i) => registerPractitioner(org, `prac_bench-${i}`, ['registrar']));
+  await Promise.all(practitioners.map((p) => submit(network.orgs[0]!, p.tx)));
+  console.error(`${signers} practitioners registered; submitting ${total} transactions`);
+
+  const latencies: number[] = [];
+  const perSigner = Math.ceil(total / signers);
+  const start = performance.now();
+  await Promise.all(
+    practitioners.map(async ({ practitioner }, s) => {
+      const node = network.orgs[s % network.orgs.length]!;
+      const txs = Array.from({ length: perSigner }, () => registerPatient(practitioner).tx);
+      let next = 0;
+      await Promise.all(
+        Array.from({ length: window }, async () => {
+          while (next < txs.length) {
+            const tx = txs[next++]!;
+            const t0 = performance.now();
+            await submit(node, tx);
+            latencies.push(performance.now() - t0);
+          }
+        }),
+      );
+    }),
+  );
+  const seconds = (performance.now() - start) / 1000;
+  const result = {
+    orgs: orgCount,
+    cpus: cpus().length,
+    timeoutCommitMs: timeoutCommit,
+    txs: latencies.length,
+    seconds: round(seconds, 2),
+    txPerSecond: round(latencies.length / seconds, 0),
+    latencyMs: { p50: round(percentile(latencies, 50), 0), p99: round(percentile(latencies, 99), 0) },
+  };
+  console.log(JSON.stringify(result));
+} finally {
+  await Promise.all(network.orgs.map((o) => stopOrg(o)));
+  temp.remove();
+}
