@@ -360,9 +360,11 @@ describe('authorization code + PKCE (clinician)', () => {
       username: 'grey',
       password: 'grey-password-1',
       display: 'Dr Grey',
+      fhirUser: 'Practitioner/grey-1',
     });
     const body = await codeFlow('openid fhirUser online_access user/*.rs patient/*.rs', 'grey', 'grey-password-1');
     assert.equal(body['patient'], undefined, 'no patient context for a clinician');
+    assert.equal(decodeJwt(String(body['id_token']))['fhirUser'], `${base}/Practitioner/grey-1`);
     const scopes = String(body['scope']).split(' ');
     assert.ok(scopes.includes('user/*.rs'));
     assert.ok(!scopes.includes('patient/*.rs'));

@@ -183,7 +183,7 @@ export async function createProvider(origin: string, deps: ProviderDependencies)
         claims: () => ({
           sub,
           name: account.display,
-          ...(account.patient !== undefined && { fhirUser: `${audience}/Patient/${account.patient}` }),
+          ...(account.fhirUser !== undefined && { fhirUser: `${audience}/${account.fhirUser}` }),
         }),
       };
     },

@@ -62,6 +62,8 @@ export interface Account {
   readonly username: string;
   /** FHIR Patient id, for a patient account. */
   readonly patient?: string;
+  /** The user's own FHIR resource (`Practitioner/…`, `Patient/…`) for the `fhirUser` claim. */
+  readonly fhirUser?: string;
   readonly display: string;
   readonly disabled: boolean;
 }
@@ -72,6 +74,7 @@ interface AccountRow {
   username: string;
   password: string;
   patient: string | null;
+  fhir_user?: string | null;
   display: string;
   disabled: number;
 }
@@ -140,6 +143,8 @@ export class AuthStore {
         db.pragma('journal_mode = WAL');
         db.pragma('synchronous = FULL');
         db.exec(SCHEMA);
+        const columns = (db.prepare('PRAGMA table_info(accounts)').all() as { name: string }[]).map((c) => c.name);
+        if (!columns.includes('fhir_user')) db.exec('ALTER TABLE accounts ADD COLUMN fhir_user TEXT');
       }
     } catch (error) {
       db.close();
@@ -158,6 +163,8 @@ export class AuthStore {
     username: string;
     password: string;
     patient?: string;
+    /** For a practitioner: their FHIR Practitioner resource, `Practitioner/{id}`. */
+    fhirUser?: string;
     display: string;
   }): Promise<Account> {
     if (!USERNAME.test(input.username))
@@ -167,11 +174,24 @@ export class AuthStore {
       throw new AuthStoreError(`invalid practitioner id "${input.id}"`);
     if (input.kind === 'patient' && (!/^pat_[a-z2-7]{26}$/.test(input.id) || input.patient === undefined))
       throw new AuthStoreError('a patient account needs a pat_ pseudonym and a FHIR Patient id');
+    if (input.fhirUser !== undefined && !/^Practitioner\/[A-Za-z0-9\-.]{1,64}$/.test(input.fhirUser))
+      throw new AuthStoreError('fhirUser must be Practitioner/{id}');
     const password = await hashPassword(input.password);
     try {
       this.db
-        .prepare('INSERT INTO accounts (id, kind, username, password, patient, display, created) VALUES (?, ?, ?, ?, ?, ?, ?)')
-        .run(input.id, input.kind, input.username, password, input.patient ?? null, input.display, Date.now());
+        .prepare(
+          'INSERT INTO accounts (id, kind, username, password, patient, fhir_user, display, created) VALUES (?, ?, ?, ?, ?, ?, ?, ?)',
+        )
+        .run(
+          input.id,
+          input.kind,
+          input.username,
+          password,
+          input.patient ?? null,
+          input.patient !== undefined ? `Patient/${input.patient}` : (input.fhirUser ?? null),
+          input.display,
+          Date.now(),
+        );
     } catch (error) {
       if ((error as { code?: string }).code?.startsWith('SQLITE_CONSTRAINT'))
         throw new AuthStoreError(`an account with id ${input.id} or username ${input.username} exists already`);
@@ -208,6 +228,11 @@ export class AuthStore {
   // --- clients ----------------------------------------------------------------------------------
 
   putClient(metadata: { client_id: string } & Record<string, unknown>): void {
+    // A backend service's tokens name it as their subject; it must never pass for an account.
+    if (!/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/.test(metadata.client_id) || /^(?:prac|pat|org|dev)_/.test(metadata.client_id))
+      throw new AuthStoreError(
+        `invalid client id "${metadata.client_id.slice(0, 64)}" (letters, digits, . _ -; not a participant id)`,
+      );
     this.db
       .prepare(
         'INSERT INTO clients (id, metadata, created) VALUES (?, ?, ?) ON CONFLICT (id) DO UPDATE SET metadata = excluded.metadata',
@@ -252,6 +277,9 @@ function toAccount(row: AccountRow): Account {
     kind: row.kind,
     username: row.username,
     ...(row.patient !== null && { patient: row.patient }),
+    ...(typeof row.fhir_user === 'string'
+      ? { fhirUser: row.fhir_user }
+      : row.patient !== null && { fhirUser: `Patient/${row.patient}` }),
     display: row.display,
     disabled: row.disabled === 1,
   };

@@ -72,7 +72,13 @@ export async function ensureDemoAccounts(
   const out: DemoAccount[] = [];
   const org = node.org.id;
   if (!auth.store.client(WEB_CLIENT_ID)) auth.store.putClient(webClientMetadata());
-  for (const p of DEMO_PRACTITIONERS) {
+  // Each demo clinician is one of the demo data's Practitioner resources (their fhirUser).
+  const practitionerResources = repository.vault.db
+    .prepare("SELECT id FROM current WHERE type = 'Practitioner' AND deleted = 0 AND version > 0 ORDER BY res LIMIT ?")
+    .pluck()
+    .all(DEMO_PRACTITIONERS.length) as string[];
+  for (const [i, p] of DEMO_PRACTITIONERS.entries()) {
+    const fhirUser = practitionerResources[i];
     if (!node.chain.app.participant(p.id)) {
       const keys = generateKeyPair();
       // The key is saved before the registration is submitted, as `keys rotate` does.
@@ -87,6 +93,7 @@ export async function ensureDemoAccounts(
       await auth.store.addAccount({
         id: p.id,
         kind: 'practitioner',
+        ...(fhirUser !== undefined && { fhirUser: `Practitioner/${fhirUser}` }),
         username: p.username,
         password: p.password,
         display: p.display,

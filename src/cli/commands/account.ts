@@ -10,7 +10,7 @@ export const accountSpec = {
   summary: 'manage local login accounts (clinicians and patients): list, add, disable, enable',
   usage: [
     'medledger account list [--data DIR]',
-    '       medledger account add --username NAME --password-file FILE (--practitioner prac_… | --patient FHIR_PATIENT_ID) [--display TEXT] [--data DIR]',
+    '       medledger account add --username NAME --password-file FILE (--practitioner prac_… [--fhir-practitioner ID] | --patient FHIR_PATIENT_ID) [--display TEXT] [--data DIR]',
     '       medledger account disable|enable ID [--data DIR]',
   ].join('\n'),
   options: {
@@ -19,6 +19,7 @@ export const accountSpec = {
     'password-file': { type: 'string' },
     practitioner: { type: 'string' },
     patient: { type: 'string' },
+    'fhir-practitioner': { type: 'string' },
     display: { type: 'string' },
     'passphrase-file': { type: 'string' },
   },
@@ -28,6 +29,7 @@ export const accountSpec = {
     'password-file': 'file whose first line is the password (at least 8 characters); it is stored only as an scrypt hash',
     practitioner: 'a practitioner of this organization registered on the ledger (prac_…)',
     patient: 'a FHIR Patient id held by this node; the account is its ledger pseudonym',
+    'fhir-practitioner': "the practitioner's own FHIR Practitioner id at this node (their fhirUser in ID tokens)",
     display: 'name shown on the consent page',
     'passphrase-file': 'file holding the keystore passphrase (default $MEDLEDGER_KEY_PASSPHRASE, else DATA/keystore.passphrase)',
   },
@@ -71,6 +73,7 @@ export async function runAccount(argv: string[]): Promise<number> {
           username: values.username,
           password,
           ...(values.patient !== undefined && { patient: values.patient }),
+          ...(values['fhir-practitioner'] !== undefined && { fhirUser: `Practitioner/${values['fhir-practitioner']}` }),
           display: values.display ?? values.username,
         });
         console.log(`added ${account.kind} account ${account.username} (${account.id})`);
