@@ -135,6 +135,8 @@ export interface RepositoryOptions {
 export class FhirRepository {
   readonly vault: Vault;
   readonly #node: LedgerNode;
+  /** Conditional creates in flight, per resource type (see #conditionally). */
+  readonly #conditional = new Map<string, Promise<unknown>>();
 
   private constructor(node: LedgerNode, vault: Vault) {
     this.#node = node;
@@ -169,13 +171,38 @@ export class FhirRepository {
     const resource = this.#validate(input);
     const type = resource.resourceType;
     this.#checkWritable(type);
-    if (options.ifNoneExist !== undefined) {
-      const existing = this.#conditionalMatch(type, options.ifNoneExist);
+    const ifNoneExist = options.ifNoneExist;
+    if (ifNoneExist === undefined) {
+      const id = randomUUID();
+      return this.#save(type, id, { ...resource, id } as Resource, actor, 0);
+    }
+    return this.#conditionally(type, async () => {
+      const existing = this.#conditionalMatch(type, ifNoneExist);
       if (existing.length === 1) return { ...this.#storedOf(existing[0]!), created: false };
       if (existing.length > 1) throw preconditionFailed(`If-None-Exist matched ${existing.length} ${type} resources`);
-    }
-    const id = randomUUID();
-    return this.#save(type, id, { ...resource, id } as Resource, actor, 0);
+      const id = randomUUID();
+      return this.#save(type, id, { ...resource, id } as Resource, actor, 0);
+    });
+  }
+
+  /**
+   * Runs conditional creates of one type one after the other, each from its search to its commit:
+   * two concurrent creates with the same If-None-Exist (which the vault would otherwise coalesce
+   * into one ledger commit, neither seeing the other) thus make one resource, the second finding
+   * the first. Unconditional writes are not held up.
+   */
+  #conditionally<T>(type: string, task: () => Promise<T>): Promise<T> {
+    const previous = this.#conditional.get(type) ?? Promise.resolve();
+    const result = previous.then(task, task);
+    const tail = result.then(
+      () => undefined,
+      () => undefined,
+    );
+    this.#conditional.set(type, tail);
+    void tail.then(() => {
+      if (this.#conditional.get(type) === tail) this.#conditional.delete(type);
+    });
+    return result;
   }
 
   /** PUT: updates, or creates with the client's id. `ifMatch` is the version the client saw. */

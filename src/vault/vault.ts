@@ -869,7 +869,10 @@ export class Vault {
     const existing = this.#store.pseudonymOf(patientId);
     if (existing || !options.create) return existing;
     const pseudonym = randomPseudonym('pat', randomBytes(17));
-    this.#store.link(patientId, pseudonym, this.#clock());
+    // No fsync of its own: a new pseudonym reaches the ledger only in the record.commit of a write,
+    // whose pending rows come after this link in the WAL and are synced before the ledger sees
+    // them (GroupCommit), so the link is on disk first. Lost alone, it was never used.
+    this.#store.transactionUnsynced(() => this.#store.link(patientId, pseudonym, this.#clock()));
     return pseudonym;
   }
 
