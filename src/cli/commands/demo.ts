@@ -4,13 +4,15 @@ import { LedgerNode } from '../../node/ledger-node.js';
 import { FhirRepository } from '../../fhir/repository.js';
 import { loadDemo, type DemoLoadResult } from '../../demo/load.js';
 import { DEMO_DEFAULTS } from '../../demo/generator.js';
-import { dataDirOf, helpText, parse, UsageError } from '../args.js';
+import { AuthService } from '../../auth/service.js';
+import { describeDemoAccounts, ensureDemoAccounts } from '../../demo/accounts.js';
+import { dataDirOf, helpText, nodeUrlOf, parse, UsageError } from '../args.js';
 
 export const DEMO_CHAIN = { chain: 'medledger-demo', orgId: 'org_demo-hospital', orgName: 'Demo General Hospital' } as const;
 
 export const demoSpec = {
   name: 'demo',
-  summary: 'load the demo data set (organization, practitioners, patient histories) into a data directory',
+  summary: 'load the demo data set (organization, practitioners, patient histories) and the demo accounts into a data directory',
   usage: 'medledger demo [--data DIR] [--patients N] [--passphrase-file FILE]',
   options: {
     data: { type: 'string' },
@@ -52,9 +54,13 @@ export async function runDemo(argv: string[]): Promise<number> {
   const node = LedgerNode.open({ dataDir: dir, passphrase: resolvePassphrase(dir, undefined, values['passphrase-file']) });
   try {
     const fhir = await FhirRepository.open(node, dir);
+    const auth = await AuthService.open(node, dir);
     try {
       console.log(describeLoad(await loadDemo(fhir, { patients })));
+      const accounts = await ensureDemoAccounts(node, fhir, auth);
+      console.log(describeDemoAccounts(accounts, nodeUrlOf(undefined)));
     } finally {
+      auth.close();
       await fhir.close();
     }
   } finally {
