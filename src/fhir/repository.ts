@@ -28,6 +28,9 @@ import {
   type SearchQuery,
 } from './search/index.js';
 import { collectReferences, validateResource } from './validation/validate.js';
+import { visibleSql, type VisibilityFilter } from './search/visibility.js';
+
+export type { VisibilityFilter };
 
 /** Types clients may write. Provenance is derived from the ledger; Consent and AuditEvent come with access control. */
 export const WRITABLE_TYPES = [
@@ -167,7 +170,15 @@ export class FhirRepository {
   // -------------------------------------------------------------------------------------------
   // Writes
 
-  async create(input: unknown, actor: Actor, options: { ifNoneExist?: string } = {}): Promise<SavedResult> {
+  /**
+   * POST. With `ifNoneExist`, a resource matching the search (among those `visibility` lets the
+   * caller see: a hidden match is never returned or revealed) is returned instead.
+   */
+  async create(
+    input: unknown,
+    actor: Actor,
+    options: { ifNoneExist?: string; visibility?: VisibilityFilter } = {},
+  ): Promise<SavedResult> {
     const resource = this.#validate(input);
     const type = resource.resourceType;
     this.#checkWritable(type);
@@ -177,7 +188,7 @@ export class FhirRepository {
       return this.#save(type, id, { ...resource, id } as Resource, actor, 0);
     }
     return this.#conditionally(type, async () => {
-      const existing = this.#conditionalMatch(type, ifNoneExist);
+      const existing = this.#conditionalMatch(type, ifNoneExist, options.visibility);
       if (existing.length === 1) return { ...this.#storedOf(existing[0]!), created: false };
       if (existing.length > 1) throw preconditionFailed(`If-None-Exist matched ${existing.length} ${type} resources`);
       const id = randomUUID();
@@ -340,6 +351,7 @@ export class FhirRepository {
   history(
     scope: { type?: string; id?: string },
     page: { count: number; offset: number; since?: number },
+    visibility?: VisibilityFilter,
   ): { entries: HistoryEntry[]; total: number } {
     if (scope.type !== undefined) this.#checkKnown(scope.type);
     const where: string[] = ["v.state = 'committed'"];
@@ -357,6 +369,11 @@ export class FhirRepository {
     if (page.since !== undefined) {
       where.push('v.last_updated >= ?');
       params.push(page.since);
+    }
+    if (visibility) {
+      const visible = visibleSql('c', visibility);
+      where.push(visible.sql);
+      params.push(...(visible.params as (string | number)[]));
     }
     const from = `FROM versions v JOIN current c ON c.res = v.res WHERE ${where.join(' AND ')}`;
     const db = this.vault.db;
@@ -385,7 +402,12 @@ export class FhirRepository {
   // -------------------------------------------------------------------------------------------
   // Search
 
-  search(type: string, params: URLSearchParams, options: { lenient?: boolean } = {}): SearchOutcome {
+  /** Search; with `visibility`, matches, total and includes count only what the caller may see. */
+  search(
+    type: string,
+    params: URLSearchParams,
+    options: { lenient?: boolean; visibility?: VisibilityFilter } = {},
+  ): SearchOutcome {
     this.#checkKnown(type);
     if (!SEARCHABLE.has(type)) throw notSupported(`search is not supported on ${type}`);
     const parsed = parseSearch(type, params, { ...(options.lenient !== undefined && { lenient: options.lenient }) });
@@ -394,7 +416,7 @@ export class FhirRepository {
     if (query.summary !== undefined && query.summary !== 'count' && query.summary !== 'false') {
       throw notSupported(`_summary=${query.summary} is not supported (count and false are)`);
     }
-    const result = runSearch(this.vault.db, query);
+    const result = runSearch(this.vault.db, query, options.visibility);
     return {
       query,
       matches: this.resourcesByRes(result.matches),
@@ -404,18 +426,38 @@ export class FhirRepository {
     };
   }
 
-  /** Patient/{id}/$everything: the patient and every current resource in their compartment. */
-  everything(patientId: string): Resource[] {
+  /**
+   * Patient/{id}/$everything: the patient and every current resource in their compartment (those
+   * `visibility` allows; the caller checks the Patient itself is visible first).
+   */
+  everything(patientId: string, visibility?: VisibilityFilter): Resource[] {
     const patient = this.read('Patient', patientId).resource;
     const pseudonym = this.vault.patientPseudonym(patientId);
     if (pseudonym === undefined) return [patient];
+    const visible = visibility ? visibleSql('c', visibility) : { sql: '1', params: [] };
     const rows = this.vault.db
       .prepare(
-        "SELECT res FROM current WHERE patient = ? AND deleted = 0 AND version > 0 AND NOT (type = 'Patient' AND id = ?) ORDER BY type, res",
+        `SELECT res FROM current c WHERE patient = ? AND deleted = 0 AND version > 0 AND NOT (type = 'Patient' AND id = ?) AND ${visible.sql} ORDER BY type, res`,
       )
       .pluck()
-      .all(pseudonym, patientId) as number[];
+      .all(pseudonym, patientId, ...visible.params) as number[];
     return [patient, ...this.resourcesByRes(rows)];
+  }
+
+  /** Whether the resource (current row, deleted or not) is within `visibility`. */
+  isVisible(type: string, id: string, visibility: VisibilityFilter): boolean {
+    const visible = visibleSql('c', visibility);
+    return (
+      this.vault.db
+        .prepare(`SELECT 1 FROM current c WHERE c.type = ? AND c.id = ? AND ${visible.sql}`)
+        .get(type, id, ...visible.params) !== undefined
+    );
+  }
+
+  /** The ledger record behind a resource and the pseudonym of the patient it is about. */
+  recordOf(type: string, id: string): { readonly record: string; readonly patient?: string } | undefined {
+    const row = this.vault.resource(type, id);
+    return row && { record: row.record, ...(row.patient !== null && { patient: row.patient }) };
   }
 
   // -------------------------------------------------------------------------------------------
@@ -443,9 +485,9 @@ export class FhirRepository {
   }
 
   /** Conditional operations: at most two current resources matching a search (enough to tell 0, 1, many). */
-  conditionalMatches(type: string, query: string): { id: string; version: number }[] {
+  conditionalMatches(type: string, query: string, visibility?: VisibilityFilter): { id: string; version: number }[] {
     this.#checkKnown(type);
-    const resIds = this.#conditionalMatch(type, query);
+    const resIds = this.#conditionalMatch(type, query, visibility);
     if (resIds.length === 0) return [];
     const rows = this.vault.db
       .prepare('SELECT id, version FROM current WHERE res IN (SELECT value FROM json_each(?)) ORDER BY res')
@@ -547,12 +589,12 @@ export class FhirRepository {
     return this.vault.patientPseudonym(match[2]!);
   }
 
-  #conditionalMatch(type: string, query: string): number[] {
+  #conditionalMatch(type: string, query: string, visibility?: VisibilityFilter): number[] {
     const params = new URLSearchParams(query.startsWith('?') ? query.slice(1) : query);
     if ([...params.keys()].length === 0) throw badRequest('If-None-Exist holds no search parameters');
     const parsed = parseSearch(type, params, {});
     if (!parsed.ok) throw new FhirError(400, parsed.issues);
-    return runSearch(this.vault.db, { ...parsed.query, count: 2, offset: 0, include: [], revinclude: [] }).matches;
+    return runSearch(this.vault.db, { ...parsed.query, count: 2, offset: 0, include: [], revinclude: [] }, visibility).matches;
   }
 
   async close(): Promise<void> {

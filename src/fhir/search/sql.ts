@@ -12,6 +12,7 @@ import type { IndexEntry } from './extract.js';
 import type { DateValue, Filter, IncludeSpec, QuantityValue, SearchQuery, TokenValue } from './query.js';
 import { INDEX_TABLES } from './schema.js';
 import { normalizeString } from './values.js';
+import { visibleSql, type VisibilityFilter } from './visibility.js';
 
 type Db = Database.Database;
 export type SqlValue = string | number | null;
@@ -280,8 +281,8 @@ function orderBy(query: SearchQuery): Cond {
 }
 
 /** SQL selecting the page of matching `res` ids (and the total count) for a parsed query. */
-export function buildSearchSql(query: SearchQuery): SearchSql {
-  const where = whereClause(query);
+export function buildSearchSql(query: SearchQuery, visibility?: VisibilityFilter): SearchSql {
+  const where = withVisibility(whereClause(query), 'c', visibility);
   const order = orderBy(query);
   return {
     page: {
@@ -292,8 +293,20 @@ export function buildSearchSql(query: SearchQuery): SearchSql {
   };
 }
 
+/** Adds the visibility predicate on `alias` to a WHERE clause. */
+function withVisibility(where: BuiltSql, alias: string, visibility: VisibilityFilter | undefined): BuiltSql {
+  if (!visibility) return where;
+  const visible = visibleSql(alias, visibility);
+  return { sql: `(${where.sql}) AND ${visible.sql}`, params: [...where.params, ...visible.params] };
+}
+
 /** SQL finding the resources referenced by `spec` from the given res ids (params: JSON array of res ids). */
-export function includeSql(spec: IncludeSpec, resIds: readonly number[], limit = MAX_INCLUDED): BuiltSql {
+export function includeSql(
+  spec: IncludeSpec,
+  resIds: readonly number[],
+  limit = MAX_INCLUDED,
+  visibility?: VisibilityFilter,
+): BuiltSql {
   const params: SqlValue[] = [JSON.stringify(resIds), spec.sourceType];
   let sql =
     'SELECT DISTINCT t.res AS res FROM idx_reference r JOIN current t ON t.type = r.target_type AND t.id = r.target_id\n' +
@@ -306,20 +319,31 @@ export function includeSql(spec: IncludeSpec, resIds: readonly number[], limit =
     sql += ' AND r.target_type = ?';
     params.push(spec.targetType);
   }
+  if (visibility) {
+    const visible = visibleSql('t', visibility);
+    sql += ` AND ${visible.sql}`;
+    params.push(...visible.params);
+  }
   sql += '\nORDER BY t.res LIMIT ?';
   params.push(limit);
   return { sql, params };
 }
 
 /** SQL finding the resources of `spec.sourceType` whose `spec.param` refers to one of the given res ids. */
-export function revincludeSql(spec: IncludeSpec, resIds: readonly number[], limit = MAX_INCLUDED): BuiltSql {
+export function revincludeSql(
+  spec: IncludeSpec,
+  resIds: readonly number[],
+  limit = MAX_INCLUDED,
+  visibility?: VisibilityFilter,
+): BuiltSql {
+  const visible = visibility ? visibleSql('s', visibility) : { sql: '1', params: [] };
   return {
     sql:
       'SELECT DISTINCT s.res AS res FROM current m\n' +
       'JOIN idx_reference r ON r.type = ? AND r.param = ? AND r.target_id = m.id AND r.target_type = m.type\n' +
       'JOIN current s ON s.res = r.res AND s.deleted = 0\n' +
-      'WHERE m.res IN (SELECT value FROM json_each(?))\nORDER BY s.res LIMIT ?',
-    params: [spec.sourceType, spec.param, JSON.stringify(resIds), limit],
+      `WHERE m.res IN (SELECT value FROM json_each(?)) AND ${visible.sql}\nORDER BY s.res LIMIT ?`,
+    params: [spec.sourceType, spec.param, JSON.stringify(resIds), ...visible.params, limit],
   };
 }
 
@@ -334,9 +358,12 @@ export interface SearchResult {
   readonly nextOffset?: number;
 }
 
-/** Runs a parsed query: page, optional total, then one level of include/revinclude. */
-export function runSearch(db: Db, query: SearchQuery): SearchResult {
-  const built = buildSearchSql(query);
+/**
+ * Runs a parsed query: page, optional total, then one level of include/revinclude — all of it
+ * within `visibility` when given (matches, total and includes alike).
+ */
+export function runSearch(db: Db, query: SearchQuery, visibility?: VisibilityFilter): SearchResult {
+  const built = buildSearchSql(query, visibility);
   const wantTotal = query.total !== 'none' || query.summary === 'count';
   const total = wantTotal ? (db.prepare(built.count.sql).get(...built.count.params) as { n: number }).n : undefined;
   if (query.summary === 'count') return { matches: [], included: [], ...(total !== undefined ? { total } : {}) };
@@ -359,8 +386,8 @@ export function runSearch(db: Db, query: SearchQuery): SearchResult {
           included.push(r);
         }
     };
-    for (const spec of query.include) add(includeSql(spec, matches));
-    for (const spec of query.revinclude) add(revincludeSql(spec, matches));
+    for (const spec of query.include) add(includeSql(spec, matches, MAX_INCLUDED, visibility));
+    for (const spec of query.revinclude) add(revincludeSql(spec, matches, MAX_INCLUDED, visibility));
   }
   return {
     matches,

@@ -1,0 +1,29 @@
+/**
+ * The access decision as an SQL predicate on `current` rows, so searches, totals, paging,
+ * includes, history and $everything filter hidden records before counting — never after.
+ * Built from an access search scope (src/access/visibility.ts); a resource about no patient
+ * (Organization, Practitioner…) is directory data and always visible.
+ */
+import type { SqlValue } from './sql.js';
+
+export type VisibilityFilter = {
+  /** Pseudonyms of the patients whose records are visible (self, consent, emergency). */
+  readonly patients: readonly string[];
+  /**
+   * The custodian's treatment rule at this node: every record it holds (`all`), records with a
+   * version by this author, or none.
+   */
+  readonly treatment: 'all' | 'none' | { readonly author: string };
+};
+
+/** `(alias.patient IS NULL OR …)` with its parameters. */
+export function visibleSql(alias: string, filter: VisibilityFilter): { sql: string; params: SqlValue[] } {
+  if (filter.treatment === 'all') return { sql: '1', params: [] };
+  const parts = [`${alias}.patient IS NULL`, `${alias}.patient IN (SELECT value FROM json_each(?))`];
+  const params: SqlValue[] = [JSON.stringify(filter.patients)];
+  if (filter.treatment !== 'none') {
+    parts.push(`EXISTS (SELECT 1 FROM versions av WHERE av.res = ${alias}.res AND av.author = ?)`);
+    params.push(filter.treatment.author);
+  }
+  return { sql: `(${parts.join(' OR ')})`, params };
+}
