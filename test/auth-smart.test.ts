@@ -699,7 +699,10 @@ describe('scope enforcement per interaction', () => {
       const res = await fhir(method, path, readOnly, body);
       const text = await res.text();
       assert.equal(res.status, status, `${method} ${path}: ${text.slice(0, 200)}`);
-      if (status === 403) assert.equal((JSON.parse(text) as OperationOutcome).resourceType, 'OperationOutcome');
+      if (status === 403) {
+        assert.equal((JSON.parse(text) as OperationOutcome).resourceType, 'OperationOutcome');
+        assert.match(res.headers.get('www-authenticate') ?? '', /^Bearer .*error="insufficient_scope"/);
+      }
     }
     // A conditional create searches and may return the match: c alone is not enough.
     const createOnly = await server.auth!.mint({

@@ -108,6 +108,9 @@ function pageParams(query: URLSearchParams): { count: number; offset: number; si
   };
 }
 
+/** A 403 for want of scope (or outside a patient token's compartment): RFC 6750 insufficient_scope. */
+class ScopeDenied extends FhirError {}
+
 export const fhirRoutes: FastifyPluginAsync<FhirRoutesOptions> = async (app: FastifyInstance, options) => {
   const { repository, auth } = options;
   const originOf = (request: FastifyRequest): string =>
@@ -142,7 +145,10 @@ export const fhirRoutes: FastifyPluginAsync<FhirRoutesOptions> = async (app: Fas
     return request.principal;
   };
   const author = (request: FastifyRequest) => ({ author: auth.authorOf(principalOf(request)) });
-  const forbidden = (diagnostics: string) => FhirError.of(403, 'forbidden', diagnostics);
+  const forbidden = (diagnostics: string, expression?: string) =>
+    new ScopeDenied(403, [
+      { severity: 'error', code: 'forbidden', diagnostics, ...(expression !== undefined && { expression: [expression] }) },
+    ]);
   const WORD: Record<Permission, string> = { c: 'create', r: 'read', u: 'update', d: 'delete', s: 'search' };
 
   /** The scope check of an interaction on a type (403 if no scope grants it). */
@@ -230,6 +236,8 @@ export const fhirRoutes: FastifyPluginAsync<FhirRoutesOptions> = async (app: Fas
   });
 
   app.setErrorHandler((error: Error & { code?: string; statusCode?: number }, request, reply) => {
+    if (error instanceof ScopeDenied)
+      reply.header('WWW-Authenticate', `Bearer realm="${baseOf(request)}", error="insufficient_scope"`);
     if (error instanceof FhirError) return sendOutcome(reply, error.status, outcome(error.issues));
     const fail = (status: number, code: 'invalid' | 'too-costly' | 'not-supported' | 'structure', diagnostics: string) =>
       sendOutcome(reply, status, outcome([{ severity: 'error', code, diagnostics }]));
@@ -508,8 +516,7 @@ export const fhirRoutes: FastifyPluginAsync<FhirRoutesOptions> = async (app: Fas
             break;
         }
       } catch (error) {
-        if (error instanceof FhirError && error.status === 403)
-          throw FhirError.of(403, 'forbidden', `${where}: ${error.issues[0]?.diagnostics ?? 'forbidden'}`, where);
+        if (error instanceof ScopeDenied) throw forbidden(`${where}: ${error.issues[0]?.diagnostics ?? 'forbidden'}`, where);
         throw error;
       }
     }
