@@ -6,6 +6,7 @@
  */
 import assert from 'node:assert/strict';
 import { createHash, generateKeyPairSync, randomBytes, randomUUID } from 'node:crypto';
+import { request as httpRequest } from 'node:http';
 import { Writable } from 'node:stream';
 import { after, before, describe, it } from 'node:test';
 import { decodeJwt, exportJWK, generateKeyPair, SignJWT } from 'jose';
@@ -782,5 +783,50 @@ describe('logs', () => {
     for (const secret of ['planted-password-value-42', 'planted-bad-token-value', 'Secretname', 'planted-state', 'eyJ']) {
       assert.ok(!log.includes(secret), `the log contains ${secret}`);
     }
+  });
+});
+
+describe('public URL and host names', () => {
+  it('with publicUrl the issuer and audience are fixed, whatever the Host header', async () => {
+    const node = await startTestNode();
+    const repository = await FhirRepository.open(node.node, node.dir);
+    const auth = await AuthService.open(node.node, node.dir);
+    const app = await buildHttpServer(node.node, { fhir: repository, auth, publicUrl: 'https://fhir.example.org' });
+    const url = await app.listen({ host: '127.0.0.1', port: 0 });
+    try {
+      const config = (await (await fetch(`${url}/.well-known/smart-configuration`)).json()) as Record<string, string>;
+      assert.equal(config['issuer'], 'https://fhir.example.org/oauth');
+      assert.equal(config['token_endpoint'], 'https://fhir.example.org/oauth/token');
+      const good = await auth.mint({ origin: 'https://fhir.example.org', subject: 'svc', clientId: 'svc', scope: 'system/*.rs' });
+      const local = await auth.mint({ origin: url, subject: 'svc', clientId: 'svc', scope: 'system/*.rs' });
+      const read = (token: string) => fetch(`${url}/fhir/Patient`, { headers: { authorization: `Bearer ${token}` } });
+      assert.equal((await read(good)).status, 200);
+      assert.equal((await read(local)).status, 401, 'a token for another audience');
+    } finally {
+      await app.close();
+      auth.close();
+      await repository.close();
+      await node.close();
+    }
+  });
+
+  it('without publicUrl, a flood of made-up Host names gets 421 at /oauth, not a new authorization server each', async () => {
+    const get = (host: string) =>
+      new Promise<number>((resolve, reject) => {
+        const target = new URL(`${server.url}/oauth/jwks`);
+        const req = httpRequest({ host: target.hostname, port: target.port, path: target.pathname, headers: { host } }, (res) => {
+          res.resume();
+          resolve(res.statusCode ?? 0);
+        });
+        req.on('error', reject);
+        req.end();
+      });
+    const statuses: number[] = [];
+    for (let i = 0; i < 10; i++) statuses.push(await get(`made-up-${i}.example:80`));
+    assert.ok(statuses.includes(421), statuses.join(','));
+    assert.ok(
+      statuses.every((s) => s === 200 || s === 421),
+      statuses.join(','),
+    );
   });
 });
