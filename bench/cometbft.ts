@@ -27,6 +27,7 @@ const signers = arg('signers', 40);
 const total = arg('txs', 2000);
 const window = arg('window', 10);
 const timeoutCommit = arg('timeout-commit', 500);
+const gossip = arg('gossip', 100);
 
 if (!cometbftBinary()) {
   console.error('cometbft not found (PATH or COMETBFT_BIN)');
@@ -54,6 +55,7 @@ const network = createNetwork({
   timeoutCommitMs: timeoutCommit,
   timeoutProposeMs: 1000,
   timeoutVoteMs: 500,
+  gossipMs: gossip,
 });
 try {
   await Promise.all(network.orgs.map((org) => startOrg(org)));
@@ -85,10 +87,30 @@ try {
     }),
   );
   const seconds = (performance.now() - start) / 1000;
+  // Blocks during the run, from the first node's CometBFT: how many, how full, how far apart.
+  const rpc = `http://127.0.0.1:${network.orgs[0]!.rpcPort}`;
+  const metas: { header: { height: string; time: string }; num_txs: string }[] = [];
+  const top = Number(
+    ((await (await fetch(`${rpc}/status`)).json()) as { result: { sync_info: { latest_block_height: string } } }).result.sync_info
+      .latest_block_height,
+  );
+  for (let max = top; max > 0 && metas.length < 400; max -= 20) {
+    const page = (await (await fetch(`${rpc}/blockchain?minHeight=${Math.max(1, max - 19)}&maxHeight=${max}`)).json()) as {
+      result: { block_metas: typeof metas };
+    };
+    metas.push(...page.result.block_metas);
+  }
+  const busy = metas.filter((m) => Number(m.num_txs) > 0).sort((a, b) => Number(a.header.height) - Number(b.header.height));
+  const span =
+    busy.length > 1 ? (Date.parse(busy.at(-1)!.header.time) - Date.parse(busy[0]!.header.time)) / (busy.length - 1) : 0;
+  console.error(
+    `blocks with transactions: ${busy.length}, transactions per block: max ${Math.max(...busy.map((m) => Number(m.num_txs)))}, mean ${round(busy.reduce((n, m) => n + Number(m.num_txs), 0) / Math.max(1, busy.length), 0)}; mean interval ${round(span, 0)} ms`,
+  );
   const result = {
     orgs: orgCount,
     cpus: cpus().length,
     timeoutCommitMs: timeoutCommit,
+    gossipMs: gossip,
     txs: latencies.length,
     seconds: round(seconds, 2),
     txPerSecond: round(latencies.length / seconds, 0),

@@ -133,6 +133,8 @@ describe('the ABCI application', () => {
     const stranger = new Identity(CHAIN, 'org_nobody', generateKeyPair());
     const unknown = handle(0, { checkTx: { tx: registerPatient(stranger).tx.wire, type: 0 } }).checkTx!;
     assert.equal(unknown.code, abciCode('tx.unknown_signer'));
+    const farAhead = org.signAt({ type: 'participant.set_status', body: { id: 'org_2', status: 'active' } }, 5000);
+    assert.equal(handle(0, { checkTx: { tx: farAhead.wire, type: 0 } }).checkTx!.code, abciCode('tx.sequence_gap'));
   });
 
   it('PrepareProposal keeps transactions that apply, within the byte limit; ProcessProposal rejects undecodable ones', () => {

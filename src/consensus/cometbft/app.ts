@@ -33,13 +33,15 @@ import type { Timestamp } from 'cosmjs-types/google/protobuf/timestamp';
 import { concatBytes, fromHex, toHex, utf8 } from '../../crypto/bytes.js';
 import { sha256 } from '../../crypto/hash.js';
 import type { Signer } from '../../crypto/ed25519.js';
-import type { LedgerError, LedgerErrorCode, Result } from '../../ledger/errors.js';
+import { fail, type LedgerError, type LedgerErrorCode, type Result } from '../../ledger/errors.js';
 import { decodeTx, type SignedTx } from '../../ledger/tx.js';
 import type { Chain, CommittedBlock, Head, SealedBlock } from '../../node/chain.js';
 
 const APP_HASH_DOMAIN = concatBytes(utf8('medledger/apphash/v1'), new Uint8Array([0]));
 export const APP_VERSION = 1n;
 const DECODE_CACHE = 50_000;
+/** How far past a signer's next sequence number CheckTx admits a transaction to the mempool. */
+export const MAX_SEQ_AHEAD = 1000;
 
 /** Numeric ABCI result codes for the ledger's error codes. Append only: clients may store them. */
 export const ERROR_CODES: readonly LedgerErrorCode[] = [
@@ -170,7 +172,13 @@ export class AbciApp extends EventEmitter<AbciAppEvents> {
 
   #checkTx(wire: Uint8Array): NonNullable<Response['checkTx']> {
     const decoded = this.#decode(wire);
-    const checked = decoded.ok ? this.chain.app.checkTx(decoded.value) : decoded;
+    let checked = decoded.ok ? this.chain.app.checkTx(decoded.value) : decoded;
+    // A transaction may wait in the mempool for its predecessors, but not arbitrarily far ahead.
+    if (checked.ok && decoded.ok) {
+      const next = this.chain.app.participant(decoded.value.tx.signer)?.nextSeq ?? 0;
+      if (decoded.value.tx.seq > next + MAX_SEQ_AHEAD)
+        checked = fail('tx.sequence_gap', `sequence ${decoded.value.tx.seq} is more than ${MAX_SEQ_AHEAD} ahead of ${next}`);
+    }
     if (checked.ok)
       return { code: 0, data: new Uint8Array(), log: '', info: '', gasWanted: 0n, gasUsed: 0n, events: [], codespace: '' };
     return {

@@ -57,6 +57,8 @@ export interface CreateOptions {
   readonly timeoutProposeMs?: number;
   /** Consensus step timeouts (prevote, precommit). */
   readonly timeoutVoteMs?: number;
+  /** p2p flush throttle and consensus gossip sleep (CometBFT default 100 ms). */
+  readonly gossipMs?: number;
   readonly time?: number;
 }
 
@@ -206,12 +208,15 @@ export function createNetwork(options: CreateOptions): Network {
           persistent_peers: peers,
           addr_book_strict: false,
           allow_duplicate_ip: true,
+          // CometBFT batches p2p messages for this long; every consensus step waits for it.
+          flush_throttle_timeout: `${options.gossipMs ?? 100}ms`,
         },
         consensus: {
           timeout_propose: `${options.timeoutProposeMs ?? 3000}ms`,
           timeout_prevote: `${options.timeoutVoteMs ?? 1000}ms`,
           timeout_precommit: `${options.timeoutVoteMs ?? 1000}ms`,
           timeout_commit: `${options.timeoutCommitMs ?? 1000}ms`,
+          peer_gossip_sleep_duration: `${options.gossipMs ?? 100}ms`,
         },
         instrumentation: { prometheus: false },
       }),
@@ -302,6 +307,8 @@ export async function startOrg(org: NetworkOrg, timeoutMs = 60_000): Promise<Org
   const medledger = spawn(
     process.execPath,
     [
+      // e.g. MEDLEDGER_NODE_FLAGS="--cpu-prof --cpu-prof-dir=/tmp/prof" to profile the nodes.
+      ...(process.env['MEDLEDGER_NODE_FLAGS']?.split(/\s+/).filter(Boolean) ?? []),
       CLI,
       'start',
       '--data',
