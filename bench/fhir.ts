@@ -13,6 +13,7 @@
  *     through the bulk loader below (documented in the result's `loadedBy`).
  */
 import { randomUUID } from 'node:crypto';
+import { openAccess } from '../src/node/access-ledger.js';
 import { mkdtempSync, rmSync, statSync, readdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -155,7 +156,8 @@ async function startServer(): Promise<BenchServer> {
   const node = LedgerNode.open({ dataDir: dir, passphrase: PASSPHRASE });
   const fhir = await FhirRepository.open(node, dir);
   const auth = await AuthService.open(node, dir);
-  const app = await buildHttpServer(node, { fhir, auth });
+  const access = openAccess(node, dir);
+  const app = await buildHttpServer(node, { fhir, auth, access });
   const url = await app.listen({ host: '127.0.0.1', port: 0 });
   const token = await auth.mint({
     origin: url,
@@ -174,6 +176,7 @@ async function startServer(): Promise<BenchServer> {
     async close() {
       await app.close();
       auth.close();
+      await access.close();
       await fhir.close();
       await node.close();
       rmSync(dir, { recursive: true, force: true });

@@ -5,6 +5,7 @@
  * interaction, and logs that never hold tokens or passwords.
  */
 import assert from 'node:assert/strict';
+import { openAccess } from '../src/node/access-ledger.js';
 import { createHash, generateKeyPairSync, randomBytes, randomUUID } from 'node:crypto';
 import { request as httpRequest } from 'node:http';
 import { Writable } from 'node:stream';
@@ -234,8 +235,9 @@ describe('authorization code + PKCE (patient, standalone launch)', () => {
     const accessToken = String(body['access_token']);
 
     assert.equal((await fhir('GET', `/Patient/${patientId}`, accessToken)).status, 200);
+    // Another patient's record is answered like a missing one (consent enforcement hides it).
     const other = await fhir('GET', `/Patient/${otherPatientId}`, accessToken);
-    assert.equal(other.status, 403);
+    assert.equal(other.status, 404);
     assert.equal(((await other.json()) as OperationOutcome).resourceType, 'OperationOutcome');
     const search = (await (await fhir('GET', '/Observation', accessToken)).json()) as Bundle;
     assert.deepEqual(
@@ -371,11 +373,9 @@ describe('authorization code + PKCE (clinician)', () => {
     assert.ok(!scopes.includes('patient/*.rs'));
     assert.ok(typeof body['refresh_token'] === 'string', 'online_access gives a refresh token');
     const bearer = String(body['access_token']);
-    assert.equal(
-      (await fhir('GET', `/Patient/${otherPatientId}`, bearer)).status,
-      200,
-      'scopes do not confine a clinician to one patient',
-    );
+    // Scopes do not confine a clinician to one patient; the patient's consent does (no grant here,
+    // so the record is hidden: see test/authz-matrix.test.ts).
+    assert.equal((await fhir('GET', `/Patient/${otherPatientId}`, bearer)).status, 404);
     const create = await fhir('POST', '/Observation', bearer, {
       resourceType: 'Observation',
       status: 'final',
@@ -741,9 +741,11 @@ describe('logs', () => {
     const node = await startTestNode();
     const repository = await FhirRepository.open(node.node, node.dir);
     const auth = await AuthService.open(node.node, node.dir);
+    const access = openAccess(node.node, node.dir);
     const app = await buildHttpServer(node.node, {
       fhir: repository,
       auth,
+      access,
       logger: { ...(requestLogger('info') as object), stream } as never,
     });
     const url = await app.listen({ host: '127.0.0.1', port: 0 });
@@ -775,6 +777,7 @@ describe('logs', () => {
     } finally {
       await app.close();
       auth.close();
+      await access.close();
       await repository.close();
       await node.close();
     }
@@ -791,7 +794,8 @@ describe('public URL and host names', () => {
     const node = await startTestNode();
     const repository = await FhirRepository.open(node.node, node.dir);
     const auth = await AuthService.open(node.node, node.dir);
-    const app = await buildHttpServer(node.node, { fhir: repository, auth, publicUrl: 'https://fhir.example.org' });
+    const access = openAccess(node.node, node.dir);
+    const app = await buildHttpServer(node.node, { fhir: repository, auth, access, publicUrl: 'https://fhir.example.org' });
     const url = await app.listen({ host: '127.0.0.1', port: 0 });
     try {
       const config = (await (await fetch(`${url}/.well-known/smart-configuration`)).json()) as Record<string, string>;
@@ -805,6 +809,7 @@ describe('public URL and host names', () => {
     } finally {
       await app.close();
       auth.close();
+      await access.close();
       await repository.close();
       await node.close();
     }

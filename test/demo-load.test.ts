@@ -9,7 +9,11 @@ import { join } from 'node:path';
 import type { Bundle, HumanName } from '@medplum/fhirtypes';
 import { DEMO_ORGANIZATION_ID, generateDemo } from '../src/demo/generator.js';
 import { loadDemo } from '../src/demo/load.js';
+import { ensureDemoConsents } from '../src/demo/consents.js';
+import type { Principal } from '../src/auth/principal.js';
+import { parseScopes } from '../src/auth/scopes.js';
 import { startTestServer, tempDir, type TestServer } from './support/fixtures.js';
+import { generateKeyPair } from '../src/crypto/ed25519.js';
 import { authFetch } from './support/fhir-api.js';
 
 const PATIENTS = 3;
@@ -76,8 +80,8 @@ describe('demo data load', () => {
     const again = await loadDemo(server.fhir!, { patients: PATIENTS });
     assert.equal(again.loaded, false);
     assert.equal(again.resources, 0);
+    assert.equal(server.node.chain.head().height, height, 'nothing committed');
     assert.equal((await get('_history?_count=1')).total, before);
-    assert.equal(server.node.chain.head().height, height);
   });
 });
 
@@ -104,6 +108,49 @@ describe('medledger demo', () => {
       assert.equal(bad.status, 2);
     } finally {
       dir.remove();
+    }
+  });
+});
+
+describe('demo patients on the ledger', () => {
+  it('enrolls every demo patient and all but every tenth consent to treatment here, idempotently', async () => {
+    const server = await startTestServer({ fhir: true });
+    try {
+      await loadDemo(server.fhir!, { patients: 10 });
+      const first = await ensureDemoConsents(server.node, server.fhir!);
+      assert.deepEqual(first, { enrolled: 10, consented: 9 });
+      assert.deepEqual(await ensureDemoConsents(server.node, server.fhir!), { enrolled: 0, consented: 0 });
+      // The organization has been signing through the node (submitOwn): register through it too.
+      const registered = await server.node.submitOwn({
+        type: 'participant.register',
+        body: {
+          kind: 'practitioner',
+          id: 'prac_demo-reader',
+          key: generateKeyPair().publicKey,
+          org: server.org.id,
+          roles: ['clinician'],
+        },
+      });
+      assert.ok(registered.ok);
+      const reader: Principal = {
+        kind: 'practitioner',
+        id: 'prac_demo-reader',
+        org: server.org.id,
+        roles: ['clinician'],
+        scopes: parseScopes('user/*.rs').scopes,
+        client: 'test',
+      };
+      const visible = server.access!.service.scope(reader, 'Observation').patients;
+      const patients = server
+        .fhir!.vault.db.prepare("SELECT patient FROM current WHERE type = 'Patient' ORDER BY res")
+        .pluck()
+        .all() as string[];
+      assert.deepEqual(
+        patients.map((p) => visible.has(p)),
+        [true, true, true, true, true, true, true, true, true, false],
+      );
+    } finally {
+      await server.close();
     }
   });
 });

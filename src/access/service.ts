@@ -27,6 +27,8 @@ export interface AccessLedger extends VisibilitySource {
   readonly org: string;
   participant(id: string): Participant | undefined;
   breakGlass(id: string): BreakGlass | undefined;
+  /** Everyone who wrote a committed version of the record (ledger state). */
+  recordAuthors(record: string): string[];
   /** Submits a transaction signed by the organization or by one of its practitioners whose key the node holds. */
   submit(signer: string, payload: TxPayload): Promise<SubmitResult>;
 }
@@ -80,6 +82,11 @@ export class AccessService {
       case 'system':
         return { kind: 'organization', id: principal.org };
     }
+  }
+
+  /** What a decision needs about one record held by this node. */
+  facts(record: string, type: string, patient: string): RecordFacts {
+    return { patient, type, custodian: this.#ledger.org, authors: this.#ledger.recordAuthors(record) };
   }
 
   /** The ledger id recorded as the actor of the principal's accesses. */

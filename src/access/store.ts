@@ -1,7 +1,8 @@
 /**
- * What the organization keeps about emergency accesses off the ledger, in `access.sqlite`
- * (encrypted like the vault): the clinician's written justification and the privacy officer's
- * review notes. They may describe the patient's condition, so the ledger holds only salted
+ * What the organization keeps off the ledger about access, in `access.sqlite` (encrypted like the
+ * vault): patients' encrypted key backups, which the node stores but cannot open (see
+ * src/client/backup.ts), and for emergency accesses the clinician's written justification and
+ * the privacy officer's review notes. They may describe the patient's condition, so the ledger holds only salted
  * SHA-256 commitments to them; the salt keeps a short, guessable text from being confirmed by
  * hashing candidates.
  */
@@ -28,7 +29,16 @@ CREATE TABLE IF NOT EXISTS notes (
   created INTEGER NOT NULL,
   PRIMARY KEY (ref, kind)
 ) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS key_backups (
+  patient TEXT NOT NULL,
+  kind TEXT NOT NULL CHECK (kind IN ('passphrase', 'recovery-code')),
+  backup TEXT NOT NULL,
+  stored INTEGER NOT NULL,
+  PRIMARY KEY (patient, kind)
+) WITHOUT ROWID;
 `;
+
+export type BackupKind = 'passphrase' | 'recovery-code';
 
 export interface Note {
   readonly ref: string;
@@ -89,6 +99,24 @@ export class AccessStore {
         commitment: noteCommitment(row.salt, row.text),
       }
     );
+  }
+
+  /** Stores (or replaces) a patient's encrypted key backup; the caller has checked who sent it. */
+  putBackup(patient: string, kind: BackupKind, backup: string, now: number): void {
+    this.#db
+      .prepare(
+        `INSERT INTO key_backups (patient, kind, backup, stored) VALUES (?, ?, ?, ?)
+         ON CONFLICT (patient, kind) DO UPDATE SET backup = excluded.backup, stored = excluded.stored`,
+      )
+      .run(patient, kind, backup, now);
+  }
+
+  backup(patient: string, kind: BackupKind): { backup: string; stored: number } | undefined {
+    return this.#db
+      .prepare<[string, string], { backup: string; stored: number }>(
+        'SELECT backup, stored FROM key_backups WHERE patient = ? AND kind = ?',
+      )
+      .get(patient, kind);
   }
 
   close(): void {

@@ -22,7 +22,7 @@ import { randomUUID } from 'node:crypto';
 import type { Bundle, BundleEntry, BundleEntryResponse, OperationOutcomeIssue, Resource } from '@medplum/fhirtypes';
 import { MAX_RECORD_ENTRIES } from '../ledger/payloads/record.js';
 import { badRequest, FhirError, notFound, outcome, preconditionFailed } from './outcome.js';
-import type { Actor, CommittedWrite, FhirRepository, PlannedWrite, Stored } from './repository.js';
+import type { Actor, CommittedWrite, FhirRepository, PlannedWrite, Stored, VisibilityFilter } from './repository.js';
 import { searchsetBundle } from './rest/bundles.js';
 
 /** Most resources one transaction Bundle writes: what one ledger transaction commits atomically. */
@@ -55,6 +55,17 @@ export interface BundleOptions {
   readonly base?: string;
   /** Prefer: return=… — the resource (representation), an OperationOutcome, or neither (minimal, default). */
   readonly prefer?: 'minimal' | 'representation' | 'OperationOutcome';
+  /**
+   * What the caller may see, per resource type (src/access): reads, searches and conditional
+   * matches stay within it, and a hidden resource is answered like one that does not exist.
+   */
+  readonly visibility?: (type: string) => VisibilityFilter;
+}
+
+/** Throws 404 for a resource the caller may not see, exactly as for one that does not exist. */
+function requireVisible(repository: FhirRepository, type: string, id: string, options: BundleOptions): void {
+  if (options.visibility && repository.current(type, id) && !repository.isVisible(type, id, options.visibility(type)))
+    throw notFound(`${type}/${id} does not exist`);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -299,12 +310,13 @@ type Planned =
     };
 
 /** Resolves one write entry's target (conditional matches run against the state before the bundle). */
-function resolve(repository: FhirRepository, entry: ParsedEntry): Planned {
+function resolve(repository: FhirRepository, entry: ParsedEntry, options: BundleOptions): Planned {
   const { index, request } = entry;
+  const visibility = options.visibility?.(request.type);
   switch (request.kind) {
     case 'create': {
       if (request.ifNoneExist !== undefined) {
-        const matches = repository.conditionalMatches(request.type, request.ifNoneExist);
+        const matches = repository.conditionalMatches(request.type, request.ifNoneExist, visibility);
         if (matches.length > 1)
           throw preconditionFailed(`ifNoneExist matched ${matches.length} or more ${request.type} resources`);
         const match = matches[0];
@@ -321,6 +333,7 @@ function resolve(repository: FhirRepository, entry: ParsedEntry): Planned {
       if (resource['id'] !== request.id)
         throw badRequest(`resource id does not match the request url (${request.id})`, `${request.type}.id`);
       repository.current(request.type, request.id); // checks type and id
+      requireVisible(repository, request.type, request.id, options);
       return {
         index,
         action: 'write',
@@ -331,7 +344,7 @@ function resolve(repository: FhirRepository, entry: ParsedEntry): Planned {
       };
     }
     case 'conditional-update': {
-      const matches = repository.conditionalMatches(request.type, request.query);
+      const matches = repository.conditionalMatches(request.type, request.query, visibility);
       if (matches.length > 1)
         throw preconditionFailed(`the conditional update matched ${matches.length} or more ${request.type} resources`);
       const resource = entry.resource as Record<string, unknown>;
@@ -355,7 +368,10 @@ function resolve(repository: FhirRepository, entry: ParsedEntry): Planned {
       }
       // No match: a create, with the client's id if it gave one (update as create).
       const id = given ?? randomUUID();
-      if (given !== undefined) repository.current(request.type, given);
+      if (given !== undefined) {
+        repository.current(request.type, given);
+        requireVisible(repository, request.type, given, options);
+      }
       return {
         index,
         action: 'write',
@@ -368,6 +384,7 @@ function resolve(repository: FhirRepository, entry: ParsedEntry): Planned {
     case 'delete': {
       const current = repository.current(request.type, request.id);
       if (!current) throw notFound(`${request.type}/${request.id} does not exist`);
+      requireVisible(repository, request.type, request.id, options);
       if (request.ifMatch !== undefined && request.ifMatch !== current.version) {
         throw preconditionFailed(`${request.type}/${request.id} is at version ${current.version}, not ${request.ifMatch}`);
       }
@@ -399,7 +416,7 @@ async function runWrites(
   const plans: Planned[] = [];
   for (const entry of entries) {
     try {
-      plans.push(resolve(repository, entry));
+      plans.push(resolve(repository, entry, options));
     } catch (error) {
       throw entryError(error, entry.index);
     }
@@ -550,6 +567,7 @@ async function batchOf(repository: FhirRepository, parsed: ParsedBundle, actor: 
     try {
       const { request } = entry;
       if (request.kind === 'read') {
+        requireVisible(repository, request.type, request.id, options);
         const stored =
           request.version === undefined
             ? repository.read(request.type, request.id)
@@ -560,7 +578,8 @@ async function batchOf(repository: FhirRepository, parsed: ParsedBundle, actor: 
         });
       } else if (request.kind === 'search') {
         const params = new URLSearchParams(request.query);
-        const result = repository.search(request.type, params);
+        const visibility = options.visibility?.(request.type);
+        const result = repository.search(request.type, params, visibility ? { visibility } : {});
         out.push({
           resource: searchsetBundle(options.base ?? '', request.type, params, result),
           response: { status: statusText(200) },

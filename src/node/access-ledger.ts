@@ -6,7 +6,8 @@
 import { Identity } from '../client/identity.js';
 import { keyPairFromSeed } from '../crypto/ed25519.js';
 import type { TxPayload } from '../ledger/tx.js';
-import type { AccessLedger, SubmitResult } from '../access/service.js';
+import { AccessService, type AccessLedger, type AccessServiceOptions, type SubmitResult } from '../access/service.js';
+import { AccessStore } from '../access/store.js';
 import type { LedgerNode } from './ledger-node.js';
 
 export function accessLedgerOf(node: LedgerNode): AccessLedger {
@@ -34,10 +35,40 @@ export function accessLedgerOf(node: LedgerNode): AccessLedger {
     stateKeys: (prefix, options) => chain.store.stateKeys(prefix, options),
     participant: (id) => chain.app.participant(id),
     breakGlass: (id) => chain.app.breakGlass(id),
+    recordAuthors(record) {
+      const head = chain.app.recordHead(record);
+      const authors = new Set<string>();
+      for (let v = 1; v <= (head?.version ?? 0); v++) {
+        const author = chain.app.recordVersion(record, v)?.author;
+        if (author !== undefined) authors.add(author);
+      }
+      return [...authors];
+    },
     async submit(signer: string, payload: TxPayload): Promise<SubmitResult> {
       const identity = signer === node.org.id ? undefined : signerFor(signer);
       if (!identity) return node.submitOwn(payload);
       return node.sequencer.submitOwn({ signer, payload, sign: (p, seq) => identity.signAt(p, seq) });
+    },
+  };
+}
+
+export interface AccessLayer {
+  readonly service: AccessService;
+  readonly store: AccessStore;
+  /** Waits for access events in flight, then closes the store. */
+  close(): Promise<void>;
+}
+
+/** Opens the node's access layer: the encrypted access store and the access service over the ledger. */
+export function openAccess(node: LedgerNode, dataDir: string, options: AccessServiceOptions = {}): AccessLayer {
+  const store = AccessStore.open(dataDir, node.keystore);
+  const service = new AccessService(accessLedgerOf(node), store, options);
+  return {
+    service,
+    store,
+    async close() {
+      await service.recorder.drain();
+      store.close();
     },
   };
 }

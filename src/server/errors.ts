@@ -9,6 +9,8 @@ export type ApiErrorCode =
   | 'request.unsupported_media_type'
   | 'request.timeout'
   | 'not_found'
+  | 'auth.required'
+  | 'auth.forbidden'
   | 'internal';
 
 const STATUS: Record<ApiErrorCode, number> = {
@@ -36,6 +38,8 @@ const STATUS: Record<ApiErrorCode, number> = {
   'request.unsupported_media_type': 415,
   'request.timeout': 408,
   not_found: 404,
+  'auth.required': 401,
+  'auth.forbidden': 403,
   'node.overloaded': 503,
   'node.shutting_down': 503,
   internal: 500,

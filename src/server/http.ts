@@ -13,6 +13,8 @@ import { fhirRoutes } from '../fhir/rest/routes.js';
 import type { LedgerNode } from '../node/ledger-node.js';
 import { ApiError, statusOf } from './errors.js';
 import { ledgerRoutes } from './routes/ledger.js';
+import { keyBackupRoutes } from './routes/key-backups.js';
+import type { AccessLayer } from '../node/access-ledger.js';
 
 export const MAX_BODY_BYTES = 256 * 1024;
 
@@ -22,6 +24,8 @@ export interface HttpOptions {
   readonly fhir?: FhirRepository;
   /** SMART on FHIR authentication: /.well-known/smart-configuration, /oauth, bearer tokens on /fhir. */
   readonly auth?: AuthService;
+  /** Consent enforcement, the access log and patients' key backups (needed with `fhir`). */
+  readonly access?: AccessLayer;
   /** Public base URL for absolute links (FHIR fullUrl, Location, paging); derived from requests if absent. */
   readonly publicUrl?: string;
 }
@@ -110,12 +114,24 @@ export async function buildHttpServer(node: LedgerNode, options: HttpOptions = {
       ...(options.publicUrl !== undefined && { publicUrl: options.publicUrl }),
     });
   }
+  if (options.auth && options.access) {
+    const auth = options.auth;
+    await app.register(keyBackupRoutes, {
+      prefix: '/api/v1',
+      chain: node.chain,
+      store: options.access.store,
+      authenticate: (authorization, origin) => auth.authenticate(authorization, options.publicUrl ?? origin),
+    });
+  }
   if (options.fhir) {
     if (!options.auth) throw new Error('the FHIR API needs authentication (HttpOptions.auth)');
+    if (!options.access) throw new Error('the FHIR API needs access control (HttpOptions.access)');
     const auth = options.auth;
     await app.register(fhirRoutes, {
       prefix: '/fhir',
       repository: options.fhir,
+      access: options.access.service,
+      chain: node.chain,
       auth: {
         authenticate: (authorization, origin) => auth.authenticate(authorization, origin),
         authorOf: (principal) => auth.authorOf(principal),

@@ -149,7 +149,12 @@ export function reviewBreakGlass(ctx: TxContext, body: BreakGlassReviewBody): Re
 
 function checkEvent(ctx: TxContext, event: AccessEvent, where: string): Result<void> {
   const { state, signer } = ctx;
-  if (event.actor !== signer.id && event.actor !== event.patient) {
+  if (event.actor.startsWith('pat_')) {
+    // A patient signed in at this organization (enrolled or not): their own record, or a refusal.
+    if (event.actor !== event.patient && event.decision !== 'deny') {
+      return fail('tx.invalid', `${where}: a patient is only ever permitted their own record`);
+    }
+  } else if (event.actor !== signer.id) {
     const actor = readParticipant(state, event.actor);
     if (actor?.kind !== 'practitioner' || actor.org !== signer.id) {
       return fail('tx.unauthorized', `${where}: ${event.actor} does not act for ${signer.id}`);

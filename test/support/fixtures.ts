@@ -1,5 +1,7 @@
 /** Shared test fixtures: throwaway data directories, running nodes and signing identities. */
 import { mkdtempSync, rmSync } from 'node:fs';
+import { decodeTx } from '../../src/ledger/tx.js';
+import { openAccess, type AccessLayer } from '../../src/node/access-ledger.js';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
@@ -74,6 +76,8 @@ export interface TestServer extends TestNode {
   readonly fhir?: FhirRepository;
   /** Authentication (with `fhir: true`). */
   readonly auth?: AuthService;
+  /** Access control and the access log (with `fhir: true`). */
+  readonly access?: AccessLayer;
   /**
    * With `fhir: true`: a backend-service access token with `system/*.cruds` (one hour), minted with
    * the node key; `call`/`authFetch` of support/fhir-api.ts send it to this server by default.
@@ -86,7 +90,8 @@ export async function startTestServer(options: { dir?: string; fhir?: boolean } 
   const testNode = await startTestNode(options.dir !== undefined ? { dir: options.dir } : {});
   const fhir = options.fhir ? await FhirRepository.open(testNode.node, testNode.dir) : undefined;
   const auth = options.fhir ? await AuthService.open(testNode.node, testNode.dir) : undefined;
-  const app = await buildHttpServer(testNode.node, fhir && auth ? { fhir, auth } : {});
+  const access = options.fhir ? openAccess(testNode.node, testNode.dir) : undefined;
+  const app = await buildHttpServer(testNode.node, fhir && auth && access ? { fhir, auth, access } : {});
   const url = await app.listen({ host: '127.0.0.1', port: 0 });
   let token: string | undefined;
   if (auth) {
@@ -105,10 +110,12 @@ export async function startTestServer(options: { dir?: string; fhir?: boolean } 
     url,
     ...(fhir && { fhir }),
     ...(auth && { auth }),
+    ...(access && { access }),
     ...(token !== undefined && { token }),
     async close() {
       await app.close();
       auth?.close();
+      await access?.close();
       await fhir?.close();
       await testNode.close();
     },
@@ -133,4 +140,16 @@ export function registerPractitioner(
     body: { kind: 'practitioner', id, key: keyPair.publicKey, org: org.id, roles },
   });
   return { tx, practitioner: new Identity(org.chain, id, keyPair) };
+}
+
+/** Types of the transactions committed after block `height` (e.g. to tell record commits from access-log entries). */
+export function txTypesSince(node: LedgerNode, height: number): string[] {
+  const types: string[] = [];
+  for (let h = height + 1; h <= node.chain.head().height; h++) {
+    for (const stored of node.chain.store.blockTxs(node.chain.store.block(h)!)) {
+      const tx = decodeTx(stored.wire, node.chain.chainId, { skipSignature: true });
+      if (tx.ok) types.push(tx.value.tx.type);
+    }
+  }
+  return types;
 }

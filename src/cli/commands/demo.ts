@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { initDataDir, isInitialized, resolvePassphrase } from '../../node/data-dir.js';
+import { ensureDemoConsents } from '../../demo/consents.js';
 import { LedgerNode } from '../../node/ledger-node.js';
 import { FhirRepository } from '../../fhir/repository.js';
 import { loadDemo, type DemoLoadResult } from '../../demo/load.js';
@@ -58,6 +59,10 @@ export async function runDemo(argv: string[]): Promise<number> {
     try {
       console.log(describeLoad(await loadDemo(fhir, { patients })));
       const accounts = await ensureDemoAccounts(node, fhir, auth);
+      const consents = await ensureDemoConsents(node, fhir);
+      console.log(
+        `demo patients enrolled on the ledger: ${consents.enrolled}; consented to treatment here: ${consents.consented}`,
+      );
       console.log(describeDemoAccounts(accounts, nodeUrlOf(undefined)));
     } finally {
       auth.close();

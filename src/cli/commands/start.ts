@@ -5,14 +5,17 @@ import { AuthService } from '../../auth/service.js';
 import { describeDemoAccounts, ensureDemoAccounts, type DemoAccount } from '../../demo/accounts.js';
 import { buildHttpServer, requestLogger } from '../../server/http.js';
 import { loadDemo } from '../../demo/load.js';
+import { ensureDemoConsents } from '../../demo/consents.js';
 import { DEMO_CHAIN, describeLoad } from './demo.js';
 import { dataDirOf, helpText, parse, UsageError } from '../args.js';
+import { openAccess } from '../../node/access-ledger.js';
+import { TREATMENT_RULES, type TreatmentRule } from '../../access/policy.js';
 
 export const startSpec = {
   name: 'start',
   summary: 'run a node (solo sequencer, or ABCI application of a CometBFT node) with its HTTP API',
   usage:
-    'medledger start [--data DIR] [--port N] [--host ADDR] [--public-url URL] [--demo] [--passphrase-file FILE] [--abci ADDR --cometbft-rpc URL]',
+    'medledger start [--data DIR] [--port N] [--host ADDR] [--public-url URL] [--treatment-rule RULE] [--demo] [--passphrase-file FILE] [--abci ADDR --cometbft-rpc URL]',
   options: {
     abci: { type: 'string' },
     'cometbft-rpc': { type: 'string' },
@@ -20,6 +23,7 @@ export const startSpec = {
     port: { type: 'string' },
     host: { type: 'string' },
     'public-url': { type: 'string' },
+    'treatment-rule': { type: 'string' },
     demo: { type: 'boolean' },
     'passphrase-file': { type: 'string' },
     quiet: { type: 'boolean' },
@@ -32,6 +36,8 @@ export const startSpec = {
     host: 'listen address (default 127.0.0.1)',
     'public-url':
       'URL clients reach the node at (default $MEDLEDGER_PUBLIC_URL, else taken from each request): the OAuth issuer is URL/oauth and access tokens are for URL/fhir',
+    'treatment-rule':
+      'who at this organization sees records without a consent (default $MEDLEDGER_TREATMENT_RULE, else authors): authors (a practitioner keeps what they wrote), organization (every practitioner sees all it holds) or none',
     demo: 'initialize a demo chain first if the data directory is empty, and load the demo data set once',
     'passphrase-file': 'file holding the keystore passphrase (default $MEDLEDGER_KEY_PASSPHRASE, else DATA/keystore.passphrase)',
     quiet: 'no request logging',
@@ -48,6 +54,9 @@ export async function runStart(argv: string[]): Promise<number> {
   const publicUrl = values['public-url'] ?? process.env['MEDLEDGER_PUBLIC_URL'];
   if (publicUrl !== undefined && !/^https?:\/\/[^/?#\s]+$/.test(publicUrl.replace(/\/+$/, '')))
     throw new UsageError(`--public-url must be scheme://host[:port] without a path, got "${publicUrl}"`);
+  const treatmentRule = values['treatment-rule'] ?? process.env['MEDLEDGER_TREATMENT_RULE'] ?? 'authors';
+  if (!(TREATMENT_RULES as readonly string[]).includes(treatmentRule))
+    throw new UsageError(`--treatment-rule must be one of ${TREATMENT_RULES.join(', ')}, got "${treatmentRule}"`);
   if (values.demo && !isInitialized(dir)) {
     initDataDir(dir, DEMO_CHAIN);
     console.log(`initialized a demo chain in ${dir}`);
@@ -66,16 +75,21 @@ export async function runStart(argv: string[]): Promise<number> {
   }
   const fhir = await FhirRepository.open(node, dir);
   const auth = await AuthService.open(node, dir);
+  const access = openAccess(node, dir, { rule: treatmentRule as TreatmentRule });
   // The demo data set, on first start only (loadDemo does nothing once its organization exists).
   let demoAccounts: DemoAccount[] = [];
   if (values.demo) {
     console.log(describeLoad(await loadDemo(fhir)));
     demoAccounts = await ensureDemoAccounts(node, fhir, auth);
+    const consents = await ensureDemoConsents(node, fhir);
+    if (consents.enrolled > 0)
+      console.log(`enrolled ${consents.enrolled} demo patients on the ledger; ${consents.consented} consented to treatment here`);
   }
   const app = await buildHttpServer(node, {
     logger: values.quiet ? false : requestLogger('info'),
     fhir,
     auth,
+    access,
     ...(publicUrl !== undefined && { publicUrl: publicUrl.replace(/\/+$/, '') }),
   });
   const address = await app.listen({ port, host });
@@ -89,6 +103,7 @@ export async function runStart(argv: string[]): Promise<number> {
     console.log(`${signal}: finishing queued transactions and stopping`);
     await app.close();
     auth.close();
+    await access.close();
     await fhir.close();
     await node.close();
     process.exit(0);

@@ -5,7 +5,11 @@
 import type { FastifyInstance, FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
 import type { Binary, Resource } from '@medplum/fhirtypes';
 import { badRequest, FhirError, informational, notFound, outcome, preconditionFailed } from '../outcome.js';
-import type { FhirRepository, SavedResult, Stored } from '../repository.js';
+import type { FhirRepository, SavedResult, Stored, VisibilityFilter } from '../repository.js';
+import type { AccessService, Disclosure } from '../../access/service.js';
+import type { AccessAction } from '../../ledger/payloads/access.js';
+import { ledgerViewRoutes } from './ledger-views.js';
+import type { Chain } from '../../node/chain.js';
 import { provenanceForTarget, readProvenance } from '../provenance.js';
 import { collectionBundle, historyBundle, searchsetBundle } from './bundles.js';
 import { binaryUploadRoutes, wantsRawContent } from './binary.js';
@@ -52,6 +56,10 @@ declare module 'fastify' {
 export interface FhirRoutesOptions {
   readonly repository: FhirRepository;
   readonly auth: FhirAuth;
+  /** Consent enforcement and the access log (src/access): every disclosure is decided and logged. */
+  readonly access: AccessService;
+  /** The committed ledger, for the Consent and AuditEvent views. */
+  readonly chain: Chain;
   /** Public base URL of the node (e.g. https://fhir.example.org); derived from the request if absent. */
   readonly publicUrl?: string;
   readonly software: { name: string; version: string };
@@ -190,6 +198,59 @@ export const fhirRoutes: FastifyPluginAsync<FhirRoutesOptions> = async (app: Fas
   const readable = (principal: Principal) => (resource: Resource | null | undefined) =>
     resource !== null && resource !== undefined && mayAccess(principal, resource, 'r');
 
+  // --- consent enforcement (src/access) ---------------------------------------------------------
+  // Scopes say what kind of interaction a token may make; ledger state (consents, the treatment
+  // rule, emergency access) says whose records it may see. Hidden records are filtered in SQL
+  // before counting and paging, answered like missing ones (404), and every disclosure and refusal
+  // about a patient is on the ledger before the response leaves.
+  const { access } = options;
+
+  /** What `principal` may see of `type` ('*': of every type at once). */
+  function visibilityFor(principal: Principal, type: string): VisibilityFilter {
+    const scope = access.scope(principal, type);
+    const t = scope.treatment;
+    const treatment: VisibilityFilter['treatment'] =
+      t.kind === 'none' || t.custodian !== repository.organization
+        ? 'none'
+        : t.kind === 'custodian'
+          ? 'all'
+          : { author: t.author };
+    return { patients: [...scope.patients], treatment };
+  }
+  const visibleTo = (principal: Principal) => (resource: Resource | null | undefined) =>
+    resource?.id !== undefined &&
+    repository.isVisible(resource.resourceType, resource.id, visibilityFor(principal, resource.resourceType));
+
+  /**
+   * A resource the principal may not see is answered exactly like one that does not exist; a
+   * refused read about a patient is logged (without the record id).
+   */
+  async function requireVisible(principal: Principal, type: string, id: string, action?: AccessAction): Promise<void> {
+    if (!repository.current(type, id) || repository.isVisible(type, id, visibilityFor(principal, type))) return;
+    const facts = repository.recordOf(type, id);
+    if (action !== undefined && facts?.patient !== undefined) await access.log(principal, action, facts.patient, []);
+    throw notFound(`${type}/${id} does not exist`);
+  }
+
+  /** Logs, per patient, the records a response discloses and on which basis; resolves once on the ledger. */
+  async function disclose(
+    principal: Principal,
+    action: AccessAction,
+    resources: readonly (Resource | null | undefined)[],
+  ): Promise<void> {
+    const byPatient = new Map<string, Disclosure[]>();
+    for (const resource of resources) {
+      if (resource?.id === undefined) continue;
+      const facts = repository.recordOf(resource.resourceType, resource.id);
+      if (facts?.patient === undefined) continue;
+      const decision = access.decide(principal, access.facts(facts.record, resource.resourceType, facts.patient));
+      const list = byPatient.get(facts.patient) ?? [];
+      list.push({ record: facts.record, decision });
+      byPatient.set(facts.patient, list);
+    }
+    await Promise.all([...byPatient].map(([patient, list]) => access.log(principal, action, patient, list)));
+  }
+
   /** A patient's search is confined to their compartment by an extra search parameter. */
   function confineSearch(principal: Principal, type: string, params: URLSearchParams): void {
     if (principal.kind !== 'patient') return;
@@ -197,27 +258,37 @@ export const fhirRoutes: FastifyPluginAsync<FhirRoutesOptions> = async (app: Fas
     if (type === 'Patient') params.append('_id', principal.patient);
     else if (isCompartmentType(type)) params.append('patient', `Patient/${principal.patient}`);
   }
-  function search(request: FastifyRequest, type: string, params: URLSearchParams) {
+  async function search(request: FastifyRequest, type: string, params: URLSearchParams) {
     const principal = requireInteraction(request, type, 'search');
     requireScope(principal, type, 'r');
     confineSearch(principal, type, params);
-    const result = repository.search(type, params, { lenient: lenient(request) });
+    const result = repository.search(type, params, { lenient: lenient(request), visibility: visibilityFor(principal, type) });
     const ok = readable(principal);
-    return { ...result, matches: result.matches.filter(ok), included: result.included.filter(ok) };
+    // Included resources are of other types, which a consent may not cover: checked one by one.
+    const visible = visibleTo(principal);
+    const matches = result.matches.filter(ok);
+    const included = result.included.filter((r) => ok(r) && visible(r));
+    await disclose(principal, 'search', [...matches, ...included]);
+    return { ...result, matches, included };
   }
-  function history(request: FastifyRequest, scope: { type?: string; id?: string }) {
+  async function history(request: FastifyRequest, scope: { type?: string; id?: string }) {
     const principal = requireInteraction(request, scope.type ?? '*', 'history');
     if (principal.kind === 'patient') {
       if (scope.id === undefined) throw forbidden('a patient token can list the history of single resources only');
       requireCurrentAccess(principal, scope.type!, scope.id, 'r');
     }
     requireScope(principal, scope.type ?? '*', 'r');
-    const result = repository.history(scope, pageParams(rawQuery(request)));
+    if (scope.id !== undefined) await requireVisible(principal, scope.type!, scope.id, 'history');
+    const visibility = scope.id === undefined ? visibilityFor(principal, scope.type ?? '*') : undefined;
+    const result = repository.history(scope, pageParams(rawQuery(request)), visibility);
     const ok = readable(principal);
-    return {
-      ...result,
-      entries: result.entries.map((e) => (e.resource === null || ok(e.resource) ? e : { ...e, resource: null })),
-    };
+    const entries = result.entries.map((e) => (e.resource === null || ok(e.resource) ? e : { ...e, resource: null }));
+    await disclose(
+      principal,
+      'history',
+      entries.map((e) => e.resource),
+    );
+    return { ...result, entries };
   }
 
   // Prototype-poisoning-safe JSON for every JSON flavour; an empty body (DELETE/GET sent with a
@@ -313,6 +384,9 @@ export const fhirRoutes: FastifyPluginAsync<FhirRoutesOptions> = async (app: Fas
     },
   });
 
+  // Consent and AuditEvent: read-only views of the ledger (./ledger-views.ts).
+  await app.register(ledgerViewRoutes, { repository, chain: options.chain, baseOf });
+
   // --- whole system ---------------------------------------------------------------------------
 
   app.get('/metadata', async (request, reply) =>
@@ -330,24 +404,36 @@ export const fhirRoutes: FastifyPluginAsync<FhirRoutesOptions> = async (app: Fas
   app.post<{ Body: unknown }>('/', { bodyLimit: FHIR_BODY_LIMIT }, async (request, reply) => {
     const prefer = typeof request.headers['prefer'] === 'string' && /return=/.test(request.headers['prefer']);
     const principal = principalOf(request);
-    checkBundle(principal, parseBundle(request.body, baseOf(request)));
+    const parsed = parseBundle(request.body, baseOf(request));
+    checkBundle(principal, parsed);
     const bundle = await processBundle(repository, request.body, author(request), {
       base: baseOf(request),
       prefer: prefer ? preferReturn(request) : 'minimal',
+      visibility: (type) => visibilityFor(principal, type),
     });
     // Search results inside a batch lose what the token may not read (their _include targets).
     const ok = readable(principal);
-    for (const entry of bundle.entry ?? []) {
+    const visible = visibleTo(principal);
+    const disclosed: Resource[] = [];
+    // Reads and searches disclose; the representation of a write only returns what the caller wrote.
+    for (const [i, entry] of (bundle.entry ?? []).entries()) {
       const inner = entry.resource;
-      if (inner?.resourceType === 'Bundle' && inner.type === 'searchset' && inner.entry)
-        inner.entry = inner.entry.filter((e) => e.search?.mode === 'outcome' || ok(e.resource));
+      const kind = parsed.entries[i]?.request.kind;
+      if (kind !== 'read' && kind !== 'search') continue;
+      if (inner?.resourceType === 'Bundle' && inner.type === 'searchset' && inner.entry) {
+        inner.entry = inner.entry.filter(
+          (e) => e.search?.mode === 'outcome' || (ok(e.resource) && (e.search?.mode === 'match' || visible(e.resource))),
+        );
+        disclosed.push(...inner.entry.flatMap((e) => (e.resource && e.search?.mode !== 'outcome' ? [e.resource] : [])));
+      } else if (inner) disclosed.push(inner);
     }
+    await disclose(principal, 'read', disclosed);
     return reply.type(FHIR_JSON).send(bundle);
   });
 
   app.get('/_history', async (request, reply) => {
     const page = pageParams(rawQuery(request));
-    const { entries, total } = history(request, {});
+    const { entries, total } = await history(request, {});
     return reply.type(FHIR_JSON).send(historyBundle(baseOf(request), '/_history', entries, { ...page, total }));
   });
 
@@ -357,7 +443,7 @@ export const fhirRoutes: FastifyPluginAsync<FhirRoutesOptions> = async (app: Fas
     const { type } = request.params;
     const params = rawQuery(request);
     if (type === 'Provenance') return reply.type(FHIR_JSON).send(provenanceSearch(request, params));
-    return reply.type(FHIR_JSON).send(searchsetBundle(baseOf(request), type, params, search(request, type, params)));
+    return reply.type(FHIR_JSON).send(searchsetBundle(baseOf(request), type, params, await search(request, type, params)));
   });
 
   app.post<{ Params: Pick<Params, 'type'>; Body: unknown }>('/:type/_search', async (request, reply) => {
@@ -365,7 +451,7 @@ export const fhirRoutes: FastifyPluginAsync<FhirRoutesOptions> = async (app: Fas
     const params = rawQuery(request);
     if (request.body instanceof URLSearchParams) for (const [k, v] of request.body) params.append(k, v);
     if (type === 'Provenance') return reply.type(FHIR_JSON).send(provenanceSearch(request, params));
-    return reply.type(FHIR_JSON).send(searchsetBundle(baseOf(request), type, params, search(request, type, params)));
+    return reply.type(FHIR_JSON).send(searchsetBundle(baseOf(request), type, params, await search(request, type, params)));
   });
 
   app.post<{ Params: Pick<Params, 'type'>; Body: unknown }>('/:type', { bodyLimit: FHIR_BODY_LIMIT }, async (request, reply) => {
@@ -377,14 +463,18 @@ export const fhirRoutes: FastifyPluginAsync<FhirRoutesOptions> = async (app: Fas
     requireAccess(principal, body as Resource, 'c');
     const ifNoneExist = request.headers['if-none-exist'];
     if (typeof ifNoneExist === 'string') requireConditional(principal, request.params.type);
-    const saved = await repository.create(body, author(request), typeof ifNoneExist === 'string' ? { ifNoneExist } : {});
+    const saved = await repository.create(
+      body,
+      author(request),
+      typeof ifNoneExist === 'string' ? { ifNoneExist, visibility: visibilityFor(principal, request.params.type) } : {},
+    );
     return sendSaved(request, reply, saved);
   });
 
   app.get<{ Params: Pick<Params, 'type'> }>('/:type/_history', async (request, reply) => {
     const { type } = request.params;
     const page = pageParams(rawQuery(request));
-    const { entries, total } = history(request, { type });
+    const { entries, total } = await history(request, { type });
     return reply.type(FHIR_JSON).send(historyBundle(baseOf(request), `/${type}/_history`, entries, { ...page, total }));
   });
 
@@ -395,11 +485,16 @@ export const fhirRoutes: FastifyPluginAsync<FhirRoutesOptions> = async (app: Fas
     if (type === 'Provenance') {
       const principal = requireInteraction(request, 'Provenance', 'read');
       if (principal.kind === 'patient') throw forbidden('Provenance is outside the patient compartment');
-      return reply.type(FHIR_JSON).send(readProvenance(repository, id));
+      const provenance = readProvenance(repository, id);
+      const [targetType, targetId] = (provenance.target[0]?.reference ?? '').split('/');
+      if (targetType && targetId) await requireVisible(principal, targetType, targetId);
+      return reply.type(FHIR_JSON).send(provenance);
     }
     const principal = requireInteraction(request, type, 'read');
+    await requireVisible(principal, type, id, 'read');
     const stored = repository.read(type, id);
     requireAccess(principal, stored.resource, 'r');
+    await disclose(principal, 'read', [stored.resource]);
     if (type === 'Binary' && wantsRawContent(request)) {
       const binary = stored.resource as Binary;
       return reply
@@ -423,6 +518,7 @@ export const fhirRoutes: FastifyPluginAsync<FhirRoutesOptions> = async (app: Fas
       const principal = requireInteraction(request, type, 'update');
       if (request.body !== null && typeof request.body === 'object') requireAccess(principal, request.body as Resource, 'u');
       requireCurrentAccess(principal, type, id, 'u');
+      await requireVisible(principal, type, id);
       const ifMatch = parseIfMatch(request.headers['if-match']);
       const saved = await repository.update(type, id, request.body, author(request), ifMatch !== undefined ? { ifMatch } : {});
       return sendSaved(request, reply, saved);
@@ -437,6 +533,7 @@ export const fhirRoutes: FastifyPluginAsync<FhirRoutesOptions> = async (app: Fas
     }
     const principal = requireInteraction(request, type, 'patch');
     requireCurrentAccess(principal, type, id, 'u');
+    await requireVisible(principal, type, id);
     const ifMatch = parseIfMatch(request.headers['if-match']);
     const saved = await repository.patch(type, id, request.body, author(request), ifMatch !== undefined ? { ifMatch } : {});
     return sendSaved(request, reply, saved, 200);
@@ -446,6 +543,7 @@ export const fhirRoutes: FastifyPluginAsync<FhirRoutesOptions> = async (app: Fas
     const { type, id } = request.params;
     const principal = requireInteraction(request, type, 'delete');
     requireCurrentAccess(principal, type, id, 'd');
+    await requireVisible(principal, type, id);
     const ifMatch = parseIfMatch(request.headers['if-match']);
     if (ifMatch !== undefined) {
       const current = repository.read(type, id);
@@ -458,15 +556,17 @@ export const fhirRoutes: FastifyPluginAsync<FhirRoutesOptions> = async (app: Fas
   app.get<{ Params: Pick<Params, 'type' | 'id'> }>('/:type/:id/_history', async (request, reply) => {
     const { type, id } = request.params;
     const page = pageParams(rawQuery(request));
-    const { entries, total } = history(request, { type, id });
+    const { entries, total } = await history(request, { type, id });
     return reply.type(FHIR_JSON).send(historyBundle(baseOf(request), `/${type}/${id}/_history`, entries, { ...page, total }));
   });
 
   app.get<{ Params: Params }>('/:type/:id/_history/:vid', async (request, reply) => {
     const { type, id, vid } = request.params;
     const principal = requireInteraction(request, type, 'vread');
+    await requireVisible(principal, type, id, 'read');
     const stored = repository.vread(type, id, version(vid));
     requireAccess(principal, stored.resource, 'r');
+    await disclose(principal, 'read', [stored.resource]);
     return sendStored(request, reply, stored);
   });
 
@@ -474,7 +574,10 @@ export const fhirRoutes: FastifyPluginAsync<FhirRoutesOptions> = async (app: Fas
     const principal = requireInteraction(request, 'Patient', 'everything');
     if (principal.kind === 'patient' && principal.patient !== request.params.id)
       throw forbidden('a patient token can only ask for its own $everything');
-    const resources = repository.everything(request.params.id).filter(readable(principal));
+    await requireVisible(principal, 'Patient', request.params.id, 'everything');
+    const visible = visibleTo(principal);
+    const resources = repository.everything(request.params.id).filter((r) => readable(principal)(r) && visible(r));
+    await disclose(principal, 'everything', resources);
     return reply.type(FHIR_JSON).send(collectionBundle('searchset', baseOf(request), resources));
   });
 
@@ -531,7 +634,14 @@ export const fhirRoutes: FastifyPluginAsync<FhirRoutesOptions> = async (app: Fas
     if (principal.kind === 'patient') throw forbidden('Provenance is outside the patient compartment');
     const targets = params.getAll('target');
     if (targets.length !== 1) throw badRequest('Provenance search needs exactly one target');
-    const found: Resource[] = provenanceForTarget(repository, targets[0]!);
+    const [, targetType, targetId] =
+      /^([A-Z][A-Za-z]{0,63})\/([A-Za-z0-9\-.]{1,64})(?:\/_history\/\d+)?$/.exec(targets[0]!) ?? [];
+    const hidden =
+      targetType !== undefined &&
+      targetId !== undefined &&
+      repository.current(targetType, targetId) !== undefined &&
+      !repository.isVisible(targetType, targetId, visibilityFor(principal, targetType));
+    const found: Resource[] = hidden ? [] : provenanceForTarget(repository, targets[0]!);
     return collectionBundle('searchset', baseOf(request), found);
   }
 };

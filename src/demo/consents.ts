@@ -1,0 +1,60 @@
+/**
+ * Demo patients on the ledger: each demo patient is enrolled under its pseudonym with a key
+ * generated here — standing in for the patient's own device, which a demo does not have; the
+ * key is not kept — and grants the node's organization consent for treatment, except every
+ * tenth patient, who has not consented: their records stay hidden from clinicians until a
+ * consent or an emergency access opens them. Idempotent: enrolled patients are skipped.
+ */
+import { randomBytes } from 'node:crypto';
+import { Identity, randomPseudonym } from '../client/identity.js';
+import { generateKeyPair } from '../crypto/ed25519.js';
+import type { FhirRepository } from '../fhir/repository.js';
+import type { LedgerNode } from '../node/ledger-node.js';
+import type { SignedTx } from '../ledger/tx.js';
+
+/** Demo patients at these positions (0-based, in load order) have not consented. */
+export const withholdsConsent = (position: number): boolean => position % 10 === 9;
+
+export interface DemoConsents {
+  readonly enrolled: number;
+  readonly consented: number;
+}
+
+export async function ensureDemoConsents(node: LedgerNode, repository: FhirRepository): Promise<DemoConsents> {
+  const patients = repository.vault.db
+    .prepare("SELECT id FROM current WHERE type = 'Patient' AND deleted = 0 AND version > 0 ORDER BY res")
+    .pluck()
+    .all() as string[];
+  let enrolled = 0;
+  let consented = 0;
+  const grants: Promise<unknown>[] = [];
+  for (const [position, patientId] of patients.entries()) {
+    const pseudonym = repository.vault.patientPseudonym(patientId, { create: true })!;
+    if (node.chain.app.participant(pseudonym)) continue;
+    const device = new Identity(node.chain.chainId, pseudonym, generateKeyPair());
+    const registered = await node.submitOwn({
+      type: 'participant.register',
+      body: { kind: 'patient', id: pseudonym, key: device.publicKey },
+    });
+    if (!registered.ok) throw new Error(`enrolling ${pseudonym}: ${registered.error.message}`);
+    enrolled++;
+    if (withholdsConsent(position)) continue;
+    const grant: SignedTx = device.sign({
+      type: 'consent.grant',
+      body: {
+        id: `cns_${randomPseudonym('rec', randomBytes(17)).slice(4)}`,
+        patient: pseudonym,
+        grantee: node.org.id,
+        purpose: 'TREAT',
+      },
+    });
+    grants.push(
+      node.submit(grant.wire).then((outcome) => {
+        if (!outcome.ok) throw new Error(`consent of ${pseudonym}: ${outcome.error.message}`);
+        consented++;
+      }),
+    );
+  }
+  await Promise.all(grants);
+  return { enrolled, consented };
+}
