@@ -9,6 +9,7 @@ import type { FhirRepository, SavedResult, Stored, VisibilityFilter } from '../r
 import type { AccessService, Disclosure } from '../../access/service.js';
 import type { AccessAction } from '../../ledger/payloads/access.js';
 import { ledgerViewRoutes } from './ledger-views.js';
+import { accessOperationRoutes } from './access-operations.js';
 import type { Chain } from '../../node/chain.js';
 import { provenanceForTarget, readProvenance } from '../provenance.js';
 import { collectionBundle, historyBundle, searchsetBundle } from './bundles.js';
@@ -386,6 +387,8 @@ export const fhirRoutes: FastifyPluginAsync<FhirRoutesOptions> = async (app: Fas
 
   // Consent and AuditEvent: read-only views of the ledger (./ledger-views.ts).
   await app.register(ledgerViewRoutes, { repository, chain: options.chain, baseOf });
+  // Emergency access and its review: ./access-operations.ts.
+  await app.register(accessOperationRoutes, { repository, access });
 
   // --- whole system ---------------------------------------------------------------------------
 
