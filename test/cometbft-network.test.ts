@@ -7,7 +7,7 @@
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -121,6 +121,7 @@ describe('a 4-validator CometBFT network', { skip, timeout: 180_000 }, () => {
       timeoutCommitMs: 150,
       timeoutProposeMs: 800,
       timeoutVoteMs: 300,
+      gossipMs: 20,
     });
     orgs = network.orgs;
     await Promise.all(orgs.map((org) => startOrg(org)));
@@ -186,12 +187,38 @@ describe('a 4-validator CometBFT network', { skip, timeout: 180_000 }, () => {
     assert.equal(got.hash, toHex(tx.hash));
   });
 
-  it("medledger verify accepts a stopped node's CometBFT chain", async () => {
+  // Asynchronous: the test process must keep reaping the network processes it started meanwhile.
+  const cli = (...args: string[]): Promise<{ status: number | null; stdout: string; stderr: string }> =>
+    new Promise((resolve) => {
+      const child = spawn(process.execPath, [
+        join(fileURLToPath(new URL('..', import.meta.url)), 'src', 'cli', 'main.js'),
+        ...args,
+      ]);
+      let stdout = '';
+      let stderr = '';
+      child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+      child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+      child.on('close', (status) => resolve({ status, stdout, stderr }));
+    });
+
+  it('medledger verify accepts the CometBFT chain of a running node (API) and of a stopped one (data directory)', async () => {
+    const live = await cli('verify', '--node', `http://127.0.0.1:${orgs[0]!.httpPort}`);
+    assert.equal(live.status, 0, live.stdout + live.stderr);
+    assert.match(live.stdout, /^OK chain "test-net"/m);
     const c = orgs[2]!;
     await stopOrg(c);
-    const cli = join(fileURLToPath(new URL('..', import.meta.url)), 'src', 'cli', 'main.js');
-    const run = spawnSync(process.execPath, [cli, 'verify', '--data', c.dataDir, '--ledger-only'], { encoding: 'utf8' });
+    const run = await cli('verify', '--data', c.dataDir, '--ledger-only');
     assert.equal(run.status, 0, run.stdout + run.stderr);
     assert.match(run.stdout, /^OK chain "test-net"/m);
+  });
+
+  it('medledger network status and stop', async () => {
+    const status = await cli('network', 'status', '--dir', network.dir);
+    assert.equal(status.status, 0, status.stderr);
+    assert.match(status.stdout, /^org_1: height \d+, app hash [0-9A-F]{64}, peers \d+/m);
+    assert.match(status.stdout, /^org_3: unreachable \(medledger down, cometbft down\)/m);
+    const stop = await cli('network', 'stop', '--dir', network.dir);
+    assert.equal(stop.status, 0, stop.stderr);
+    for (const org of orgs) assert.deepEqual(orgProcesses(org), {});
   });
 });
