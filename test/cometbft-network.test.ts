@@ -94,7 +94,8 @@ async function freeBase(): Promise<number> {
       server.listen(port, '127.0.0.1', () => server.close(() => resolve(true)));
     });
   for (let attempt = 0; attempt < 50; attempt++) {
-    const base = 20_000 + Math.floor(Math.random() * 400) * 50;
+    // Below Linux's ephemeral range (32768+), where other tests' port-0 listeners land.
+    const base = 10_000 + Math.floor(Math.random() * 400) * 50;
     const ports = [1, 2, 3, 4].flatMap((i) => [base + 10 * i, base + 10 * i + 1, base + 5 + i]);
     if ((await Promise.all(ports.map(free))).every(Boolean)) return base;
   }

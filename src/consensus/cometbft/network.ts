@@ -335,7 +335,7 @@ export async function startOrg(org: NetworkOrg, timeoutMs = 60_000): Promise<Org
   writeFileSync(pidFile(org), JSON.stringify({ medledger: medledger.pid }));
   const deadline = Date.now() + timeoutMs;
   while (!existsSync(socket)) {
-    if (!isAlive(medledger.pid!)) throw new NetworkError(`${org.id}: medledger exited; see ${join(org.dir, 'medledger.log')}`);
+    if (!isAlive(medledger.pid!)) throw new NetworkError(`${org.id}: medledger exited: ${logTail(org)}`);
     if (Date.now() > deadline) throw new NetworkError(`${org.id}: the ABCI socket did not appear`);
     await sleep(50);
   }
@@ -353,7 +353,7 @@ export async function startOrg(org: NetworkOrg, timeoutMs = 60_000): Promise<Org
     } catch {
       // not yet
     }
-    if (!isAlive(medledger.pid!)) throw new NetworkError(`${org.id}: medledger exited; see ${join(org.dir, 'medledger.log')}`);
+    if (!isAlive(medledger.pid!)) throw new NetworkError(`${org.id}: medledger exited: ${logTail(org)}`);
     if (Date.now() > deadline) throw new NetworkError(`${org.id}: the HTTP API did not come up`);
     await sleep(100);
   }
@@ -409,6 +409,12 @@ export async function orgStatus(org: NetworkOrg): Promise<OrgStatus> {
   } catch (error) {
     return { org, processes, error: error instanceof Error ? error.message : String(error) };
   }
+}
+
+function logTail(org: NetworkOrg): string {
+  const path = join(org.dir, 'medledger.log');
+  const text = existsSync(path) ? readFileSync(path, 'utf8').trim().split('\n').slice(-5).join('\n') : '';
+  return `${text} (${path})`;
 }
 
 function sleep(ms: number): Promise<void> {
