@@ -85,6 +85,31 @@ async function assertAgree(orgs: readonly NetworkOrg[], height: number): Promise
   return blocks[0]!.hash;
 }
 
+/** Reads a server-sent event stream until the block event for `height`, then closes it. */
+async function blockEvent(response: Response, height: number): Promise<{ height: number; hash: string; txCount: number }> {
+  const reader = response.body!.pipeThrough(new TextDecoderStream()).getReader();
+  let buffer = '';
+  try {
+    for (;;) {
+      const { value, done } = await reader.read();
+      if (done) throw new Error(`event stream ended before block ${height}`);
+      buffer += value;
+      let end;
+      while ((end = buffer.indexOf('\n\n')) >= 0) {
+        const message = buffer.slice(0, end);
+        buffer = buffer.slice(end + 2);
+        const data = /^data: (.*)$/m.exec(message)?.[1];
+        if (/^event: block$/m.test(message) && data) {
+          const block = JSON.parse(data) as { height: number; hash: string; txCount: number };
+          if (block.height === height) return block;
+        }
+      }
+    }
+  } finally {
+    await reader.cancel();
+  }
+}
+
 /** A run of 8 free consecutive ports' worth of spacing: base..base+50. */
 async function freeBase(): Promise<number> {
   const free = (port: number) =>
@@ -139,6 +164,8 @@ describe('a 4-validator CometBFT network', { skip, timeout: 180_000 }, () => {
   it('commits transactions submitted through one node, and all four agree on every block', async () => {
     const status = await get<Status>(orgs[0]!, '/api/v1/status');
     assert.equal(status.consensus, 'cometbft');
+    // Another node's event stream shows the blocks the network commits.
+    const events = await fetch(`http://127.0.0.1:${orgs[1]!.httpPort}/api/v1/events`, { signal: AbortSignal.timeout(60_000) });
     const made = registerPractitioner(org1, 'prac_net-registrar', ['registrar']);
     registrar = made.practitioner;
     const first = await submit(orgs[0]!, made.tx);
@@ -148,6 +175,9 @@ describe('a 4-validator CometBFT network', { skip, timeout: 180_000 }, () => {
     // Every node has the practitioner, and the blocks are identical everywhere.
     await assertAgree(orgs, last.height);
     for (const org of orgs) await get(org, '/api/v1/participants/prac_net-registrar');
+    const seen = await blockEvent(events, first.height);
+    assert.equal(seen.txCount, 1);
+    assert.equal(seen.hash, (await get<Block>(orgs[0]!, `/api/v1/blocks/${first.height}`)).hash);
   });
 
   it('keeps committing with one validator killed (-9), and the restarted one catches up and agrees', async () => {

@@ -167,6 +167,7 @@ export class AbciApp extends EventEmitter<AbciAppEvents> {
     if (ours.join() !== theirs.join())
       throw new Error('the CometBFT genesis validators are not the validators of the MedLedger genesis');
     if (this.chain.head().height !== 0) throw new Error('InitChain on a chain that already has blocks');
+    if (request.initialHeight > 1n) throw new Error('the CometBFT genesis must start at height 1 (initial_height)');
     return { validators: [], appHash: appHash(this.chain.head()) };
   }
 
@@ -313,11 +314,14 @@ export class AbciApp extends EventEmitter<AbciAppEvents> {
     const cached = this.#decoded.get(key);
     if (cached) return { ok: true, value: cached };
     const decoded = decodeTx(wire, this.chain.chainId);
-    if (decoded.ok) {
-      this.#decoded.set(key, decoded.value);
-      if (this.#decoded.size > DECODE_CACHE) this.#decoded.delete(this.#decoded.keys().next().value!);
-    }
+    if (decoded.ok) this.remember(decoded.value);
     return decoded;
+  }
+
+  /** Remembers a transaction this node already decoded and signature-checked (its own submissions). */
+  remember(tx: SignedTx): void {
+    this.#decoded.set(toHex(tx.hash), tx);
+    if (this.#decoded.size > DECODE_CACHE) this.#decoded.delete(this.#decoded.keys().next().value!);
   }
 
   #blockTime(t: Timestamp | undefined): number {

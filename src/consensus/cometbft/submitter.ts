@@ -50,6 +50,7 @@ export class CometSubmitter {
     const admitted = this.#app.chain.app.checkTx(tx);
     if (!admitted.ok) return { ok: false, error: admitted.error };
     const key = toHex(tx.hash);
+    this.#app.remember(tx); // CheckTx need not check the signature again
     const done = new Promise<SubmitOutcome>((resolve) => {
       let waiting = this.#waiting.get(key);
       if (!waiting) {
