@@ -454,6 +454,50 @@ export class FhirRepository {
     );
   }
 
+  // -------------------------------------------------------------------------------------------
+  // Erasure (src/access/erasure.ts carries out patients' requests)
+
+  /** Every record held about a patient (by pseudonym), with its resource type. */
+  recordsOfPatient(pseudonym: string): { record: string; type: string }[] {
+    return this.vault.db.prepare('SELECT record, type FROM current WHERE patient = ? ORDER BY res').all(pseudonym) as {
+      record: string;
+      type: string;
+    }[];
+  }
+
+  typeOfRecord(record: string): string | undefined {
+    return this.vault.db.prepare('SELECT type FROM current WHERE record = ?').pluck().get(record) as string | undefined;
+  }
+
+  /**
+   * Crypto-shreds records: every version's ciphertext and wrapped data key, the resource row, its
+   * search index entries and, for a Patient, the link to its pseudonym — in one vault transaction
+   * with secure delete (freed space is zeroed, not left in free pages), followed by a WAL
+   * checkpoint so no earlier page image survives in the log file. Idempotent.
+   */
+  async erase(records: readonly string[]): Promise<void> {
+    if (records.length === 0) return;
+    const db = this.vault.db;
+    const writer = new IndexWriter(db);
+    const find = db.prepare('SELECT res, type, id FROM current WHERE record = ?');
+    db.pragma('secure_delete = ON');
+    try {
+      this.vault.transaction(() => {
+        for (const record of records) {
+          const row = find.get(record) as { res: number; type: string; id: string } | undefined;
+          if (!row) continue;
+          writer.remove(row.res);
+          db.prepare('DELETE FROM versions WHERE res = ?').run(row.res);
+          db.prepare('DELETE FROM current WHERE res = ?').run(row.res);
+          if (row.type === 'Patient') db.prepare('DELETE FROM patient_links WHERE patient_id = ?').run(row.id);
+        }
+      });
+    } finally {
+      db.pragma('secure_delete = OFF');
+    }
+    db.pragma('wal_checkpoint(TRUNCATE)');
+  }
+
   /** The ledger record behind a resource and the pseudonym of the patient it is about. */
   recordOf(type: string, id: string): { readonly record: string; readonly patient?: string } | undefined {
     const row = this.vault.resource(type, id);

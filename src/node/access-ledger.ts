@@ -8,6 +8,9 @@ import { keyPairFromSeed } from '../crypto/ed25519.js';
 import type { TxPayload } from '../ledger/tx.js';
 import { AccessService, type AccessLedger, type AccessServiceOptions, type SubmitResult } from '../access/service.js';
 import { AccessStore } from '../access/store.js';
+import { ErasureWorker, type RetentionRules } from '../access/erasure.js';
+import type { FhirRepository } from '../fhir/repository.js';
+import type { CommittedBlock } from './chain.js';
 import type { LedgerNode } from './ledger-node.js';
 
 export function accessLedgerOf(node: LedgerNode): AccessLedger {
@@ -71,4 +74,45 @@ export function openAccess(node: LedgerNode, dataDir: string, options: AccessSer
       store.close();
     },
   };
+}
+
+/**
+ * Carries out erasure requests addressed to this organization as their blocks commit, and those
+ * left open by a previous run (src/access/erasure.ts). Returns a function that stops it.
+ */
+export function startErasureWorker(
+  node: LedgerNode,
+  repository: FhirRepository,
+  options: { readonly retention?: RetentionRules; readonly onError?: (error: Error) => void } = {},
+): { readonly worker: ErasureWorker; stop(): void } {
+  const { chain } = node;
+  const onError = options.onError ?? ((error: Error) => console.error(`erasure: ${error.message}`));
+  const worker = new ErasureWorker(
+    {
+      org: node.org.id,
+      erasureRequest: (id) => chain.app.erasureRequest(id),
+      recordHead: (id) => chain.app.recordHead(id),
+      openRequests: () =>
+        chain.store
+          .stateKeys('erasure/', { limit: 10_000 })
+          .map((key) => key.slice('erasure/'.length))
+          .filter((id) => chain.app.erasureRequest(id)?.status === 'requested'),
+      submit: (payload) => node.submitOwn(payload),
+    },
+    {
+      recordsOf: (patient) => repository.recordsOfPatient(patient),
+      typeOf: (record) => repository.typeOfRecord(record),
+      erase: (records) => repository.erase(records),
+    },
+    options.retention ?? {},
+  );
+  const onBlock = (block: CommittedBlock): void => {
+    for (const { tx } of block.txs) {
+      if (tx.type === 'erasure.request' && tx.body.custodian === node.org.id)
+        void worker.process(tx.body.id).catch((error: Error) => onError(error));
+    }
+  };
+  chain.on('block', onBlock);
+  void worker.catchUp().catch((error: Error) => onError(error));
+  return { worker, stop: () => void chain.off('block', onBlock) };
 }

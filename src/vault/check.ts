@@ -170,7 +170,8 @@ export class VaultSnapshot {
       const record = key.slice('record/'.length);
       if (held.has(record)) continue;
       const head = readRecordHead(reader, record);
-      if (!head || head.custodian !== org) continue;
+      // An erased record's ciphertext is gone by design (its tombstone is on the ledger).
+      if (!head || head.custodian !== org || head.erased) continue;
       const first = readRecordVersion(reader, record, 1);
       if (first && first.height > this.#ledgerHeight) continue;
       return {

@@ -1,7 +1,7 @@
 /** Shared test fixtures: throwaway data directories, running nodes and signing identities. */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { decodeTx } from '../../src/ledger/tx.js';
-import { openAccess, type AccessLayer } from '../../src/node/access-ledger.js';
+import { openAccess, startErasureWorker, type AccessLayer } from '../../src/node/access-ledger.js';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
@@ -91,6 +91,7 @@ export async function startTestServer(options: { dir?: string; fhir?: boolean } 
   const fhir = options.fhir ? await FhirRepository.open(testNode.node, testNode.dir) : undefined;
   const auth = options.fhir ? await AuthService.open(testNode.node, testNode.dir) : undefined;
   const access = options.fhir ? openAccess(testNode.node, testNode.dir) : undefined;
+  const erasure = fhir ? startErasureWorker(testNode.node, fhir) : undefined;
   const app = await buildHttpServer(testNode.node, fhir && auth && access ? { fhir, auth, access } : {});
   const url = await app.listen({ host: '127.0.0.1', port: 0 });
   let token: string | undefined;
@@ -115,6 +116,7 @@ export async function startTestServer(options: { dir?: string; fhir?: boolean } 
     async close() {
       await app.close();
       auth?.close();
+      erasure?.stop();
       await access?.close();
       await fhir?.close();
       await testNode.close();

@@ -8,7 +8,7 @@ import { loadDemo } from '../../demo/load.js';
 import { ensureDemoConsents } from '../../demo/consents.js';
 import { DEMO_CHAIN, describeLoad } from './demo.js';
 import { dataDirOf, helpText, parse, UsageError } from '../args.js';
-import { openAccess } from '../../node/access-ledger.js';
+import { openAccess, startErasureWorker } from '../../node/access-ledger.js';
 import { TREATMENT_RULES, type TreatmentRule } from '../../access/policy.js';
 
 export const startSpec = {
@@ -76,6 +76,7 @@ export async function runStart(argv: string[]): Promise<number> {
   const fhir = await FhirRepository.open(node, dir);
   const auth = await AuthService.open(node, dir);
   const access = openAccess(node, dir, { rule: treatmentRule as TreatmentRule });
+  const erasure = startErasureWorker(node, fhir);
   // The demo data set, on first start only (loadDemo does nothing once its organization exists).
   let demoAccounts: DemoAccount[] = [];
   if (values.demo) {
@@ -103,6 +104,7 @@ export async function runStart(argv: string[]): Promise<number> {
     console.log(`${signal}: finishing queued transactions and stopping`);
     await app.close();
     auth.close();
+    erasure.stop();
     await access.close();
     await fhir.close();
     await node.close();
