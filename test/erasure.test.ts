@@ -19,6 +19,8 @@ import { VAULT_DB_KEY, vaultPaths } from '../src/vault/store.js';
 import { auditDataDir } from '../src/verify/audit.js';
 import { startTestServer, tempDir, type TestServer } from './support/fixtures.js';
 import { authFetch } from './support/fhir-api.js';
+import { parseRetention } from '../src/cli/commands/start.js';
+import { UsageError } from '../src/cli/args.js';
 
 const MARKER = `zqxmarker${randomBytes(4).toString('hex')}`;
 
@@ -115,5 +117,17 @@ describe('erasure', () => {
       vault: { dataDir: server.dir, keystore: server.node.keystore },
     });
     assert.equal(report.ok, true, JSON.stringify(report));
+  });
+});
+
+describe('retention rules (start --retain)', () => {
+  it('parses Type=ground pairs and refuses anything else', () => {
+    assert.deepEqual(parseRetention('Immunization=public-health-reporting, DiagnosticReport=statutory-retention'), {
+      Immunization: 'public-health-reporting',
+      DiagnosticReport: 'statutory-retention',
+    });
+    assert.deepEqual(parseRetention(''), {});
+    for (const bad of ['Immunization', 'immunization=legal-hold', 'Immunization=forever', '=legal-hold'])
+      assert.throws(() => parseRetention(bad), UsageError, bad);
   });
 });

@@ -10,6 +10,23 @@ import { DEMO_CHAIN, describeLoad } from './demo.js';
 import { dataDirOf, helpText, parse, UsageError } from '../args.js';
 import { openAccess, startErasureWorker } from '../../node/access-ledger.js';
 import { TREATMENT_RULES, type TreatmentRule } from '../../access/policy.js';
+import { RETENTION_REASONS, type RetentionReason } from '../../ledger/payloads/erasure.js';
+import type { RetentionRules } from '../../access/erasure.js';
+
+/** `Type=ground,Type=ground` → retention rules (UsageError on anything else). */
+export function parseRetention(text: string): RetentionRules {
+  const rules: Record<string, RetentionReason> = {};
+  for (const item of text
+    .split(',')
+    .map((s) => s.trim())
+    .filter((s) => s !== '')) {
+    const [type, reason] = item.split('=');
+    if (!type || !/^[A-Z][A-Za-z]{1,63}$/.test(type) || !(RETENTION_REASONS as readonly string[]).includes(reason ?? ''))
+      throw new UsageError(`--retain takes Type=ground pairs (grounds: ${RETENTION_REASONS.join(', ')}), got "${item}"`);
+    rules[type] = reason as RetentionReason;
+  }
+  return rules;
+}
 
 export const startSpec = {
   name: 'start',
@@ -24,6 +41,7 @@ export const startSpec = {
     host: { type: 'string' },
     'public-url': { type: 'string' },
     'treatment-rule': { type: 'string' },
+    retain: { type: 'string' },
     demo: { type: 'boolean' },
     'passphrase-file': { type: 'string' },
     quiet: { type: 'boolean' },
@@ -38,6 +56,8 @@ export const startSpec = {
       'URL clients reach the node at (default $MEDLEDGER_PUBLIC_URL, else taken from each request): the OAuth issuer is URL/oauth and access tokens are for URL/fhir',
     'treatment-rule':
       'who at this organization sees records without a consent (default $MEDLEDGER_TREATMENT_RULE, else authors): authors (a practitioner keeps what they wrote), organization (every practitioner sees all it holds) or none',
+    retain:
+      'resource types this organization keeps despite erasure requests, with the legal ground, e.g. "Immunization=public-health-reporting,DiagnosticReport=statutory-retention" (default $MEDLEDGER_RETAIN; grounds: statutory-retention, legal-hold, public-health-reporting)',
     demo: 'initialize a demo chain first if the data directory is empty, and load the demo data set once',
     'passphrase-file': 'file holding the keystore passphrase (default $MEDLEDGER_KEY_PASSPHRASE, else DATA/keystore.passphrase)',
     quiet: 'no request logging',
@@ -57,6 +77,7 @@ export async function runStart(argv: string[]): Promise<number> {
   const treatmentRule = values['treatment-rule'] ?? process.env['MEDLEDGER_TREATMENT_RULE'] ?? 'authors';
   if (!(TREATMENT_RULES as readonly string[]).includes(treatmentRule))
     throw new UsageError(`--treatment-rule must be one of ${TREATMENT_RULES.join(', ')}, got "${treatmentRule}"`);
+  const retention = parseRetention(values.retain ?? process.env['MEDLEDGER_RETAIN'] ?? '');
   if (values.demo && !isInitialized(dir)) {
     initDataDir(dir, DEMO_CHAIN);
     console.log(`initialized a demo chain in ${dir}`);
@@ -76,7 +97,7 @@ export async function runStart(argv: string[]): Promise<number> {
   const fhir = await FhirRepository.open(node, dir);
   const auth = await AuthService.open(node, dir);
   const access = openAccess(node, dir, { rule: treatmentRule as TreatmentRule });
-  const erasure = startErasureWorker(node, fhir);
+  const erasure = startErasureWorker(node, fhir, { retention });
   // The demo data set, on first start only (loadDemo does nothing once its organization exists).
   let demoAccounts: DemoAccount[] = [];
   if (values.demo) {
