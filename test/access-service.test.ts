@@ -85,6 +85,26 @@ describe('AccessService', () => {
     assert.deepEqual(service.decide(me, record([clinician])), { permit: true, basis: 'treatment' });
   });
 
+  test('a memoized search scope does not outlive a consent that expires, even without a new block', async () => {
+    let now = Date.now();
+    const clocked = new AccessService(accessLedgerOf(t.node), store, { clock: () => now });
+    const p = registerPatient(t.org);
+    await t.commit(p.tx);
+    const until = now + 60_000;
+    await t.commit(
+      p.patient.sign({
+        type: 'consent.grant',
+        body: { id: `cns_${randomPseudonym('rec').slice(4)}`, patient: p.patient.id, grantee: analyst, purpose: 'TREAT', until },
+      }),
+    );
+    const me = as(analyst, ['analyst']);
+    const height = t.node.chain.head().height;
+    assert.equal(clocked.scope(me, 'Observation').patients.has(p.patient.id), true);
+    now = until;
+    assert.equal(t.node.chain.head().height, height, 'no block in between');
+    assert.equal(clocked.scope(me, 'Observation').patients.has(p.patient.id), false);
+  });
+
   test('disclosures are logged on the ledger, one event per basis, before log() resolves', async () => {
     const me = as(clinician, ['clinician']);
     const permitted = service.decide(me, record());

@@ -416,6 +416,40 @@ describe('authorization matrix', () => {
     assert.ok(!after.openings.some((o) => o.id === opening));
   });
 
+  it('over time: grant → the clinician reads; revoke → hidden; a grant that expires → hidden once it has', async () => {
+    const key: Key = 'p4';
+    const device = devices.get(key)!;
+    const obs = resources.get(key)!.observations[1]!;
+    const read = async (): Promise<number> => (await fhir('c1', 'GET', `Observation/${obs}`)).status;
+    assert.equal(await read(), 404);
+    const granted = consentId();
+    assert.ok(
+      (
+        await server.submit(
+          device.sign({ type: 'consent.grant', body: { id: granted, patient: device.id, grantee: 'prac_c1', purpose: 'TREAT' } }),
+        )
+      ).ok,
+    );
+    assert.equal(await read(), 200);
+    assert.ok((await server.submit(device.sign({ type: 'consent.revoke', body: { id: granted } }))).ok);
+    assert.equal(await read(), 404);
+    const brief = consentId();
+    const until = Date.now() + 1500;
+    assert.ok(
+      (
+        await server.submit(
+          device.sign({
+            type: 'consent.grant',
+            body: { id: brief, patient: device.id, grantee: 'prac_c1', purpose: 'TREAT', until },
+          }),
+        )
+      ).ok,
+    );
+    assert.equal(await read(), 200);
+    await new Promise((r) => setTimeout(r, until - Date.now() + 50));
+    assert.equal(await read(), 404, 'expired without any new block');
+  });
+
   it('patients read their consents as FHIR Consent; clients cannot write them', async () => {
     const consents = (await fhir('patient1', 'GET', 'Consent')).body as unknown as Bundle;
     assert.deepEqual(consents.entry ?? [], [], 'p5 granted nothing');

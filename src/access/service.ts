@@ -103,9 +103,11 @@ export class AccessService {
     const requester = this.requesterOf(principal);
     const { height } = this.#ledger.info();
     const key = `${requester.kind}/${requester.id}/${type}/${purpose}`;
+    const now = this.#clock();
     const memo = this.#scopes.get(key);
-    if (memo && memo.height === height) return memo.scope;
-    const scope = searchScope(this.#ledger, this.rule, { requester, type, purpose, now: this.#clock() });
+    // Valid for this height, and until the first consent or emergency access in it starts or ends.
+    if (memo && memo.height === height && now < memo.scope.validUntil) return memo.scope;
+    const scope = searchScope(this.#ledger, this.rule, { requester, type, purpose, now });
     if (this.#scopes.size >= SCOPE_MEMO) this.#scopes.clear();
     this.#scopes.set(key, { height, scope });
     return scope;

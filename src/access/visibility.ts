@@ -26,6 +26,11 @@ export interface SearchScope {
   /** Patients whose records of the searched type may be returned (self, consent or emergency). */
   readonly patients: ReadonlySet<string>;
   readonly treatment: TreatmentScope;
+  /**
+   * The first moment (ms) a consent or emergency access taken into account starts or ends: the
+   * scope holds until then (or a new block), so a memo must not outlive it.
+   */
+  readonly validUntil: number;
 }
 
 export interface ScopeQuery {
@@ -56,26 +61,38 @@ function treatmentScope(rule: TreatmentRule, requester: Requester): TreatmentSco
 export function searchScope(source: VisibilitySource, rule: TreatmentRule, query: ScopeQuery): SearchScope {
   const { requester } = query;
   const treatment = treatmentScope(rule, requester);
-  if (requester.kind === 'patient') return { patients: new Set([requester.id]), treatment };
+  if (requester.kind === 'patient') return { patients: new Set([requester.id]), treatment, validUntil: Infinity };
   const patients = new Set<string>();
+  let validUntil = Infinity;
+  const boundary = (t: number | undefined): void => {
+    if (t !== undefined && t > query.now && t < validUntil) validUntil = t;
+  };
   const grantees = requester.kind === 'practitioner' ? [requester.id, requester.org] : [requester.id];
   for (const grantee of grantees) {
     for (const patient of keysUnder(source, `${GRANTORS_PREFIX}${grantee}/`)) {
-      const covered = source
+      const relevant = source
         .consentsFor(patient, grantee)
-        .some(
-          (c) => c.purpose === query.purpose && inForce(c, query.now) && (c.types === undefined || c.types.includes(query.type)),
+        .filter(
+          (c) =>
+            c.purpose === query.purpose && c.revokedAt === undefined && (c.types === undefined || c.types.includes(query.type)),
         );
-      if (covered) patients.add(patient);
+      for (const c of relevant) {
+        boundary(c.from);
+        boundary(c.until);
+      }
+      if (relevant.some((c) => inForce(c, query.now))) patients.add(patient);
     }
   }
   if (requester.kind === 'practitioner') {
     for (const patient of keysUnder(source, `${EMERGENCIES_PREFIX}${requester.id}/`)) {
       const opening = source.latestBreakGlass(patient, requester.id);
-      if (opening && query.now >= opening.openedTime && query.now < opening.until) patients.add(patient);
+      if (opening && query.now >= opening.openedTime && query.now < opening.until) {
+        patients.add(patient);
+        boundary(opening.until);
+      }
     }
   }
-  return { patients, treatment };
+  return { patients, treatment, validUntil };
 }
 
 /** Whether a record falls in a scope (the check a search's SQL filter performs). */
