@@ -754,6 +754,25 @@ describe('logs', () => {
       const planted = await mintAccessToken(key, { origin: url, subject: 'svc', clientId: 'svc', scope: 'system/*.cruds' });
       const res = await fetch(`${url}/fhir/Patient?name=Secretname`, { headers: { authorization: `Bearer ${planted}` } });
       assert.equal(res.status, 200);
+      // PHI in a body, and an emergency justification, never reach the log either.
+      const created = await fetch(`${url}/fhir/Patient`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${planted}`, 'content-type': 'application/fhir+json' },
+        body: JSON.stringify({ resourceType: 'Patient', name: [{ family: 'Plantedfamilyname' }], birthDate: '1950-01-01' }),
+      });
+      assert.equal(created.status, 201);
+      const patientId = ((await created.json()) as { id: string }).id;
+      await fetch(`${url}/fhir/Patient/${patientId}/$break-glass`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${planted}`, 'content-type': 'application/fhir+json' },
+        body: JSON.stringify({
+          resourceType: 'Parameters',
+          parameter: [
+            { name: 'reason', valueCode: 'other' },
+            { name: 'justification', valueString: 'planted-justification-text' },
+          ],
+        }),
+      });
       await fetch(`${url}/fhir/Patient`, { headers: { authorization: 'Bearer planted-bad-token-value' } });
       const secretPassword = 'planted-password-value-42';
       auth.store.putClient({
@@ -783,7 +802,16 @@ describe('logs', () => {
     }
     const log = lines.join('');
     assert.ok(log.length > 0, 'the server logged requests');
-    for (const secret of ['planted-password-value-42', 'planted-bad-token-value', 'Secretname', 'planted-state', 'eyJ']) {
+    for (const secret of [
+      'planted-password-value-42',
+      'planted-bad-token-value',
+      'Secretname',
+      'planted-state',
+      'eyJ',
+      'Plantedfamilyname',
+      '1950-01-01',
+      'planted-justification-text',
+    ]) {
       assert.ok(!log.includes(secret), `the log contains ${secret}`);
     }
   });
