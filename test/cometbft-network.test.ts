@@ -17,6 +17,7 @@ import { keyPairFromSeed } from '../src/crypto/ed25519.js';
 import type { SignedTx } from '../src/ledger/tx.js';
 import { ORG_KEY, paths, resolvePassphrase } from '../src/node/data-dir.js';
 import { FileKeyStore } from '../src/storage/file-keystore.js';
+import { SqliteLedgerStore } from '../src/storage/sqlite/ledger-store.js';
 import {
   cometbftBinary,
   createNetwork,
@@ -192,6 +193,25 @@ describe('a 4-validator CometBFT network', { skip, timeout: 180_000 }, () => {
     await startOrg(down);
     const after = await submit(orgs[0]!, registerPatient(registrar).tx);
     await assertAgree(orgs, after.height);
+  });
+
+  it('a node killed between FinalizeBlock and Commit recovers through the CometBFT handshake and agrees', async () => {
+    const d = orgs[3]!;
+    await stopOrg(d);
+    const crashAt = (await get<Status>(orgs[0]!, '/api/v1/status')).height + 3;
+    // The node kills itself (SIGKILL) in Commit of block crashAt, after FinalizeBlock; starting may fail.
+    await startOrg(d, 60_000, { ...process.env, MEDLEDGER_CRASH_BEFORE_COMMIT: String(crashAt) }).catch(() => undefined);
+    await waitFor('the node to crash', async () => orgProcesses(d).medledger === undefined, 60_000);
+    await stopOrg(d); // its CometBFT lost its application
+    const store = new SqliteLedgerStore(paths(d.dataDir).ledger);
+    try {
+      assert.equal(store.latestBlock()?.height, crashAt - 1, 'nothing of the block being committed was persisted');
+    } finally {
+      store.close();
+    }
+    await startOrg(d);
+    const receipt = await submit(orgs[0]!, registerPatient(registrar).tx);
+    await assertAgree(orgs, receipt.height);
   });
 
   it('with two validators down commits nothing and nothing diverges; commits resume when one returns', async () => {

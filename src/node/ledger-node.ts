@@ -66,7 +66,14 @@ export class LedgerNode {
     if (chain.genesis.consensus === 'cometbft') {
       const comet = options.cometbft;
       if (!comet) throw new DataDirError('this chain runs on CometBFT: give the ABCI address and the CometBFT RPC');
-      const app = new AbciApp(chain, signer);
+      // Crash tests: MEDLEDGER_CRASH_BEFORE_COMMIT=H kills the process in Commit of block H, after
+      // FinalizeBlock and before anything of the block is persisted.
+      const crashAt = Number(process.env['MEDLEDGER_CRASH_BEFORE_COMMIT'] ?? 0);
+      const app = new AbciApp(
+        chain,
+        signer,
+        crashAt > 0 ? (height) => void (height === crashAt && process.kill(process.pid, 'SIGKILL')) : undefined,
+      );
       const server = new AbciServer(app.handle, (error) => console.error(`ABCI: ${String(error)}`));
       this.sequencer = new CometSubmitter(app, comet);
       this.abci = { app, server, listen: () => server.listen(parseAbciAddress(comet.abci)) };

@@ -120,8 +120,12 @@ export class AbciApp extends EventEmitter<AbciAppEvents> {
   #finalized: Finalized | undefined;
   readonly #decoded = new Map<string, SignedTx>();
 
-  constructor(chain: Chain, signer: Signer) {
+  readonly #beforeCommit: ((height: number) => void) | undefined;
+
+  /** `beforeCommit` runs in Commit before anything is persisted (crash tests kill the process there). */
+  constructor(chain: Chain, signer: Signer, beforeCommit?: (height: number) => void) {
     super();
+    this.#beforeCommit = beforeCommit;
     if (chain.genesis.consensus !== 'cometbft') throw new Error('this chain runs on the solo sequencer, not CometBFT');
     this.chain = chain;
     this.#signer = signer;
@@ -270,6 +274,7 @@ export class AbciApp extends EventEmitter<AbciAppEvents> {
     const finalized = this.#finalized;
     if (!finalized) throw new Error('Commit without FinalizeBlock');
     this.#finalized = undefined;
+    this.#beforeCommit?.(finalized.height);
     const block = this.chain.persist(finalized.sealed);
     this.emit('committed', block, finalized.failed);
     return { retainHeight: 0n };

@@ -302,7 +302,7 @@ export function isAlive(pid: number): boolean {
 const CLI = fileURLToPath(new URL('../../cli/main.js', import.meta.url));
 
 /** Starts one organization: its MedLedger node (ABCI server + HTTP), then its CometBFT node. */
-export async function startOrg(org: NetworkOrg, timeoutMs = 60_000): Promise<OrgProcesses> {
+export async function startOrg(org: NetworkOrg, timeoutMs = 60_000, env: NodeJS.ProcessEnv = process.env): Promise<OrgProcesses> {
   const bin = requireBinary();
   const running = orgProcesses(org);
   if (running.medledger !== undefined || running.cometbft !== undefined)
@@ -315,7 +315,7 @@ export async function startOrg(org: NetworkOrg, timeoutMs = 60_000): Promise<Org
     process.execPath,
     [
       // e.g. MEDLEDGER_NODE_FLAGS="--cpu-prof --cpu-prof-dir=/tmp/prof" to profile the nodes.
-      ...(process.env['MEDLEDGER_NODE_FLAGS']?.split(/\s+/).filter(Boolean) ?? []),
+      ...(env['MEDLEDGER_NODE_FLAGS']?.split(/\s+/).filter(Boolean) ?? []),
       CLI,
       'start',
       '--data',
@@ -328,7 +328,7 @@ export async function startOrg(org: NetworkOrg, timeoutMs = 60_000): Promise<Org
       `http://127.0.0.1:${org.rpcPort}`,
       '--quiet',
     ],
-    { detached: true, stdio: ['ignore', medLog, medLog] },
+    { detached: true, stdio: ['ignore', medLog, medLog], env },
   );
   medledger.unref();
   closeSync(medLog);
