@@ -5,9 +5,10 @@
  * and the database after; run by SQLite's auto-checkpoint it happens inside whichever commit
  * crosses the threshold, on the event loop, where under a busy disk it stalled every request for
  * hundreds of milliseconds. Here a worker thread holds its own connection to the same (possibly
- * encrypted) database and runs PASSIVE checkpoints continuously: they never block the writer, and SQLite's
- * own locking keeps them safe against commits, readers and crashes. The writer's connection keeps
- * a large auto-checkpoint threshold as a safety net should this thread fall behind.
+ * encrypted) database and runs a PASSIVE checkpoint about once per second: it never blocks the
+ * writer, SQLite's own locking keeps it safe against commits, readers and crashes, and a page
+ * rewritten many times in that second is copied once. The writer's connection keeps a large
+ * auto-checkpoint threshold as a safety net should this thread fall behind.
  *
  * The main side is {@link Checkpointer}; the same file is the worker's entry point.
  */
@@ -18,8 +19,9 @@ interface CheckpointerData {
   readonly path: string;
   /** The SQLite3 Multiple Ciphers key of an encrypted database; null for a plain one. */
   readonly keyHex: string | null;
-  /** Int32Array over a SharedArrayBuffer: [0] stop requested, [1] worker finished. */
+  /** Int32Array over a SharedArrayBuffer: [0] stop requested, [1] worker finished, [2] connection open. */
   readonly control: SharedArrayBuffer;
+  /** Pause between two checkpoints. */
   readonly idleMs: number;
 }
 
@@ -33,13 +35,13 @@ export class Checkpointer {
 
   /** Starts checkpointing the database at `path` (encrypted under `key`, if given). */
   constructor(path: string, key: Uint8Array | null, options: { idleMs?: number } = {}) {
-    const control = new SharedArrayBuffer(8);
+    const control = new SharedArrayBuffer(12);
     this.#control = new Int32Array(control);
     const data: CheckpointerData = {
       path,
       keyHex: key && Buffer.from(key).toString('hex'),
       control,
-      idleMs: options.idleMs ?? 20,
+      idleMs: options.idleMs ?? 1000,
     };
     this.#worker = new Worker(new URL(import.meta.url), { workerData: data });
     // A failing checkpointer only means the writer's fallback auto-checkpoint takes over.
@@ -47,14 +49,19 @@ export class Checkpointer {
     this.#worker.unref();
   }
 
-  /** Stops the worker and waits (briefly, synchronously) until it has closed its connection. */
+  /**
+   * Stops the worker: once its connection is open, waits (briefly, synchronously) until it has
+   * closed it; a worker still starting sees the request and exits on its own.
+   */
   stop(): void {
     if (this.#stopped) return;
     this.#stopped = true;
     Atomics.store(this.#control, 0, 1);
     Atomics.notify(this.#control, 0);
-    Atomics.wait(this.#control, 1, 0, 5_000);
-    void this.#worker.terminate();
+    if (Atomics.load(this.#control, 2) === 1) {
+      Atomics.wait(this.#control, 1, 0, 5_000);
+      void this.#worker.terminate();
+    }
   }
 }
 
@@ -62,19 +69,21 @@ function runWorker(data: CheckpointerData): void {
   const control = new Int32Array(data.control);
   let db: Database.Database | undefined;
   try {
+    if (Atomics.load(control, 0) !== 0) return;
     db = new Database(data.path, { fileMustExist: true });
+    Atomics.store(control, 2, 1);
     if (data.keyHex !== null) db.pragma(`key="x'${data.keyHex}'"`);
     db.pragma('synchronous = FULL');
     db.pragma('busy_timeout = 0');
     while (Atomics.load(control, 0) === 0) {
-      let done = true;
       try {
-        const [r] = db.pragma('wal_checkpoint(PASSIVE)') as { busy: number; log: number; checkpointed: number }[];
-        done = r === undefined || r.log <= 0 || r.checkpointed >= r.log;
+        db.pragma('wal_checkpoint(PASSIVE)');
       } catch {
         // Busy or locked: try again after the pause.
       }
-      if (done) Atomics.wait(control, 0, 0, data.idleMs);
+      // Not continuously: once a checkpoint has caught up, the writer's next commit restarts the
+      // WAL, and a restart syncs the WAL header on the writer's thread. About once per period.
+      Atomics.wait(control, 0, 0, data.idleMs);
     }
   } finally {
     db?.close();
