@@ -5,7 +5,8 @@
  * the FHIR section alone to bench/results/fhir-{quick,full}.{json,md}. Sizes default to 10k and 1M;
  * `npm run bench -- --quick` runs 10k only. `--fhir-only` runs only the FHIR section (the ledger
  * sections of latest.json are kept from the previous run). `--fhir-profile` runs only the FHIR
- * HTTP creates and writes nothing (for `node --cpu-prof dist/bench/run.js --fhir-profile`).
+ * HTTP creates and writes nothing (for `node --cpu-prof dist/bench/run.js --fhir-profile`). Last, access
+ * decisions at 2,000 patients (bench/access.ts; alone: `node dist/bench/access.js [patients]`).
  * `--fhir-writes` runs only the FHIR write figures (HTTP creates, in-process creates, Bundle
  * ingest; quick sizes), prints them as JSON and writes nothing.
  */
@@ -16,6 +17,7 @@ import { fileURLToPath } from 'node:url';
 import { runHttp, type HttpResult } from './http.js';
 import { runInProcess, type InProcessResult } from './inprocess.js';
 import { fhirTable, runFhirBench, type FhirBenchResult } from './fhir.js';
+import { accessTable, runAccessBench } from './access.js';
 
 const quick = process.argv.includes('--quick');
 const fhirProfile = process.argv.includes('--fhir-profile');
@@ -67,9 +69,11 @@ for (const size of fhirOnly ? [] : [20_000]) {
 }
 
 const fhir: FhirBenchResult = (await runFhirBench({ quick, log }))!;
+log('access decisions, 2,000 patients');
+const access = await runAccessBench(2_000);
 
 const machine = { cpus: cpus().length, model: cpus()[0]?.model ?? 'unknown', node: process.version };
-const results = { date: new Date().toISOString(), machine, inProcess, http, fhir };
+const results = { date: new Date().toISOString(), machine, inProcess, http, fhir, access };
 mkdirSync(outDir, { recursive: true });
 writeFileSync(join(outDir, 'latest.json'), `${JSON.stringify(results, null, 2)}\n`);
 const fhirName = `fhir-${quick ? 'quick' : 'full'}`;
@@ -106,6 +110,7 @@ for (const h of http) {
   rows.push(`| node RSS (MB) | ${h.nodeRssMb} |`);
 }
 rows.push(...fhirTable(fhir));
+rows.push(...accessTable(access));
 const table = `${rows.join('\n')}\n`;
 writeFileSync(join(outDir, 'latest.md'), table);
 console.log(table);
