@@ -10,6 +10,7 @@ import type { Parameters, ParametersParameter } from '@medplum/fhirtypes';
 import type { FastifyPluginAsync, FastifyRequest } from 'fastify';
 import { AccessDenied, type AccessService } from '../../access/service.js';
 import type { Principal } from '../../auth/principal.js';
+import { scopeAllows } from '../../auth/policy.js';
 import { BREAK_GLASS_REASONS, MAX_BREAK_GLASS_MINUTES, REVIEW_OUTCOMES } from '../../ledger/payloads/access.js';
 import { badRequest, FhirError, notFound } from '../outcome.js';
 import type { FhirRepository } from '../repository.js';
@@ -54,6 +55,9 @@ function denied(error: unknown): never {
 export const accessOperationRoutes: FastifyPluginAsync<AccessOperationOptions> = async (app, { repository, access }) => {
   app.post<{ Params: { id: string }; Body: unknown }>('/Patient/:id/$break-glass', async (request, reply) => {
     const principal = principalOf(request);
+    // Opening a chart needs a token that may read it at all.
+    if (!scopeAllows(principal, 'Patient', 'r'))
+      throw FhirError.of(403, 'forbidden', "the access token's scopes do not allow reading Patient");
     const params = parametersOf(request.body, ['reason', 'justification', 'minutes']);
     const reason = codeOf(params.get('reason'));
     if (!reason || !(BREAK_GLASS_REASONS as readonly string[]).includes(reason))
