@@ -8,6 +8,7 @@ import { runStart, startSpec } from './commands/start.js';
 import { runToken, tokenSpec } from './commands/token.js';
 import { accountSpec, runAccount } from './commands/account.js';
 import { runVerify, verifySpec } from './commands/verify.js';
+import { patientSpec, runPatient } from './commands/patient.js';
 
 const COMMANDS: Record<string, { summary: string; run: (argv: string[]) => number | Promise<number> }> = {
   init: { summary: initSpec.summary, run: runInit },
@@ -18,6 +19,7 @@ const COMMANDS: Record<string, { summary: string; run: (argv: string[]) => numbe
   account: { summary: accountSpec.summary, run: runAccount },
   token: { summary: tokenSpec.summary, run: runToken },
   network: { summary: networkSpec.summary, run: runNetwork },
+  patient: { summary: patientSpec.summary, run: runPatient },
 };
 
 function usage(): string {
