@@ -185,6 +185,28 @@ describe('FHIR Bundles at POST /fhir', () => {
     );
   });
 
+  it('conditional creates in Bundles and single requests race to one resource', async () => {
+    const resource = patient('Racer', { identifier: [{ system: 'urn:mrn', value: 'RACE-1' }] });
+    const single = () =>
+      authFetch(`${server.url}/fhir/Patient`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/fhir+json', 'if-none-exist': 'identifier=urn:mrn|RACE-1' },
+        body: JSON.stringify(resource),
+      });
+    const results = await Promise.all([
+      send(bundle('transaction', [post(uuid(40), resource, 'identifier=urn:mrn|RACE-1')])),
+      single(),
+      send(bundle('batch', [post(undefined, resource, 'identifier=urn:mrn|RACE-1')])),
+      single(),
+    ]);
+    assert.deepEqual(
+      results.map((r) => r.status),
+      [200, results[1]!.status, 200, results[3]!.status],
+    );
+    const found = (await get('Patient?identifier=urn:mrn|RACE-1&_summary=count')).body;
+    assert.equal(found['total'], 1);
+  });
+
   it('transaction: conditional update — 0 matches creates, 1 updates, 2 or more is 412', async () => {
     const entry = (family: string): BundleEntry =>
       ({

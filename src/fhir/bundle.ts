@@ -406,7 +406,24 @@ function resolve(repository: FhirRepository, entry: ParsedEntry, options: Bundle
  * Runs write entries (all of a transaction, or one entry of a batch) all or nothing; the
  * response entries in the order of `entries`. Errors carry the entry's index.
  */
-async function runWrites(
+function runWrites(
+  repository: FhirRepository,
+  entries: readonly ParsedEntry[],
+  actor: Actor,
+  options: BundleOptions & { local: boolean },
+): Promise<BundleEntry[]> {
+  // Conditional creates and updates run in turn with every other conditional write of their types,
+  // from the search to the commit, so two of them can never both find nothing and both create.
+  const conditional = entries.flatMap(({ request }) =>
+    (request.kind === 'create' && request.ifNoneExist !== undefined) || request.kind === 'conditional-update'
+      ? [request.type]
+      : [],
+  );
+  const run = (): Promise<BundleEntry[]> => resolveAndCommit(repository, entries, actor, options);
+  return conditional.length > 0 ? repository.serializeConditional(conditional, run) : run();
+}
+
+async function resolveAndCommit(
   repository: FhirRepository,
   entries: readonly ParsedEntry[],
   actor: Actor,

@@ -216,6 +216,17 @@ export class FhirRepository {
     return result;
   }
 
+  /**
+   * Runs `task` in turn with the conditional creates of every type in `types` (a Bundle with
+   * conditional entries); types are taken in sorted order, so two such Bundles cannot wait on
+   * each other.
+   */
+  serializeConditional<T>(types: readonly string[], task: () => Promise<T>): Promise<T> {
+    const sorted = [...new Set(types)].sort();
+    const step = (i: number): Promise<T> => (i === sorted.length ? task() : this.#conditionally(sorted[i]!, () => step(i + 1)));
+    return step(0);
+  }
+
   /** PUT: updates, or creates with the client's id. `ifMatch` is the version the client saw. */
   async update(type: string, id: string, input: unknown, actor: Actor, options: { ifMatch?: number } = {}): Promise<SavedResult> {
     this.#checkWritable(type);
