@@ -53,7 +53,11 @@ function resourceEntry(type: string, writable: boolean): CapabilityStatementRest
       searchParam: [...searchParams, ...RESULT_PARAMS.map((p) => ({ ...p }))],
     }),
     ...(type === 'Patient' && {
-      operation: [{ name: 'everything', definition: 'http://hl7.org/fhir/OperationDefinition/Patient-everything' }],
+      operation: [
+        { name: 'everything', definition: 'http://hl7.org/fhir/OperationDefinition/Patient-everything' },
+        // MedLedger's own: emergency access with a mandatory justification (see the README).
+        { name: 'break-glass', definition: 'urn:medledger:operation:break-glass' },
+      ],
     }),
   } as CapabilityStatementRestResource;
 }
@@ -66,6 +70,25 @@ export function capabilityStatement(baseUrl: string, software: { name: string; v
       interaction: [{ code: 'read' }, { code: 'search-type' }],
       documentation: 'Derived from the ledger: one Provenance per resource version. Read-only.',
       searchParam: [{ name: 'target', type: 'reference' }],
+    } as CapabilityStatementRestResource,
+    {
+      type: 'Consent',
+      interaction: [{ code: 'read' }, { code: 'search-type' }],
+      documentation: 'Patient-signed consents on the ledger (consent.grant / consent.revoke). Read-only; paged with _cursor.',
+      searchParam: [
+        { name: 'patient', type: 'reference' },
+        { name: '_count', type: 'number' },
+      ],
+    } as CapabilityStatementRestResource,
+    {
+      type: 'AuditEvent',
+      interaction: [{ code: 'search-type' }],
+      documentation: 'The access log on the ledger (access.log), IHE BALP shape. Read-only; paged with _cursor.',
+      searchParam: [
+        { name: 'patient', type: 'reference' },
+        { name: 'agent', type: 'reference' },
+        { name: '_count', type: 'number' },
+      ],
     } as CapabilityStatementRestResource,
   ];
   return {
