@@ -92,7 +92,7 @@ export async function runAccessBench(patients: number): Promise<AccessBenchResul
     // Half grant org B everything; a quarter grant two narrower consents; the rest grant nothing.
     const grants: SignedTx[] = [];
     people.forEach((p, i) => {
-      const id = (): string => `cns_${randomPseudonym('rec').slice(4)}`;
+      const id = (): string => randomPseudonym('cns');
       if (i % 4 < 2)
         grants.push(p.sign({ type: 'consent.grant', body: { id: id(), patient: p.id, grantee: orgB.id, purpose: 'TREAT' } }));
       else if (i % 4 === 2) {

@@ -12,7 +12,7 @@ import { decodeTx } from '../src/ledger/tx.js';
 import { AccessLogError, AccessRecorder, splitEvent } from '../src/access/recorder.js';
 import { registerPatient, registerPractitioner, startTestNode, type TestNode } from './support/fixtures.js';
 
-const recId = (i: number): string => `rec_${randomPseudonym('rec', sha256(utf8(`recorder:${i}`))).slice(4)}`;
+const recId = (i: number): string => randomPseudonym('rec', sha256(utf8(`recorder:${i}`)));
 
 describe('AccessRecorder', () => {
   let t: TestNode;

@@ -71,7 +71,7 @@ describe('AccessService', () => {
     const grant: TxPayload = {
       type: 'consent.grant',
       body: {
-        id: `cns_${randomPseudonym('rec').slice(4)}`,
+        id: randomPseudonym('cns'),
         patient: patient.id,
         grantee: clinician,
         purpose: 'TREAT',
@@ -94,7 +94,7 @@ describe('AccessService', () => {
     await t.commit(
       p.patient.sign({
         type: 'consent.grant',
-        body: { id: `cns_${randomPseudonym('rec').slice(4)}`, patient: p.patient.id, grantee: analyst, purpose: 'TREAT', until },
+        body: { id: randomPseudonym('cns'), patient: p.patient.id, grantee: analyst, purpose: 'TREAT', until },
       }),
     );
     const me = as(analyst, ['analyst']);

@@ -29,7 +29,7 @@ describe('authorization matrix', () => {
   const devices = new Map<Key, Identity>();
   /** Resources per patient: Patient, two Observations (one by c2 for p5), a Condition. */
   const resources = new Map<Key, { observations: string[]; condition: string; c2Observation?: string }>();
-  const consentId = (): string => `cns_${randomPseudonym('rec', randomBytes(17)).slice(4)}`;
+  const consentId = (): string => randomPseudonym('cns', randomBytes(17));
 
   async function fhir(
     requester: Requester,

@@ -28,7 +28,7 @@ function attempt(w: World, signer: Identity, p: TxPayload, time?: number): Ledge
 let counter = 0;
 /** A fresh id in one of the ledger's random-id formats (`cns_…`, `bg_…`, `ers_…`, `rec_…`). */
 function freshId(prefix: 'cns' | 'bg' | 'ers' | 'rec'): string {
-  return `${prefix}_${randomPseudonym('rec', sha256(utf8(`consent-test:${++counter}`))).slice(4)}`;
+  return randomPseudonym(prefix, sha256(utf8(`consent-test:${++counter}`)));
 }
 
 const MINUTE = 60_000;

@@ -153,7 +153,7 @@ export class AccessService {
     if (text.length < 10 || text.length > MAX_NOTE_LENGTH) {
       throw new AccessDenied('access.invalid', `the justification must be 10 to ${MAX_NOTE_LENGTH} characters`);
     }
-    const id = `bg_${randomPseudonym('rec', randomBytes(17)).slice(4)}`;
+    const id = randomPseudonym('bg', randomBytes(17));
     const justification = this.#store.put(id, 'justification', principal.id, text, this.#clock());
     const outcome = await this.#ledger.submit(this.#ledger.org, {
       type: 'access.break_glass',

@@ -12,8 +12,14 @@ import { signTransaction, type TxSigner } from './signer.js';
 
 const BASE32 = 'abcdefghijklmnopqrstuvwxyz234567';
 
-/** A random 128-bit pseudonym such as `pat_…` (26 base32 characters). */
-export function randomPseudonym(prefix: 'pat' | 'dev' | 'rec', random: Uint8Array = randomBytes(17)): string {
+/**
+ * Kinds of 128-bit random ids: patient and device pseudonyms, record ids, and the ids of
+ * consents, break-glass openings and erasure requests.
+ */
+export type RandomIdPrefix = 'pat' | 'dev' | 'rec' | 'cns' | 'bg' | 'ers';
+
+/** A random 128-bit id such as `pat_…` (26 base32 characters). */
+export function randomPseudonym(prefix: RandomIdPrefix, random: Uint8Array = randomBytes(17)): string {
   let bits = 0;
   let value = 0;
   let out = '';

@@ -42,7 +42,7 @@ export async function ensureDemoConsents(node: LedgerNode, repository: FhirRepos
     const grant: SignedTx = device.sign({
       type: 'consent.grant',
       body: {
-        id: `cns_${randomPseudonym('rec', randomBytes(17)).slice(4)}`,
+        id: randomPseudonym('cns', randomBytes(17)),
         patient: pseudonym,
         grantee: node.org.id,
         purpose: 'TREAT',

@@ -63,7 +63,7 @@ function passphraseOf(values: Values): string {
   return passphrase;
 }
 
-const newId = (prefix: 'cns' | 'ers'): string => `${prefix}_${randomPseudonym('rec', randomBytes(17)).slice(4)}`;
+const newId = (prefix: 'cns' | 'ers'): string => randomPseudonym(prefix, randomBytes(17));
 
 /** Opens the key file and the ledger view of its patient: a signer at the right sequence number. */
 async function open(values: Values): Promise<{ client: LedgerClient; identity: Identity; backup: string; signer: NobleSigner }> {
