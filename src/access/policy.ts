@@ -8,8 +8,8 @@
  * Anything else is denied.
  */
 import type { ConsentPurpose } from '../ledger/payloads/consent.js';
-import type { BreakGlass } from '../state/access.js';
-import { inForce, type Consent } from '../state/consents.js';
+import { isOpen, type BreakGlass } from '../state/access.js';
+import { appliesTo, inForce, type Consent } from '../state/consents.js';
 
 /**
  * Who keeps access without a consent, inside the custodian organization:
@@ -66,11 +66,7 @@ function treats(rule: TreatmentRule, requester: Requester, record: RecordFacts):
 
 function covering(consents: readonly Consent[], input: DecisionInput): Consent | undefined {
   return consents.find(
-    (c) =>
-      c.patient === input.record.patient &&
-      c.purpose === input.purpose &&
-      inForce(c, input.now) &&
-      (c.types === undefined || c.types.includes(input.record.type)),
+    (c) => c.patient === input.record.patient && appliesTo(c, input.purpose, input.record.type) && inForce(c, input.now),
   );
 }
 
@@ -89,7 +85,7 @@ export function decide(state: AccessState, rule: TreatmentRule, input: DecisionI
   }
   if (requester.kind === 'practitioner') {
     const opening = state.latestBreakGlass(record.patient, requester.id);
-    if (opening && input.now >= opening.openedTime && input.now < opening.until) {
+    if (opening && isOpen(opening, input.now)) {
       return { permit: true, basis: 'break-glass', grant: opening.id };
     }
   }

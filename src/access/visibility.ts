@@ -7,8 +7,8 @@
  * pointers in state, listed by key prefix and memoized per committed height.
  */
 import type { ConsentPurpose } from '../ledger/payloads/consent.js';
-import { EMERGENCIES_PREFIX } from '../state/access.js';
-import { GRANTORS_PREFIX, inForce } from '../state/consents.js';
+import { EMERGENCIES_PREFIX, isOpen } from '../state/access.js';
+import { appliesTo, GRANTORS_PREFIX, inForce } from '../state/consents.js';
 import type { CommittedAccessState } from './ledger-state.js';
 import type { Requester, TreatmentRule } from './policy.js';
 
@@ -72,10 +72,7 @@ export function searchScope(source: VisibilitySource, rule: TreatmentRule, query
     for (const patient of keysUnder(source, `${GRANTORS_PREFIX}${grantee}/`)) {
       const relevant = source
         .consentsFor(patient, grantee)
-        .filter(
-          (c) =>
-            c.purpose === query.purpose && c.revokedAt === undefined && (c.types === undefined || c.types.includes(query.type)),
-        );
+        .filter((c) => c.revokedAt === undefined && appliesTo(c, query.purpose, query.type));
       for (const c of relevant) {
         boundary(c.from);
         boundary(c.until);
@@ -86,7 +83,7 @@ export function searchScope(source: VisibilitySource, rule: TreatmentRule, query
   if (requester.kind === 'practitioner') {
     for (const patient of keysUnder(source, `${EMERGENCIES_PREFIX}${requester.id}/`)) {
       const opening = source.latestBreakGlass(patient, requester.id);
-      if (opening && query.now >= opening.openedTime && query.now < opening.until) {
+      if (opening && isOpen(opening, query.now)) {
         patients.add(patient);
         boundary(opening.until);
       }

@@ -99,6 +99,11 @@ export function latestBreakGlass(state: StateReader, patient: string, practition
   return raw ? readBreakGlass(state, new TextDecoder().decode(raw)) : undefined;
 }
 
+/** Whether an emergency access is open at `time` (ms). */
+export function isOpen(opening: BreakGlass, time: number): boolean {
+  return time >= opening.openedTime && time < opening.until;
+}
+
 export function openBreakGlass(ctx: TxContext, body: BreakGlassBody): Result<void> {
   const { state, signer } = ctx;
   const practitioner = readParticipant(state, body.practitioner);

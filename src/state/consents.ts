@@ -111,6 +111,11 @@ export function inForce(consent: Consent, time: number): boolean {
   );
 }
 
+/** Whether a consent speaks to this purpose and resource type (in force or not). */
+export function appliesTo(consent: Consent, purpose: ConsentPurpose, type: string): boolean {
+  return consent.purpose === purpose && (consent.types === undefined || consent.types.includes(type));
+}
+
 export function grantConsent(ctx: TxContext, body: ConsentGrantBody): Result<void> {
   const { state, signer } = ctx;
   if (signer.kind !== 'patient' || signer.id !== body.patient) return fail('tx.unauthorized', 'only the patient grants consent');
