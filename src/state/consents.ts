@@ -22,14 +22,8 @@ import { readObject, type StateReader, type ValueCodec } from './store.js';
 /** Active grants one patient may hold for one grantee; revoke or let some expire to add more. */
 export const MAX_ACTIVE_GRANTS = 16;
 
-export interface Consent {
-  readonly id: string;
-  readonly patient: string;
-  readonly grantee: string;
-  readonly purpose: ConsentPurpose;
-  readonly types?: readonly string[];
-  readonly from?: number;
-  readonly until?: number;
+/** A grant as the patient signed it, with when it was committed and, once revoked, when. */
+export interface Consent extends ConsentGrantBody {
   readonly grantedAt: number;
   readonly grantedTime: number;
   readonly revokedAt?: number;
