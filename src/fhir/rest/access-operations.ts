@@ -7,25 +7,17 @@
  * the review. Opening one notifies the patient through their event stream and access log.
  */
 import type { Parameters, ParametersParameter } from '@medplum/fhirtypes';
-import type { FastifyPluginAsync, FastifyRequest } from 'fastify';
+import type { FastifyPluginAsync } from 'fastify';
 import { AccessDenied, type AccessService } from '../../access/service.js';
-import type { Principal } from '../../auth/principal.js';
 import { scopeAllows } from '../../auth/policy.js';
 import { BREAK_GLASS_REASONS, MAX_BREAK_GLASS_MINUTES, REVIEW_OUTCOMES } from '../../ledger/payloads/access.js';
 import { badRequest, FhirError, notFound } from '../outcome.js';
 import type { FhirRepository } from '../repository.js';
-
-const FHIR_JSON = 'application/fhir+json; charset=utf-8';
+import { FHIR_JSON, principalOf } from './request.js';
 
 export interface AccessOperationOptions {
   readonly repository: FhirRepository;
   readonly access: AccessService;
-}
-
-function principalOf(request: FastifyRequest): Principal {
-  const principal = (request as FastifyRequest & { principal?: Principal }).principal;
-  if (!principal) throw FhirError.of(401, 'login', 'not authenticated');
-  return principal;
 }
 
 /** The named parameters of a Parameters body, each at most once. */

@@ -18,12 +18,12 @@ import type { Chain } from '../../node/chain.js';
 import type { Consent } from '../../state/consents.js';
 import { FhirError, notFound } from '../outcome.js';
 import type { FhirRepository } from '../repository.js';
+import { FHIR_JSON, principalOf } from './request.js';
 
 const DEFAULT_COUNT = 50;
 const MAX_COUNT = 200;
 /** Transactions examined per page at most, so a sparse subject cannot make one request scan the log. */
 const MAX_SCAN = 2000;
-const FHIR_JSON = 'application/fhir+json; charset=utf-8';
 
 export interface LedgerViewOptions {
   readonly repository: FhirRepository;
@@ -33,12 +33,6 @@ export interface LedgerViewOptions {
 }
 
 const forbidden = (diagnostics: string): FhirError => FhirError.of(403, 'forbidden', diagnostics);
-
-function principalOf(request: FastifyRequest): Principal {
-  const principal = (request as FastifyRequest & { principal?: Principal }).principal;
-  if (!principal) throw FhirError.of(401, 'login', 'not authenticated');
-  return principal;
-}
 
 const isOfficer = (p: Principal): boolean => p.kind === 'practitioner' && p.roles.includes('privacy-officer');
 const orgOf = (p: Principal): string | undefined => (p.kind === 'patient' ? undefined : p.org);

@@ -9,6 +9,7 @@ import type { FhirRepository, SavedResult, Stored, VisibilityFilter } from '../r
 import type { AccessService, Disclosure } from '../../access/service.js';
 import type { AccessAction } from '../../ledger/payloads/access.js';
 import { ledgerViewRoutes } from './ledger-views.js';
+import { FHIR_JSON, principalOf } from './request.js';
 import { accessOperationRoutes } from './access-operations.js';
 import type { Chain } from '../../node/chain.js';
 import { provenanceForTarget, readProvenance } from '../provenance.js';
@@ -32,7 +33,7 @@ import { smartConfiguration } from '../../auth/smart.js';
 
 export { FHIR_BODY_LIMIT };
 
-export const FHIR_JSON = 'application/fhir+json; charset=utf-8';
+export { FHIR_JSON };
 const DEFAULT_HISTORY_COUNT = 50;
 const MAX_HISTORY_COUNT = 1000;
 
@@ -45,13 +46,6 @@ export interface FhirAuth {
   authenticate(authorization: string | undefined, origin: string): Promise<Principal>;
   /** The ledger author of a write by the principal. */
   authorOf(principal: Principal): string;
-}
-
-declare module 'fastify' {
-  interface FastifyRequest {
-    /** The authenticated caller of a /fhir request (set by the preHandler; absent only on public endpoints). */
-    principal?: Principal;
-  }
 }
 
 export interface FhirRoutesOptions {
@@ -149,10 +143,6 @@ export const fhirRoutes: FastifyPluginAsync<FhirRoutesOptions> = async (app: Fas
     }
   });
 
-  const principalOf = (request: FastifyRequest): Principal => {
-    if (!request.principal) throw FhirError.of(401, 'login', 'not authenticated');
-    return request.principal;
-  };
   const author = (request: FastifyRequest) => ({ author: auth.authorOf(principalOf(request)) });
   const forbidden = (diagnostics: string, expression?: string) =>
     new ScopeDenied(403, [
