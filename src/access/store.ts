@@ -63,7 +63,7 @@ export class AccessStore {
   }
 
   static open(dataDir: string, keystore: KeyStore): AccessStore {
-    return new AccessStore(openEncryptedDatabase(join(dataDir, ACCESS_FILE), keystore, ACCESS_DB_KEY));
+    return new AccessStore(openEncryptedDatabase(join(dataDir, ACCESS_FILE), keystore, ACCESS_DB_KEY, { secureDelete: true }));
   }
 
   /**

@@ -17,8 +17,8 @@ import Database from 'better-sqlite3-multiple-ciphers';
 import { randomBytes, scrypt as scryptCb, timingSafeEqual, type ScryptOptions } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { toHex } from '../crypto/bytes.js';
 import type { KeyStore } from '../storage/ports.js';
+import { openEncryptedDatabase } from '../storage/sqlite/encrypted.js';
 
 export const AUTH_FILE = 'auth.sqlite';
 export const AUTH_DB_KEY = 'auth-db';
@@ -108,16 +108,6 @@ export async function checkPassword(password: string, stored: string): Promise<b
 /** A hash of a password nobody has, checked for unknown users so that timing does not tell them apart. */
 const DUMMY_HASH = hashPassword(randomBytes(16).toString('hex'));
 
-function databaseKey(keystore: KeyStore, path: string, readonly: boolean): Uint8Array {
-  const existing = keystore.secretKey(AUTH_DB_KEY);
-  if (existing) return existing;
-  if (readonly || existsSync(path))
-    throw new AuthStoreError(`the keystore has no "${AUTH_DB_KEY}" key to open ${path} (start the node once first)`);
-  const key = randomBytes(32);
-  keystore.put(AUTH_DB_KEY, key);
-  return new Uint8Array(key);
-}
-
 export class AuthStore {
   readonly db: Database.Database;
 
@@ -130,27 +120,16 @@ export class AuthStore {
     const { db: path } = authPaths(dir);
     const readonly = options.readonly ?? false;
     if (readonly && !existsSync(path)) throw new AuthStoreError(`${path} does not exist (start the node once first)`);
-    const key = databaseKey(keystore, path, readonly);
-    const db = new Database(path, { readonly, fileMustExist: readonly });
-    try {
-      db.pragma(`key="x'${toHex(key)}'"`);
+    const db = openEncryptedDatabase(path, keystore, AUTH_DB_KEY, { readonly });
+    if (!readonly) {
       try {
-        db.prepare('SELECT count(*) FROM sqlite_master').get();
-      } catch (error) {
-        throw new AuthStoreError(`cannot open ${path}: wrong key or not an auth database (${(error as Error).message})`);
-      }
-      if (!readonly) {
-        db.pragma('journal_mode = WAL');
-        db.pragma('synchronous = FULL');
         db.exec(SCHEMA);
         const columns = (db.prepare('PRAGMA table_info(accounts)').all() as { name: string }[]).map((c) => c.name);
         if (!columns.includes('fhir_user')) db.exec('ALTER TABLE accounts ADD COLUMN fhir_user TEXT');
+      } catch (error) {
+        db.close();
+        throw error;
       }
-    } catch (error) {
-      db.close();
-      throw error;
-    } finally {
-      key.fill(0);
     }
     return new AuthStore(db);
   }

@@ -15,7 +15,11 @@ export function openEncryptedDatabase(
   path: string,
   keystore: KeyStore,
   keyName: string,
-  options: { readonly readonly?: boolean } = {},
+  options: {
+    readonly readonly?: boolean;
+    /** Overwrite deleted content instead of leaving it in free pages (notes, erasure). */
+    readonly secureDelete?: boolean;
+  } = {},
 ): Database.Database {
   const readonly = options.readonly ?? false;
   let key = keystore.secretKey(keyName);
@@ -32,8 +36,7 @@ export function openEncryptedDatabase(
     if (!readonly) {
       db.pragma('journal_mode = WAL');
       db.pragma('synchronous = FULL');
-      // Deleted content is overwritten, not left in free pages (erasure, secrets).
-      db.pragma('secure_delete = ON');
+      if (options.secureDelete) db.pragma('secure_delete = ON');
     }
     return db;
   } catch (error) {
