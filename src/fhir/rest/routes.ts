@@ -208,9 +208,16 @@ export const fhirRoutes: FastifyPluginAsync<FhirRoutesOptions> = async (app: Fas
           : { author: t.author };
     return { patients: [...scope.patients], treatment };
   }
-  const visibleTo = (principal: Principal) => (resource: Resource | null | undefined) =>
-    resource?.id !== undefined &&
-    repository.isVisible(resource.resourceType, resource.id, visibilityFor(principal, resource.resourceType));
+  /** A per-resource check for one request: the filter of each type is built once, not per resource. */
+  const visibleTo = (principal: Principal) => {
+    const filters = new Map<string, VisibilityFilter>();
+    return (resource: Resource | null | undefined): boolean => {
+      if (resource?.id === undefined) return false;
+      let filter = filters.get(resource.resourceType);
+      if (!filter) filters.set(resource.resourceType, (filter = visibilityFor(principal, resource.resourceType)));
+      return repository.isVisible(resource.resourceType, resource.id, filter);
+    };
+  };
 
   /**
    * A resource the principal may not see is answered exactly like one that does not exist; a

@@ -16,11 +16,16 @@ export type VisibilityFilter = {
   readonly treatment: 'all' | 'none' | { readonly author: string };
 };
 
+/** The JSON parameter of each patient list, made once per filter however many queries use it. */
+const patientsJson = new WeakMap<readonly string[], string>();
+
 /** `(alias.patient IS NULL OR …)` with its parameters. */
 export function visibleSql(alias: string, filter: VisibilityFilter): { sql: string; params: SqlValue[] } {
   if (filter.treatment === 'all') return { sql: '1', params: [] };
   const parts = [`${alias}.patient IS NULL`, `${alias}.patient IN (SELECT value FROM json_each(?))`];
-  const params: SqlValue[] = [JSON.stringify(filter.patients)];
+  let json = patientsJson.get(filter.patients);
+  if (json === undefined) patientsJson.set(filter.patients, (json = JSON.stringify(filter.patients)));
+  const params: SqlValue[] = [json];
   if (filter.treatment !== 'none') {
     parts.push(`EXISTS (SELECT 1 FROM versions av WHERE av.res = ${alias}.res AND av.author = ?)`);
     params.push(filter.treatment.author);
