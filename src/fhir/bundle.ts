@@ -64,7 +64,7 @@ export interface BundleOptions {
 
 /** Throws 404 for a resource the caller may not see, exactly as for one that does not exist. */
 function requireVisible(repository: FhirRepository, type: string, id: string, options: BundleOptions): void {
-  if (options.visibility && repository.current(type, id) && !repository.isVisible(type, id, options.visibility(type)))
+  if (options.visibility && repository.isHidden(type, id, options.visibility(type)))
     throw notFound(`${type}/${id} does not exist`);
 }
 

@@ -465,6 +465,11 @@ export class FhirRepository {
     );
   }
 
+  /** Whether the resource exists here but lies outside `visibility`: to be answered like a missing one. */
+  isHidden(type: string, id: string, visibility: VisibilityFilter): boolean {
+    return this.current(type, id) !== undefined && !this.isVisible(type, id, visibility);
+  }
+
   // -------------------------------------------------------------------------------------------
   // Erasure (src/access/erasure.ts carries out patients' requests)
 

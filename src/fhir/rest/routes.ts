@@ -224,7 +224,7 @@ export const fhirRoutes: FastifyPluginAsync<FhirRoutesOptions> = async (app: Fas
    * refused read about a patient is logged (without the record id).
    */
   async function requireVisible(principal: Principal, type: string, id: string, action?: AccessAction): Promise<void> {
-    if (!repository.current(type, id) || repository.isVisible(type, id, visibilityFor(principal, type))) return;
+    if (!repository.isHidden(type, id, visibilityFor(principal, type))) return;
     const facts = repository.recordOf(type, id);
     if (action !== undefined && facts?.patient !== undefined) await access.log(principal, action, facts.patient, []);
     throw notFound(`${type}/${id} does not exist`);
@@ -639,8 +639,7 @@ export const fhirRoutes: FastifyPluginAsync<FhirRoutesOptions> = async (app: Fas
     const hidden =
       targetType !== undefined &&
       targetId !== undefined &&
-      repository.current(targetType, targetId) !== undefined &&
-      !repository.isVisible(targetType, targetId, visibilityFor(principal, targetType));
+      repository.isHidden(targetType, targetId, visibilityFor(principal, targetType));
     const found: Resource[] = hidden ? [] : provenanceForTarget(repository, targets[0]!);
     return collectionBundle('searchset', baseOf(request), found);
   }
