@@ -88,9 +88,9 @@ export class ErasureWorker {
     }
     // Shred first: the tombstone must never claim an erasure that has not happened.
     await this.#vault.erase(erase);
-    const chunks = Math.max(1, Math.ceil((erase.length + retained.length) / MAX_RECORD_ENTRIES));
+    const all = [...erase.map((record) => ({ erase: record })), ...retained.map((r) => ({ retain: r }))];
+    const chunks = Math.max(1, Math.ceil(all.length / MAX_RECORD_ENTRIES));
     for (let i = 0; i < chunks; i++) {
-      const all = [...erase.map((record) => ({ erase: record })), ...retained.map((r) => ({ retain: r }))];
       const part = all.slice(i * MAX_RECORD_ENTRIES, (i + 1) * MAX_RECORD_ENTRIES);
       const outcome = await this.#ledger.submit({
         type: 'erasure.tombstone',
