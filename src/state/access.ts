@@ -4,8 +4,9 @@
  * Break-glass: a clinician or nurse (or their organization on their behalf) opens time-limited
  * access to one patient; state keeps the opening and, per (patient, practitioner), the latest one.
  * Access events are not kept in state — the log holds them — but each is checked: its actor acts
- * for the signing organization (or is the patient), and a consent or break-glass basis names a
- * grant that exists, for that patient, held by that actor.
+ * for the signing organization (or is the patient, or — for records disclosed over record exchange —
+ * a practitioner of another organization holding a grant), and a consent or break-glass basis
+ * names a grant that exists, for that patient, held by that actor or the actor's organization.
  */
 import { decodeCanonical, encodeCanonical } from '../ledger/codec.js';
 import { fail, ok, type Result } from '../ledger/errors.js';
@@ -154,6 +155,8 @@ export function reviewBreakGlass(ctx: TxContext, body: BreakGlassReviewBody): Re
 
 function checkEvent(ctx: TxContext, event: AccessEvent, where: string): Result<void> {
   const { state, signer } = ctx;
+  /** The organization the actor acts for (the signer, unless a practitioner of another one). */
+  let actorOrg = signer.id;
   if (event.actor.startsWith('pat_')) {
     // A patient signed in at this organization (enrolled or not): their own record, or a refusal.
     if (event.actor !== event.patient && event.decision !== 'deny') {
@@ -161,7 +164,13 @@ function checkEvent(ctx: TxContext, event: AccessEvent, where: string): Result<v
     }
   } else if (event.actor !== signer.id) {
     const actor = readParticipant(state, event.actor);
-    if (actor?.kind !== 'practitioner' || actor.org !== signer.id) {
+    if (actor?.kind !== 'practitioner' || actor.org === undefined)
+      return fail('tx.unauthorized', `${where}: ${event.actor} is no practitioner`);
+    actorOrg = actor.org;
+    // A custodian logs what it disclosed to another organization's practitioner over record
+    // exchange: a refusal, or a permit under that practitioner's consent or emergency access —
+    // never under its own treatment relationship.
+    if (actorOrg !== signer.id && event.decision === 'permit' && !('grant' in event)) {
       return fail('tx.unauthorized', `${where}: ${event.actor} does not act for ${signer.id}`);
     }
   }
@@ -169,7 +178,7 @@ function checkEvent(ctx: TxContext, event: AccessEvent, where: string): Result<v
   if (!('grant' in event)) return ok(undefined);
   if (event.basis === 'consent') {
     const consent = readConsent(state, event.grant);
-    const held = consent && (consent.grantee === event.actor || consent.grantee === signer.id);
+    const held = consent && (consent.grantee === event.actor || consent.grantee === actorOrg);
     if (!consent || consent.patient !== event.patient || !held) {
       return fail('tx.invalid', `${where}: consent ${event.grant} does not cover this access`);
     }

@@ -810,33 +810,45 @@ export class Vault {
       return { status: 'gone', ...info };
     }
     if (ledger.commitment === undefined) throw new IntegrityError(where, 'the ledger has a delete for this version');
+    const { envelope, dataKey } = this.#unseal(row, v, ledger.commitment);
+    try {
+      // The author comes from the ledger: a stored author that was altered fails here.
+      return { status: 'ok', resource: decryptVersion(dataKey, envelope, { ...where, author: ledger.author }), ...info };
+    } finally {
+      dataKey.fill(0);
+    }
+  }
+
+  /** A stored write checked against its ledger commitment, with its data key unwrapped (the caller wipes it). */
+  #unseal(row: ResourceRow, v: VersionRow, commitment: Uint8Array): { envelope: Uint8Array; dataKey: Uint8Array } {
+    const where = { type: row.type, id: row.id, record: row.record, version: v.version };
     if (!v.envelope || !v.wrappedKey || v.kek === null) throw new IntegrityError(where, 'the stored version is incomplete');
-    if (!equalBytes(sha256(v.envelope), ledger.commitment)) {
+    if (!equalBytes(sha256(v.envelope), commitment)) {
       throw new IntegrityError(where, 'the ciphertext does not match the ledger commitment');
     }
-    let plaintext: Uint8Array;
     try {
-      const dataKey = this.#keks.unwrap(v.kek, v.wrappedKey, wrapLabel(row.record, v.version));
-      try {
-        // The author comes from the ledger: a stored author that was altered fails here.
-        plaintext = openEnvelope(dataKey, v.envelope, associatedData(row.type, row.id, v.version, ledger.author, row.record));
-      } finally {
-        dataKey.fill(0);
-      }
+      return { envelope: v.envelope, dataKey: this.#keks.unwrap(v.kek, v.wrappedKey, wrapLabel(row.record, v.version)) };
     } catch (error) {
       if (error instanceof DecryptionError) throw new IntegrityError(where, `does not decrypt: ${error.message}`);
       throw error;
     }
-    let resource: unknown;
-    try {
-      resource = JSON.parse(Buffer.from(plaintext.buffer, plaintext.byteOffset, plaintext.length).toString('utf8'));
-    } catch {
-      throw new IntegrityError(where, 'the decrypted content is not JSON');
-    } finally {
-      plaintext.fill(0);
-    }
-    if (!isObject(resource)) throw new IntegrityError(where, 'the decrypted content is not a JSON object');
-    return { status: 'ok', resource, ...info };
+  }
+
+  /**
+   * A committed version as it is sealed — envelope and data key, checked against the ledger like
+   * a read — for re-wrapping to another custodian's node (src/exchange). The caller wipes the key.
+   * Undefined for a version that is not a committed write.
+   */
+  sealedVersion(type: string, id: string, version: number): SealedVersion | undefined {
+    this.#checkOpen();
+    const row = this.resource(type, id);
+    const v = row && this.#store.version(row.res, version);
+    if (!row || !v || v.state !== 'committed' || v.deleted) return undefined;
+    const ledger = this.#node.chain.app.recordVersion(row.record, version);
+    if (ledger?.commitment === undefined)
+      throw new IntegrityError({ type, id, record: row.record, version }, 'the ledger has no write for this version');
+    const { envelope, dataKey } = this.#unseal(row, v, ledger.commitment);
+    return { type, id, record: row.record, version, author: ledger.author, lastUpdated: v.lastUpdated, envelope, dataKey };
   }
 
   /**
@@ -1015,4 +1027,45 @@ function checkExpected(expected: number | undefined, current: number, type: stri
 
 function isObject(value: unknown): value is JsonObject {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+/** Where a version belongs: what its envelope's associated data binds (the author as on the ledger). */
+export interface VersionAddress {
+  readonly type: string;
+  readonly id: string;
+  readonly version: number;
+  readonly author: string;
+  readonly record: string;
+}
+
+/** A committed write as sealed at its custodian (see Vault.sealedVersion). */
+export interface SealedVersion extends VersionAddress {
+  readonly lastUpdated: number;
+  readonly envelope: Uint8Array;
+  readonly dataKey: Uint8Array;
+}
+
+/**
+ * Opens a version's envelope into its resource: it must decrypt under the associated data of
+ * exactly this address and hold a JSON object of that type and id. IntegrityError otherwise,
+ * saying nothing of the content. Used for local reads and for records received from another node.
+ */
+export function decryptVersion(dataKey: Uint8Array, envelope: Uint8Array, at: VersionAddress): JsonObject {
+  let plaintext: Uint8Array;
+  try {
+    plaintext = openEnvelope(dataKey, envelope, associatedData(at.type, at.id, at.version, at.author, at.record));
+  } catch (error) {
+    if (error instanceof DecryptionError) throw new IntegrityError(at, `does not decrypt: ${error.message}`);
+    throw error;
+  }
+  let resource: unknown;
+  try {
+    resource = JSON.parse(Buffer.from(plaintext.buffer, plaintext.byteOffset, plaintext.length).toString('utf8'));
+  } catch {
+    throw new IntegrityError(at, 'the decrypted content is not JSON');
+  } finally {
+    plaintext.fill(0);
+  }
+  if (!isObject(resource)) throw new IntegrityError(at, 'the decrypted content is not a JSON object');
+  return resource;
 }

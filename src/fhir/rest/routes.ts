@@ -5,8 +5,9 @@
 import type { FastifyInstance, FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
 import type { Binary, Resource } from '@medplum/fhirtypes';
 import { badRequest, FhirError, informational, notFound, outcome, preconditionFailed } from '../outcome.js';
-import type { FhirRepository, SavedResult, Stored, VisibilityFilter } from '../repository.js';
-import type { AccessService, Disclosure } from '../../access/service.js';
+import type { FhirRepository, SavedResult, Stored } from '../repository.js';
+import type { AccessService } from '../../access/service.js';
+import { Enforcement } from './enforcement.js';
 import type { AccessAction } from '../../ledger/payloads/access.js';
 import { ledgerViewRoutes } from './ledger-views.js';
 import { FHIR_JSON, principalOf } from './request.js';
@@ -189,65 +190,16 @@ export const fhirRoutes: FastifyPluginAsync<FhirRoutesOptions> = async (app: Fas
   const readable = (principal: Principal) => (resource: Resource | null | undefined) =>
     resource !== null && resource !== undefined && mayAccess(principal, resource, 'r');
 
-  // --- consent enforcement (src/access) ---------------------------------------------------------
-  // Scopes say what kind of interaction a token may make; ledger state (consents, the treatment
-  // rule, emergency access) says whose records it may see. Hidden records are filtered in SQL
-  // before counting and paging, answered like missing ones (404), and every disclosure and refusal
-  // about a patient is on the ledger before the response leaves.
+  // --- consent enforcement (./enforcement.ts) ----------------------------------------------------
   const { access } = options;
+  const enforcement = new Enforcement(repository, access);
+  const visibilityFor = (principal: Principal, type: string) => enforcement.visibilityFor(principal, type);
+  const visibleTo = (principal: Principal) => enforcement.visibleTo(principal);
+  const requireVisible = (principal: Principal, type: string, id: string, action?: AccessAction) =>
+    enforcement.requireVisible(principal, type, id, action);
+  const disclose = (principal: Principal, action: AccessAction, resources: readonly (Resource | null | undefined)[]) =>
+    enforcement.disclose(principal, action, resources);
 
-  /** What `principal` may see of `type` ('*': of every type at once). */
-  function visibilityFor(principal: Principal, type: string): VisibilityFilter {
-    const scope = access.scope(principal, type);
-    const t = scope.treatment;
-    const treatment: VisibilityFilter['treatment'] =
-      t.kind === 'none' || t.custodian !== repository.organization
-        ? 'none'
-        : t.kind === 'custodian'
-          ? 'all'
-          : { author: t.author };
-    return { patients: [...scope.patients], treatment };
-  }
-  /** A per-resource check for one request: the filter of each type is built once, not per resource. */
-  const visibleTo = (principal: Principal) => {
-    const filters = new Map<string, VisibilityFilter>();
-    return (resource: Resource | null | undefined): boolean => {
-      if (resource?.id === undefined) return false;
-      let filter = filters.get(resource.resourceType);
-      if (!filter) filters.set(resource.resourceType, (filter = visibilityFor(principal, resource.resourceType)));
-      return repository.isVisible(resource.resourceType, resource.id, filter);
-    };
-  };
-
-  /**
-   * A resource the principal may not see is answered exactly like one that does not exist; a
-   * refused read about a patient is logged (without the record id).
-   */
-  async function requireVisible(principal: Principal, type: string, id: string, action?: AccessAction): Promise<void> {
-    if (!repository.isHidden(type, id, visibilityFor(principal, type))) return;
-    const facts = repository.recordOf(type, id);
-    if (action !== undefined && facts?.patient !== undefined) await access.log(principal, action, facts.patient, []);
-    throw notFound(`${type}/${id} does not exist`);
-  }
-
-  /** Logs, per patient, the records a response discloses and on which basis; resolves once on the ledger. */
-  async function disclose(
-    principal: Principal,
-    action: AccessAction,
-    resources: readonly (Resource | null | undefined)[],
-  ): Promise<void> {
-    const byPatient = new Map<string, Disclosure[]>();
-    for (const resource of resources) {
-      if (resource?.id === undefined) continue;
-      const facts = repository.recordOf(resource.resourceType, resource.id);
-      if (facts?.patient === undefined) continue;
-      const decision = access.decide(principal, access.facts(facts.record, resource.resourceType, facts.patient));
-      const list = byPatient.get(facts.patient) ?? [];
-      list.push({ record: facts.record, decision });
-      byPatient.set(facts.patient, list);
-    }
-    await Promise.all([...byPatient].map(([patient, list]) => access.log(principal, action, patient, list)));
-  }
 
   /** A patient's search is confined to their compartment by an extra search parameter. */
   function confineSearch(principal: Principal, type: string, params: URLSearchParams): void {
