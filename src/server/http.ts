@@ -15,6 +15,7 @@ import { ApiError, statusOf } from './errors.js';
 import { ledgerRoutes } from './routes/ledger.js';
 import { keyBackupRoutes } from './routes/key-backups.js';
 import type { AccessLayer } from '../node/access-ledger.js';
+import { registerHealthDataRoutes } from './routes/health-data.js';
 
 export const MAX_BODY_BYTES = 256 * 1024;
 
@@ -137,6 +138,12 @@ export async function buildHttpServer(node: LedgerNode, options: HttpOptions = {
         authorOf: (principal) => auth.authorOf(principal),
       },
       software: { name: 'MedLedger', version: PACKAGE_VERSION },
+      ...(options.publicUrl !== undefined && { publicUrl: options.publicUrl }),
+    });
+    await registerHealthDataRoutes(app, node, {
+      fhir: options.fhir,
+      auth,
+      access: options.access,
       ...(options.publicUrl !== undefined && { publicUrl: options.publicUrl }),
     });
   }
