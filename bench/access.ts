@@ -67,12 +67,12 @@ export async function runAccessBench(patients: number): Promise<AccessBenchResul
     const orgB = new Identity('bench', 'org_bench-b');
     const pracA = 'prac_a-clinician';
     const pracB = 'prac_b-clinician';
-    await commitAll(node, [
-      orgA.sign({
-        type: 'participant.register',
-        body: { kind: 'organization', id: orgB.id, key: orgB.publicKey, name: 'Bench B' },
-      }),
-    ]);
+    // Organizations are admitted by the validators; the solo node's own approval suffices.
+    const admitted = await node.submitAsValidator({
+      type: 'governance.propose',
+      body: { id: 'gov_admit-b', until: 1000, action: 'admit-organization', org: orgB.id, key: orgB.publicKey, name: 'Bench B' },
+    });
+    if (!admitted.ok) throw new Error(`${admitted.error.code}: ${admitted.error.message}`);
     await commitAll(node, [
       orgA.sign({
         type: 'participant.register',

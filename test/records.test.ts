@@ -27,12 +27,19 @@ describe('record.commit', () => {
     await t.commit(reg.tx);
     clinician = reg.practitioner;
     const otherKeys = generateKeyPair();
-    await t.commit(
-      t.org.sign({
-        type: 'participant.register',
-        body: { kind: 'organization', id: 'org_other', key: otherKeys.publicKey, name: 'Other' },
-      }),
-    );
+    // Organizations are admitted by the validators; this solo node's approval suffices.
+    const admitted = await t.node.submitAsValidator({
+      type: 'governance.propose',
+      body: {
+        id: 'gov_admit-other',
+        until: 1000,
+        action: 'admit-organization',
+        org: 'org_other',
+        key: otherKeys.publicKey,
+        name: 'Other',
+      },
+    });
+    assert.ok(admitted.ok, JSON.stringify(admitted));
     otherOrg = new Identity(t.org.chain, 'org_other', otherKeys);
     const otherReg = registerPractitioner(otherOrg, 'prac_dr-house');
     await t.commit(otherReg.tx);

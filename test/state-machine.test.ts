@@ -33,6 +33,7 @@ import {
   payload,
   pseudonym,
   submit,
+  validatorIdentity,
   type World,
 } from './support/memory-ledger.js';
 
@@ -79,7 +80,7 @@ function scriptedHistory(): { txs: SignedTx[]; time: number }[] {
     {
       time: t(1),
       txs: [
-        orgA.sign(payload.organization(orgB.id, orgB.publicKey)),
+        validatorIdentity().sign(payload.admitOrganization(orgB.id, orgB.publicKey)),
         orgA.sign(payload.practitioner(admin.id, admin.publicKey, orgA.id, ['registrar', 'admin'])),
       ],
     },
@@ -704,10 +705,22 @@ const AUTH_CASES: readonly AuthCase[] = [
   },
   // Registering organizations
   {
-    name: 'organization admits another organization',
+    name: 'organization admits another organization (only governance may)',
     signer: (w) => w.orgB,
     payload: () => payload.organization('org_third', freshKey(), 'Third Clinic'),
-    expected: 'ok',
+    expected: 'tx.unauthorized',
+  },
+  {
+    name: 'organization signs a governance proposal (only validators may)',
+    signer: (w) => w.orgA,
+    payload: () => payload.admitOrganization('org_third', freshKey(), 'Third Clinic'),
+    expected: 'tx.unauthorized',
+  },
+  {
+    name: 'organization suspends another organization (only governance may)',
+    signer: (w) => w.orgA,
+    payload: (w) => payload.setStatus(w.orgB.id, 'suspended'),
+    expected: 'tx.unauthorized',
   },
   {
     name: 'admin practitioner admits an organization',
@@ -1034,8 +1047,8 @@ describe('key rotation', () => {
     w.patient.useKey(newKeys);
     assert.equal(submit(w.ledger, w.registrarA.sign(payload.patient(pseudonym('pat', 'reuse'), oldKey))), 'state.conflict');
     w.registrarA.setNextSeq(w.registrarA.nextSeq - 1);
-    assert.equal(submit(w.ledger, w.orgA.sign(payload.organization('org_reuse', oldKey))), 'state.conflict');
-    w.orgA.setNextSeq(w.orgA.nextSeq - 1);
+    const validator = validatorIdentity('validator', w.ledger.app.nextSeq(validatorIdentity().id));
+    assert.equal(submit(w.ledger, validator.sign(payload.admitOrganization('org_reuse', oldKey))), 'state.conflict');
     assert.equal(submit(w.ledger, w.patient.sign(payload.rotateKey(w.patient.id, oldKey))), 'state.conflict');
     w.patient.setNextSeq(w.patient.nextSeq - 1);
     assert.equal(submit(w.ledger, w.clinicianA.sign(payload.rotateKey(w.clinicianA.id, oldKey))), 'state.conflict');
@@ -1081,16 +1094,17 @@ describe('status lifecycle', () => {
     assert.equal(submit(w.ledger, blocked), 'ok', 'the same signed tx is valid once the signer is active again');
   });
 
-  test('a practitioner of a suspended organization cannot act; reactivating the organization restores it', () => {
+  test('a practitioner of an organization the validators removed cannot act', () => {
     const w = buildWorld();
     const enroll = (): SignedTx =>
       w.clinicianB.sign(payload.device(pseudonym('dev', `b-${w.clinicianB.nextSeq}`), freshKey(), w.patient.id));
-    commitAll(w.ledger, [w.orgA.sign(payload.setStatus(w.orgB.id, 'suspended'))]);
+    assert.equal(submit(w.ledger, enroll()), 'ok');
+    const validator = validatorIdentity('validator', w.ledger.app.nextSeq(validatorIdentity().id));
+    commitAll(w.ledger, [validator.sign(payload.propose('gov_remove-b', { action: 'remove-organization', org: w.orgB.id }))]);
+    assert.equal(mustFind(w.ledger, w.orgB.id).status, 'revoked');
     const blocked = enroll();
     assert.equal(submit(w.ledger, blocked), 'tx.signer_inactive');
     assert.equal(codeOf(w.ledger.app.checkTx(blocked)), 'tx.signer_inactive');
-    commitAll(w.ledger, [w.orgA.sign(payload.setStatus(w.orgB.id, 'active'))]);
-    assert.equal(submit(w.ledger, blocked), 'ok');
   });
 
   test('a device of a revoked patient cannot sign', () => {

@@ -37,6 +37,7 @@ import {
 } from '../src/ledger/payloads/participant.js';
 import { ACCESS_ACTIONS, BREAK_GLASS_REASONS, REVIEW_OUTCOMES } from '../src/ledger/payloads/access.js';
 import { CONSENT_PURPOSES } from '../src/ledger/payloads/consent.js';
+import type { GovernanceAction } from '../src/ledger/payloads/governance.js';
 import {
   decodeTx,
   encodeTxBody,
@@ -227,6 +228,15 @@ const SAMPLE_PAYLOADS: Readonly<Record<string, TxPayload>> = {
       done: true,
     },
   },
+  'governance proposal (admit organization)': {
+    type: 'governance.propose',
+    body: { id: 'gov_admit-city', until: 120, action: 'admit-organization', org: 'org_city-clinic', key: NEW_KEY, name: 'City' },
+  },
+  'governance proposal (remove validator)': {
+    type: 'governance.propose',
+    body: { id: 'gov_rm-1', until: 0, action: 'remove-validator', key: NEW_KEY },
+  },
+  'governance approval': { type: 'governance.approve', body: { proposal: 'gov_admit-city' } },
 };
 
 // --- A tiny hand-rolled CBOR writer, for encodings that cborg would refuse to produce -----------
@@ -455,8 +465,29 @@ const consentPayloadArb: fc.Arbitrary<TxPayload> = fc.oneof(
     })),
 );
 
+const proposalIdArb = fc.stringMatching(/^gov_[a-z0-9][a-z0-9-]{0,39}$/);
+const governanceActionArb: fc.Arbitrary<GovernanceAction> = fc.oneof(
+  plainRecord({ action: fc.constant('admit-organization' as const), org: orgIdArb, key: bytesArb(32), name: orgNameArb }),
+  plainRecord({ action: fc.constant('remove-organization' as const), org: orgIdArb }),
+  plainRecord({
+    action: fc.constant('add-validator' as const),
+    key: bytesArb(32),
+    name: fc.stringMatching(/^[A-Za-z0-9][A-Za-z0-9_. -]{0,63}$/),
+  }),
+  plainRecord({ action: fc.constant('remove-validator' as const), key: bytesArb(32) }),
+);
+const governancePayloadArb: fc.Arbitrary<TxPayload> = fc.oneof(
+  fc
+    .tuple(proposalIdArb, uintArb, governanceActionArb)
+    .map(([id, until, action]): TxPayload => ({ type: 'governance.propose', body: { id, until, ...action } })),
+  proposalIdArb.map((proposal): TxPayload => ({ type: 'governance.approve', body: { proposal } })),
+);
+/** Validators sign as val_<CometBFT address>. */
+const validatorIdArb = fc.stringMatching(/^val_[0-9a-f]{40}$/);
+
 const payloadArb: fc.Arbitrary<TxPayload> = fc.oneof(
   consentPayloadArb,
+  governancePayloadArb,
   registerBodyArb.map((body): TxPayload => ({ type: 'participant.register', body })),
   plainRecord({ id: anyIdArb, key: bytesArb(32) }).map((body): TxPayload => ({ type: 'participant.rotate_key', body })),
   plainRecord({ id: anyIdArb, status: fc.constantFrom(...PARTICIPANT_STATUSES) }).map((body): TxPayload => ({
@@ -502,7 +533,7 @@ interface TxCase {
 const txCaseArb: fc.Arbitrary<TxCase> = plainRecord({
   keyPair: keyPairArb,
   chain: chainArb,
-  signer: anyIdArb,
+  signer: fc.oneof(anyIdArb, validatorIdArb),
   seq: uintArb,
   expires: fc.option(expiryArb, { nil: undefined }),
   payload: payloadArb,
@@ -1130,6 +1161,39 @@ describe('envelope and field validation', () => {
     {
       name: 'set_roles for a patient',
       payload: { type: 'participant.set_roles', body: { id: PATIENT_ID, roles: ['admin'] } },
+    },
+    {
+      name: 'governance proposal with an unknown action',
+      payload: { type: 'governance.propose', body: { id: 'gov_x', until: 5, action: 'crown-king', key: NEW_KEY } as never },
+    },
+    {
+      name: 'governance proposal with a field of another action',
+      payload: {
+        type: 'governance.propose',
+        body: { id: 'gov_x', until: 5, action: 'remove-validator', key: NEW_KEY, org: 'org_a' } as never,
+      },
+    },
+    {
+      name: 'governance proposal admitting a practitioner id',
+      payload: {
+        type: 'governance.propose',
+        body: { id: 'gov_x', until: 5, action: 'admit-organization', org: 'prac_a', key: NEW_KEY, name: 'A' },
+      },
+    },
+    {
+      name: 'governance proposal id without prefix',
+      payload: { type: 'governance.propose', body: { id: 'admit-a', until: 5, action: 'remove-organization', org: 'org_a' } },
+    },
+    {
+      name: 'governance approval of a non-proposal id',
+      payload: { type: 'governance.approve', body: { proposal: 'cns_abcdefghijklmnopqrstuvwxyz' } },
+    },
+    {
+      name: 'governance proposal with a short key',
+      payload: {
+        type: 'governance.propose',
+        body: { id: 'gov_x', until: 5, action: 'add-validator', key: NEW_KEY.subarray(1), name: 'v' },
+      },
     },
   ];
   for (const c of idCases) {

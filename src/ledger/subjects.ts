@@ -47,6 +47,13 @@ export function subjectsOf(tx: Tx): string[] {
     case 'erasure.tombstone':
       out.add(tx.body.request);
       break;
+    case 'governance.propose':
+      out.add(tx.body.id);
+      if (tx.body.action === 'admit-organization' || tx.body.action === 'remove-organization') out.add(tx.body.org);
+      break;
+    case 'governance.approve':
+      out.add(tx.body.proposal);
+      break;
   }
   return [...out].sort();
 }

@@ -17,6 +17,7 @@ import { recordPayloads, type RecordPayload } from './payloads/record.js';
 import { consentPayloads, type ConsentPayload } from './payloads/consent.js';
 import { accessPayloads, type AccessPayload } from './payloads/access.js';
 import { erasurePayloads, type ErasurePayload } from './payloads/erasure.js';
+import { governancePayloads, isValidatorId, type GovernancePayload } from './payloads/governance.js';
 import { bytes, record, ShapeError, text, uint, optional } from './shape.js';
 
 export const TX_FORMAT_VERSION = 1;
@@ -26,7 +27,13 @@ const TX_DOMAIN = concatBytes(utf8('medledger/tx/v1'), new Uint8Array([0]));
 export const CHAIN_ID_PATTERN = /^[a-z0-9][a-z0-9._-]{0,63}$/;
 
 /** Every payload type the ledger knows. Later modules add their payload unions here. */
-export type TxPayload = ParticipantPayload | RecordPayload | ConsentPayload | AccessPayload | ErasurePayload;
+export type TxPayload =
+  | ParticipantPayload
+  | RecordPayload
+  | ConsentPayload
+  | AccessPayload
+  | ErasurePayload
+  | GovernancePayload;
 export type TxType = TxPayload['type'];
 
 interface PayloadCodec {
@@ -39,6 +46,7 @@ const PAYLOADS: Readonly<Record<TxType, PayloadCodec>> = {
   ...consentPayloads,
   ...accessPayloads,
   ...erasurePayloads,
+  ...governancePayloads,
 };
 export const TX_TYPES = Object.keys(PAYLOADS) as TxType[];
 
@@ -160,7 +168,8 @@ function readTx(value: unknown): Tx {
   const type = text(fields['type'], 'type', /^[a-z_]+\.[a-z_]+$/, 64);
   if (!Object.hasOwn(PAYLOADS, type)) throw new UnknownTypeError(`unknown transaction type "${type}"`);
   const signer = text(fields['signer'], 'signer', undefined, 48);
-  if (!kindOfId(signer)) throw new ShapeError('signer is not a participant id');
+  // Validators sign governance transactions under their key-derived id (payloads/governance.ts).
+  if (!kindOfId(signer) && !isValidatorId(signer)) throw new ShapeError('signer is not a participant or validator id');
   const expires = optional(fields['expires'], (v) => {
     const e = record(v, 'expires', ['height', 'time']);
     const height = optional(e['height'], (h) => uint(h, 'expires.height'));

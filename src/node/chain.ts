@@ -250,7 +250,7 @@ export class Chain extends EventEmitter<ChainEvents> {
       return { checkpoint, signer: header.value.proposer, signature: block.checkpointSignature };
     // Under CometBFT the checkpoint is signed by the node that sealed the block (a witness).
     const candidates = this.#witness ? [this.#witness] : [];
-    candidates.push(...this.genesis.validators.map((v) => v.key));
+    candidates.push(...this.app.validatorHistory().map((v) => v.key));
     for (const signer of candidates) {
       const signed = { checkpoint, signer, signature: block.checkpointSignature };
       if (verifyCheckpoint(signed)) return ((this.#witness = signer), signed);

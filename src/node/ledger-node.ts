@@ -6,6 +6,7 @@
 import { Identity } from '../client/identity.js';
 import { Signer, keyPairFromSeed } from '../crypto/ed25519.js';
 import type { TxPayload } from '../ledger/tx.js';
+import { validatorIdOf, type GovernancePayload } from '../ledger/payloads/governance.js';
 import { SoloSequencer, type OwnTx, type SequencerOptions, type SubmitOutcome } from '../consensus/solo/sequencer.js';
 import { AbciApp } from '../consensus/cometbft/app.js';
 import { AbciServer, parseAbciAddress } from '../consensus/cometbft/server.js';
@@ -103,7 +104,10 @@ export class LedgerNode {
       const signer = new Signer(keyPairFromSeed(seed));
       const store = new SqliteLedgerStore(p.ledger);
       const chain = Chain.open(store);
-      if (!chain.genesis.validators.some((v) => Buffer.from(v.key).equals(signer.publicKey))) {
+      // Solo: this node seals every block, so it must be a validator. Under CometBFT a node
+      // outside the validator set runs as a full node (e.g. after governance removed it).
+      const solo = chain.genesis.consensus !== 'cometbft';
+      if (solo && !chain.app.validators().some((v) => Buffer.from(v.key).equals(signer.publicKey))) {
         store.close();
         throw new DataDirError('this node key is not a validator of the chain');
       }
@@ -134,6 +138,17 @@ export class LedgerNode {
     if (this.#closing)
       return Promise.resolve({ ok: false, error: { code: 'node.shutting_down', message: 'the node is shutting down' } });
     return this.sequencer.submitOwn({ signer: this.org.id, payload, sign: (p, seq) => this.org.signAt(p, seq) });
+  }
+
+  /**
+   * Submits a governance transaction signed by this node's validator key (as `val_<address>`).
+   * With a single validator (solo) a proposal is approved, and executed, in its own block.
+   */
+  submitAsValidator(payload: GovernancePayload): Promise<SubmitOutcome> {
+    if (this.#closing)
+      return Promise.resolve({ ok: false, error: { code: 'node.shutting_down', message: 'the node is shutting down' } });
+    const validator = new Identity(this.chain.chainId, validatorIdOf(this.nodeSigner.publicKey), this.nodeSigner);
+    return this.sequencer.submitOwn({ signer: validator.id, payload, sign: (p, seq) => validator.signAt(p, seq) });
   }
 
   /** Stops taking transactions, commits or answers everything already taken, then releases the data directory. */

@@ -29,6 +29,19 @@ import { activeConsents, grantConsent, readConsent, revokeConsent, type Consent 
 import { commitTombstone, readErasureRequest, requestErasure, type ErasureRequest } from './erasure.js';
 import { commitRecord, readRecordHead, readRecordVersion, type RecordHead, type RecordVersion } from './records.js';
 import { CachedState, StateOverlay, type StateChange, type StateReader } from './store.js';
+import { isValidatorId } from '../ledger/payloads/governance.js';
+import {
+  applyGovernance,
+  checkValidatorSigner,
+  currentValidators,
+  proposalIds,
+  readProposal,
+  setValidatorNextSeq,
+  validatorNextSeq,
+  validatorRecords,
+  type Proposal,
+  type ValidatorRecord,
+} from './governance.js';
 
 const STATE_DOMAIN = concatBytes(utf8('medledger/state/v1'), new Uint8Array([0]));
 
@@ -66,6 +79,9 @@ const HANDLERS: { readonly [T in Tx['type']]: (ctx: TxContext, body: Extract<Tx,
   'access.log': logAccess,
   'erasure.request': requestErasure,
   'erasure.tombstone': commitTombstone,
+  // Governance is signed by validator keys (deliverAsValidator), never by participants.
+  'governance.propose': () => fail('tx.unauthorized', 'governance transactions are signed by a validator key'),
+  'governance.approve': () => fail('tx.unauthorized', 'governance transactions are signed by a validator key'),
 };
 
 export function nextStateRoot(previous: Uint8Array, height: number, changes: readonly StateChange[]): Uint8Array {
@@ -120,6 +136,12 @@ export class LedgerApplication {
    * with its current key and has not used this sequence number yet. Later numbers may wait.
    */
   checkTx(signed: SignedTx): Result<void> {
+    if (isValidatorId(signed.tx.signer)) {
+      const validator = checkValidatorSigner(this.#committed, this.#genesis, signed.tx);
+      if (!validator.ok) return validator;
+      if (signed.tx.seq < validator.value.nextSeq) return fail('tx.replayed', `sequence ${signed.tx.seq} was already used`);
+      return ok(undefined);
+    }
     const signer = readParticipant(this.#committed, signed.tx.signer);
     const checked = checkSigner(signer, signed.tx, this.#committed);
     if (!checked.ok) return checked;
@@ -129,7 +151,7 @@ export class LedgerApplication {
 
   beginBlock(ctx: BlockContext): BlockExecution {
     if (ctx.height !== this.#height + 1) throw new Error(`block ${ctx.height} does not follow ${this.#height}`);
-    return new BlockExecution(ctx, new StateOverlay(this.#committed), this.#stateRoot);
+    return new BlockExecution(ctx, new StateOverlay(this.#committed), this.#stateRoot, this.#genesis);
   }
 
   /** Applies every transaction in order; failed ones change nothing. */
@@ -183,22 +205,71 @@ export class LedgerApplication {
   erasureRequest(id: string): ErasureRequest | undefined {
     return readErasureRequest(this.#committed, id);
   }
+
+  /** The next sequence number of a participant or validator signer (0 if unknown). */
+  nextSeq(signer: string): number {
+    if (isValidatorId(signer)) return validatorNextSeq(this.#committed, signer);
+    return readParticipant(this.#committed, signer)?.nextSeq ?? 0;
+  }
+
+  /** The current validator set. */
+  validators(): ValidatorRecord[] {
+    return currentValidators(this.#committed, this.#genesis);
+  }
+
+  /** Every validator the chain has had, removed ones included (they sealed earlier blocks). */
+  validatorHistory(): ValidatorRecord[] {
+    return validatorRecords(this.#committed, this.#genesis);
+  }
+
+  proposal(id: string): Proposal | undefined {
+    return readProposal(this.#committed, id);
+  }
+
+  /** Governance proposals, oldest first. */
+  proposals(): Proposal[] {
+    return proposalIds(this.#committed).map((id) => readProposal(this.#committed, id)!);
+  }
 }
 
 export class BlockExecution {
   readonly #ctx: BlockContext;
   readonly #overlay: StateOverlay;
   readonly #previousRoot: Uint8Array;
+  readonly #genesis: Genesis;
 
-  constructor(ctx: BlockContext, overlay: StateOverlay, previousRoot: Uint8Array) {
+  constructor(ctx: BlockContext, overlay: StateOverlay, previousRoot: Uint8Array, genesis: Genesis) {
     this.#ctx = ctx;
     this.#overlay = overlay;
     this.#previousRoot = previousRoot;
+    this.#genesis = genesis;
   }
 
   /** The sequence number `signer` must use next in this block (0 for an unknown signer). */
   nextSeq(signer: string): number {
+    if (isValidatorId(signer)) return validatorNextSeq(this.#overlay, signer);
     return readParticipant(this.#overlay, signer)?.nextSeq ?? 0;
+  }
+
+  /** The validator set as of the transactions delivered so far. */
+  validators(): ValidatorRecord[] {
+    return currentValidators(this.#overlay, this.#genesis);
+  }
+
+  /** A governance transaction: signed by a current validator, with its own sequence numbers. */
+  #deliverAsValidator(signed: SignedTx, txState: StateOverlay): Result<void> {
+    const { tx } = signed;
+    const checked = checkValidatorSigner(txState, this.#genesis, tx);
+    if (!checked.ok) return checked;
+    const { nextSeq } = checked.value;
+    if (tx.seq < nextSeq) return fail('tx.replayed', `sequence ${tx.seq} was already used`);
+    if (tx.seq > nextSeq) return fail('tx.sequence_gap', `expected sequence ${nextSeq}, got ${tx.seq}`);
+    const ctx = { state: txState, genesis: this.#genesis, height: this.#ctx.height, signer: tx.signer };
+    const applied = applyGovernance(ctx, tx);
+    if (!applied.ok) return applied;
+    setValidatorNextSeq(txState, tx.signer, nextSeq + 1);
+    txState.mergeInto(this.#overlay);
+    return ok(undefined);
   }
 
   /** Applies one transaction atomically: on failure its writes are discarded. */
@@ -206,6 +277,7 @@ export class BlockExecution {
     const { tx } = signed;
     if (isExpired(tx, this.#ctx.height, this.#ctx.time)) return fail('tx.expired', 'transaction expired before inclusion');
     const txState = new StateOverlay(this.#overlay);
+    if (isValidatorId(tx.signer)) return this.#deliverAsValidator(signed, txState);
     const checked = checkSigner(readParticipant(txState, tx.signer), tx, txState);
     if (!checked.ok) return checked;
     const signer = checked.value;

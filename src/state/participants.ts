@@ -99,7 +99,7 @@ export function participantIdForKey(state: StateReader, key: Uint8Array): string
   return raw ? new TextDecoder().decode(raw) : undefined;
 }
 
-function claimKey(state: StateOverlay, key: Uint8Array, id: string): Result<void> {
+export function claimKey(state: StateOverlay, key: Uint8Array, id: string): Result<void> {
   const holder = participantIdForKey(state, key);
   if (holder !== undefined) return fail('state.conflict', `key is already registered to ${holder}`);
   state.set(keyIndexKey(key), new TextEncoder().encode(id));
@@ -114,8 +114,8 @@ const hasRole = (p: Participant, ...roles: PractitionerRole[]): boolean =>
 function manages(signer: Participant, target: Participant): boolean {
   switch (target.kind) {
     case 'organization':
-      // Interim rule until validator governance: any active organization administers another.
-      return signer.kind === 'organization' && signer.id !== target.id;
+      // Organizations are admitted and removed by the validators (state/governance.ts) only.
+      return false;
     case 'practitioner':
       return signer.id === target.org || (hasRole(signer, 'admin') && signer.org === target.org);
     case 'device':
@@ -140,9 +140,7 @@ export function register(ctx: TxContext, body: RegisterBody): Result<void> {
   let extra: Partial<Participant>;
   switch (body.kind) {
     case 'organization':
-      if (signer.kind !== 'organization') return fail('tx.unauthorized', 'only an organization admits an organization');
-      extra = { name: body.name };
-      break;
+      return fail('tx.unauthorized', 'organizations are admitted by the validators (governance.propose)');
     case 'practitioner': {
       if (!isActiveOrg(readParticipant(state, body.org))) return fail('state.not_found', `no active organization ${body.org}`);
       const allowed = signer.id === body.org || (hasRole(signer, 'admin') && signer.org === body.org);

@@ -109,7 +109,8 @@ export async function replay(source: ReplaySource, options: ReplayOptions = {}):
     const app = new LedgerApplication(genesis, state, 0, initial.stateRoot);
     let prevHash = gHash;
     let prevTime = genesis.time;
-    const validators = genesis.validators.map((v) => v.key);
+    // Keys that are or were validators (governance changes the set): proposers and witnesses.
+    let validators = app.validatorHistory().map((v) => v.key);
 
     for await (const { block, txs } of source.blocks()) {
       const where = `block ${block.height}`;
@@ -178,6 +179,7 @@ export async function replay(source: ReplaySource, options: ReplayOptions = {}):
         else state.map.set(c.key, c.value);
       }
       app.commit(header.height, outcome);
+      validators = app.validatorHistory().map((v) => v.key);
 
       for (const leaf of blockLeaves) {
         if ((range.size + 1) * 32 > leaves.length) {

@@ -11,6 +11,7 @@ import type { LedgerErrorCode, Result } from '../../src/ledger/errors.js';
 import { encodeGenesis, genesisHash, type Genesis } from '../../src/ledger/genesis.js';
 import type { ParticipantStatus, PractitionerRole } from '../../src/ledger/payloads/participant.js';
 import type { SignedTx, TxPayload } from '../../src/ledger/tx.js';
+import { validatorIdOf, type GovernanceAction } from '../../src/ledger/payloads/governance.js';
 import { genesisState, LedgerApplication, type BlockOutcome } from '../../src/state/application.js';
 import type { Participant } from '../../src/state/participants.js';
 import type { StateChange, StateReader } from '../../src/state/store.js';
@@ -149,7 +150,27 @@ export const payload = {
     type: 'participant.set_roles',
     body: { id, roles },
   }),
+  /** A governance proposal (signed by a validator); approvable through block `until`. */
+  propose: (id: string, action: GovernanceAction, until = 1_000): TxPayload => ({
+    type: 'governance.propose',
+    body: { id, until, ...action },
+  }),
+  approve: (proposal: string): TxPayload => ({ type: 'governance.approve', body: { proposal } }),
+  /** Admits an organization (one validator: its proposal alone executes). */
+  admitOrganization: (org: string, key: Uint8Array, name = 'Some Clinic'): TxPayload => ({
+    type: 'governance.propose',
+    body: { id: `gov_admit-${org.slice(4)}`, until: 1_000, action: 'admit-organization', org, key, name },
+  }),
 };
+
+/** A validator of `genesis` signing governance transactions, by its key label. */
+export function validatorIdentity(label = 'validator', nextSeq = 0): Identity {
+  const keys = keysFrom(label);
+  return new Identity(CHAIN, validatorIdOf(keys.publicKey), keys, nextSeq);
+}
+
+/** The single validator of GENESIS. */
+export const VALIDATOR_LABEL = 'validator';
 
 // --- A populated world -----------------------------------------------------------------------
 
@@ -191,8 +212,8 @@ export function buildWorld(): World {
   const otherPatient = identity(pseudonym('pat', 'other-patient'));
   const device = identity(pseudonym('dev', 'device'));
 
+  commitAll(ledger, [validatorIdentity().sign(payload.admitOrganization(orgB.id, orgB.publicKey, 'Other Clinic'))]);
   commitAll(ledger, [
-    orgA.sign(payload.organization(orgB.id, orgB.publicKey, 'Other Clinic')),
     orgA.sign(payload.practitioner(adminA.id, adminA.publicKey, orgA.id, ['admin'])),
     orgA.sign(payload.practitioner(clinicianA.id, clinicianA.publicKey, orgA.id, ['clinician'])),
     orgA.sign(payload.practitioner(registrarA.id, registrarA.publicKey, orgA.id, ['registrar'])),

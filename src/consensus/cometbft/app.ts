@@ -28,6 +28,7 @@ import {
   type RequestQuery,
   type Response,
   type ResponseQuery,
+  type ValidatorUpdate,
 } from 'cosmjs-types/tendermint/abci/types';
 import type { Timestamp } from 'cosmjs-types/google/protobuf/timestamp';
 import { concatBytes, fromHex, toHex, utf8 } from '../../crypto/bytes.js';
@@ -36,6 +37,7 @@ import type { Signer } from '../../crypto/ed25519.js';
 import { fail, type LedgerError, type LedgerErrorCode, type Result } from '../../ledger/errors.js';
 import { decodeTx, type SignedTx } from '../../ledger/tx.js';
 import type { Chain, CommittedBlock, Head, SealedBlock } from '../../node/chain.js';
+import { VALIDATOR_POWER, type ValidatorRecord } from '../../state/governance.js';
 
 const APP_HASH_DOMAIN = concatBytes(utf8('medledger/apphash/v1'), new Uint8Array([0]));
 export const APP_VERSION = 1n;
@@ -129,7 +131,12 @@ export class AbciApp extends EventEmitter<AbciAppEvents> {
     if (chain.genesis.consensus !== 'cometbft') throw new Error('this chain runs on the solo sequencer, not CometBFT');
     this.chain = chain;
     this.#signer = signer;
-    for (const v of chain.genesis.validators) this.#proposers.set(toHex(validatorAddress(v.key)), v.key);
+    this.#learnValidators(chain.app.validatorHistory());
+  }
+
+  /** Proposers may be any key that is or was a validator (a removed one still proposes for two blocks). */
+  #learnValidators(records: readonly ValidatorRecord[]): void {
+    for (const v of records) this.#proposers.set(toHex(validatorAddress(v.key)), v.key);
   }
 
   handle = (request: Request): Response => {
@@ -265,9 +272,10 @@ export class AbciApp extends EventEmitter<AbciAppEvents> {
       failed.push({ hash: sha256(wire), result });
       return txResult(abciCode(result.error.code), result.error.message, utf8(result.error.code), result.error.code);
     });
+    const validatorUpdates = validatorChanges(this.chain.app.validators(), execution.validators());
     const sealed = this.chain.seal(time, included, execution.finish(), this.#signer, proposer);
     this.#finalized = { height, sealed, failed };
-    return { events: [], txResults, validatorUpdates: [], appHash: appHash(sealed.header) };
+    return { events: [], txResults, validatorUpdates, appHash: appHash(sealed.header) };
   }
 
   #commit(): NonNullable<Response['commit']> {
@@ -276,6 +284,7 @@ export class AbciApp extends EventEmitter<AbciAppEvents> {
     this.#finalized = undefined;
     this.#beforeCommit?.(finalized.height);
     const block = this.chain.persist(finalized.sealed);
+    this.#learnValidators(this.chain.app.validatorHistory());
     this.emit('committed', block, finalized.failed);
     return { retainHeight: 0n };
   }
@@ -332,6 +341,20 @@ export class AbciApp extends EventEmitter<AbciAppEvents> {
   #blockTime(t: Timestamp | undefined): number {
     return Math.max(timestampMs(t), this.chain.head().time);
   }
+}
+
+/**
+ * Governance changes to the validator set, as CometBFT updates (power 0 removes), in a fixed
+ * order. CometBFT applies updates returned at height H from height H+2.
+ */
+export function validatorChanges(before: readonly ValidatorRecord[], after: readonly ValidatorRecord[]): ValidatorUpdate[] {
+  const had = new Set(before.map((v) => toHex(v.key)));
+  const has = new Set(after.map((v) => toHex(v.key)));
+  const update = (key: Uint8Array, power: number): ValidatorUpdate => ({ pubKey: { ed25519: key }, power: BigInt(power) });
+  return [
+    ...before.filter((v) => !has.has(toHex(v.key))).map((v) => update(v.key, 0)),
+    ...after.filter((v) => !had.has(toHex(v.key))).map((v) => update(v.key, VALIDATOR_POWER)),
+  ];
 }
 
 function txResult(code: number, log: string, data: Uint8Array, info = ''): ExecTxResult {

@@ -78,7 +78,7 @@ export class CometSubmitter {
     this.#ownQueued += 1;
     const run = this.#own.then(async () => {
       this.#ownQueued -= 1;
-      const seq = this.#app.chain.app.participant(own.signer)?.nextSeq ?? 0;
+      const seq = this.#app.chain.app.nextSeq(own.signer);
       return this.submit(own.sign(own.payload, seq));
     });
     this.#own = run.catch(() => undefined);

@@ -28,7 +28,7 @@ export function kindOfId(id: string): ParticipantKind | undefined {
 }
 
 const ANY_ID = /^(?:org|prac|pat|dev)_[a-z0-9-]{1,40}$/;
-const ORG_NAME = /^[\p{L}\p{N} .,'&()-]+$/u;
+export const ORG_NAME = /^[\p{L}\p{N} .,'&()-]+$/u;
 
 export type RegisterBody =
   | { readonly kind: 'organization'; readonly id: string; readonly key: Uint8Array; readonly name: string }

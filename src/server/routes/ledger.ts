@@ -75,7 +75,7 @@ export function ledgerRoutes(node: LedgerNode): FastifyPluginAsync {
         logRoot: toHex(head.logRoot),
         stateRoot: toHex(head.stateRoot),
         genesisHash: toHex(chain.genesisHash),
-        validators: chain.genesis.validators.map((v) => ({ name: v.name, key: toHex(v.key) })),
+        validators: chain.app.validators().map((v) => ({ name: v.name, key: toHex(v.key) })),
         consensus: chain.genesis.consensus ?? 'solo',
         backlog: node.sequencer.backlog,
       };
