@@ -5,6 +5,9 @@
  * FHIR; the series API downsamples and its reads are decided and logged like FHIR reads.
  */
 import { after, before, describe, test } from 'node:test';
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
+import { join } from 'node:path';
 import assert from 'node:assert/strict';
 import type { Bundle, Observation } from '@medplum/fhirtypes';
 import { generateKeyPair, Signer } from '../src/crypto/ed25519.js';
@@ -250,5 +253,32 @@ describe('device batches', () => {
       [device],
     );
     assert.ok(list[0]!.batches >= 3 + sim.length);
+  });
+
+  test('`medledger device simulate` registers a device and sends its batches', async () => {
+    const keyFile = join(server.dir, 'sim-device.json');
+    const args = [
+      'dist/src/cli/main.js',
+      'device',
+      'simulate',
+      '--node',
+      server.url,
+      '--patient',
+      patientId,
+      '--token',
+      server.token!,
+    ];
+    const run = async (extra: string[]) =>
+      JSON.parse((await promisify(execFile)(process.execPath, [...args, '--key', keyFile, ...extra])).stdout) as Record<
+        string,
+        number
+      >;
+    const first = await run(['--hours', '2', '--codes', '8867-4,59408-5', '--end', new Date(start + 30 * HOUR).toISOString()]);
+    assert.equal(first['refused'], 0);
+    assert.equal(first['accepted'], 2 * 720 + 2 * 60);
+    // Again with the same key and span: new batch numbers, but every sample is a duplicate.
+    const again = await run(['--hours', '2', '--codes', '8867-4,59408-5', '--end', new Date(start + 30 * HOUR).toISOString()]);
+    assert.equal(again['accepted'], 0);
+    assert.equal(again['refused'], again['batches']);
   });
 });

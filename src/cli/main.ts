@@ -9,6 +9,8 @@ import { runToken, tokenSpec } from './commands/token.js';
 import { accountSpec, runAccount } from './commands/account.js';
 import { runVerify, verifySpec } from './commands/verify.js';
 import { patientSpec, runPatient } from './commands/patient.js';
+import { governanceSpec, runGovernance } from './commands/governance.js';
+import { deviceSpec, runDevice } from './commands/device.js';
 
 const COMMANDS: Record<string, { summary: string; run: (argv: string[]) => number | Promise<number> }> = {
   init: { summary: initSpec.summary, run: runInit },
@@ -20,6 +22,8 @@ const COMMANDS: Record<string, { summary: string; run: (argv: string[]) => numbe
   token: { summary: tokenSpec.summary, run: runToken },
   network: { summary: networkSpec.summary, run: runNetwork },
   patient: { summary: patientSpec.summary, run: runPatient },
+  governance: { summary: governanceSpec.summary, run: runGovernance },
+  device: { summary: deviceSpec.summary, run: runDevice },
 };
 
 function usage(): string {

@@ -90,7 +90,9 @@ export function simulateSeries(options: SimulationOptions): Series[][] {
   const periods = { ...SIMULATED_PERIODS, ...options.periods };
   // Samples per ms across the codes decide how long a window fits `limit` samples.
   const rate = codes.reduce((sum, c) => sum + 1 / periods[c]!, 0);
-  const window = Math.max(1, Math.floor(limit / rate));
+  // A window of w ms holds at most w·rate + one sample per code (the ceilings below).
+  const window = Math.max(1, Math.floor((limit - codes.length) / rate));
+  if (limit <= codes.length) throw new RangeError(`batchSamples must exceed the number of codes (${codes.length})`);
   const batches: Series[][] = [];
   for (let start = options.from; start < options.to; start += window) {
     const end = Math.min(options.to, start + window);
@@ -99,12 +101,12 @@ export function simulateSeries(options: SimulationOptions): Series[][] {
     for (const code of codes) {
       const period = periods[code]!;
       const first = Math.ceil(start / period) * period;
-      let count = first < end ? Math.ceil((end - first) / period) : 0;
-      count = Math.min(count, limit - total);
-      if (count <= 0) continue;
+      const count = first < end ? Math.ceil((end - first) / period) : 0;
+      if (count === 0) continue;
       series.push({ code, start: first, period, values: values(code, first, period, count, random) });
       total += count;
     }
+    if (total > limit) throw new Error('simulator window overflow'); // cannot happen: see `window`
     if (series.length > 0) batches.push(series);
   }
   return batches;

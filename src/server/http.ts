@@ -16,6 +16,8 @@ import { ledgerRoutes } from './routes/ledger.js';
 import { keyBackupRoutes } from './routes/key-backups.js';
 import type { AccessLayer } from '../node/access-ledger.js';
 import { registerHealthDataRoutes } from './routes/health-data.js';
+import { enrollmentRoutes } from './routes/enrollment.js';
+import { isAppRoute, registerWebApp } from './web-app.js';
 
 export const MAX_BODY_BYTES = 256 * 1024;
 
@@ -29,6 +31,8 @@ export interface HttpOptions {
   readonly access?: AccessLayer;
   /** Public base URL for absolute links (FHIR fullUrl, Location, paging); derived from requests if absent. */
   readonly publicUrl?: string;
+  /** The built web app served at `/` (default dist/web, when built); `false` serves none. */
+  readonly webRoot?: string | false;
 }
 
 const PACKAGE_VERSION = (createRequire(import.meta.url)('../../../package.json') as { version: string }).version;
@@ -102,9 +106,11 @@ export async function buildHttpServer(node: LedgerNode, options: HttpOptions = {
     return reply.status(500).send({ code: 'internal', message: 'internal error' });
   });
 
-  app.setNotFoundHandler((request, reply) =>
-    reply.status(404).send({ code: 'not_found', message: `no route ${request.method} ${request.url.split('?')[0]}` }),
-  );
+  const webApp = options.webRoot === false ? undefined : await registerWebApp(app, options.webRoot);
+  app.setNotFoundHandler((request, reply) => {
+    if (webApp && isAppRoute(request)) return webApp(request, reply);
+    return reply.status(404).send({ code: 'not_found', message: `no route ${request.method} ${request.url.split('?')[0]}` });
+  });
 
   app.get('/healthz', { schema: { hide: true } }, async () => ({ status: 'ok', height: node.chain.head().height }));
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
@@ -121,6 +127,11 @@ export async function buildHttpServer(node: LedgerNode, options: HttpOptions = {
       prefix: '/api/v1',
       chain: node.chain,
       store: options.access.store,
+      authenticate: (authorization, origin) => auth.authenticate(authorization, options.publicUrl ?? origin),
+    });
+    await app.register(enrollmentRoutes, {
+      prefix: '/api/v1',
+      node,
       authenticate: (authorization, origin) => auth.authenticate(authorization, options.publicUrl ?? origin),
     });
   }
