@@ -1,0 +1,219 @@
+/**
+ * The web app end to end in a real browser against a real node: a patient signs in through the
+ * node's SMART/OAuth server (code + PKCE), sets up their key on the device, shares their record;
+ * a clinician finds the chart and records an observation, which the patient sees arrive live
+ * and in their chart; the patient revokes, the clinician opens emergency access, the patient's
+ * access log shows it; a transaction's inclusion proof verifies in the explorer. Unhappy paths:
+ * a bad grantee, a wrong password and an unknown transaction show clear messages.
+ * Screenshots for the README are written to docs/screenshots/.
+ */
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import type { Browser, BrowserContext, Page } from 'playwright-core';
+import { loadDemo } from '../src/demo/load.js';
+import { DEMO_PATIENT_PASSWORDS, DEMO_PRACTITIONERS, ensureDemoAccounts, webClientMetadata } from '../src/demo/accounts.js';
+import type { Patient } from '@medplum/fhirtypes';
+import { call } from './support/fhir-api.js';
+import { startTestServer, type TestServer } from './support/fixtures.js';
+import { launch, screenshot, signInOnNode, skipUnlessBrowser } from './support/web-browser.js';
+
+const PASSPHRASE = 'correct horse battery staple';
+const SLOW = { timeout: 180_000 };
+
+describe('web app: patient and clinician journeys', { skip: skipUnlessBrowser(), timeout: 15 * 60_000 }, () => {
+  let server: TestServer;
+  let browser: Browser;
+  let patientContext: BrowserContext;
+  let clinicianContext: BrowserContext;
+  let patient: Page;
+  let clinician: Page;
+  let patientFhirId: string;
+  let patientName: string;
+  let pseudonym: string;
+
+  before(async () => {
+    server = await startTestServer({ fhir: true });
+    await loadDemo(server.fhir!, { patients: 2 });
+    // Accounts as `start --demo` makes them (the patients not yet enrolled: their first sign-in sets up keys).
+    const accounts = await ensureDemoAccounts(server.node, server.fhir!, server.auth!);
+    server.auth!.store.putClient({ ...webClientMetadata(), redirect_uris: [`${server.url}/app/callback`] });
+    const account = accounts.find((a) => a.username === 'patient1')!;
+    pseudonym = account.id;
+    patientFhirId = server.auth!.store.account(pseudonym)!.patient!;
+    const read = await call<Patient>(`${server.url}/fhir`, 'GET', `/Patient/${patientFhirId}`);
+    patientName = read.body.name![0]!.family!;
+    browser = await launch();
+    patientContext = await browser.newContext({ viewport: { width: 1280, height: 900 } });
+    clinicianContext = await browser.newContext({ viewport: { width: 1280, height: 900 } });
+    patient = await patientContext.newPage();
+    clinician = await clinicianContext.newPage();
+    patient.setDefaultTimeout(30_000);
+    clinician.setDefaultTimeout(30_000);
+  });
+
+  after(async () => {
+    await browser?.close();
+    await server?.close();
+  });
+
+  it('serves the app at / with client routes, and never shadows the APIs', async () => {
+    const home = await fetch(`${server.url}/`, { headers: { accept: 'text/html' } });
+    assert.equal(home.status, 200);
+    assert.match(await home.text(), /<div id="root">/);
+    const deep = await fetch(`${server.url}/patient/trends`, { headers: { accept: 'text/html' } });
+    assert.equal(deep.status, 200, 'client routes get the app');
+    const api = await fetch(`${server.url}/api/v1/nothing-here`, { headers: { accept: 'text/html' } });
+    assert.equal(api.status, 404);
+    assert.equal(((await api.json()) as { code: string }).code, 'not_found');
+    const fhir = await fetch(`${server.url}/fhir/metadata`);
+    assert.equal(fhir.status, 200);
+    assert.equal(((await fhir.json()) as { resourceType: string }).resourceType, 'CapabilityStatement');
+    const asset = await fetch(`${server.url}/assets/missing.js`, { headers: { accept: 'text/html' } });
+    assert.equal(asset.status, 404, 'a missing asset is not the app');
+  });
+
+  it('signs the patient in (a wrong password first), sets up keys on the device and shows the recovery kit', async () => {
+    await patient.goto(`${server.url}/`);
+    await screenshot(patient, 'home');
+    await patient.getByRole('navigation', { name: 'Areas' }).getByRole('link', { name: 'Patient portal' }).click();
+    await patient.getByRole('button', { name: 'Sign in' }).click();
+    await patient.getByLabel('Username').fill('patient1');
+    await patient.getByLabel('Password').fill('not-the-password');
+    await patient.getByRole('button', { name: 'Sign in' }).click();
+    await patient.getByRole('alert').waitFor();
+    await patient.getByLabel('Password').fill(DEMO_PATIENT_PASSWORDS[0]);
+    await patient.getByRole('button', { name: 'Sign in' }).click();
+    await patient.getByRole('button', { name: 'Allow' }).click();
+
+    await patient.getByRole('heading', { name: 'Set up your key' }).waitFor();
+    assert.equal(server.node.chain.app.participant(pseudonym), undefined, 'not enrolled before key setup');
+    await patient.getByLabel('Passphrase (at least 10 characters)').fill(PASSPHRASE);
+    await patient.getByLabel('Passphrase again').fill('something else entirely');
+    await patient.getByText('The two passphrases differ.').waitFor();
+    await patient.getByLabel('Passphrase again').fill(PASSPHRASE);
+    await patient.getByRole('button', { name: 'Create my key' }).click();
+    await patient.getByRole('heading', { name: 'Your recovery kit' }).waitFor(SLOW);
+    const kit = await patient.getByTestId('recovery-kit').textContent();
+    assert.ok(kit?.includes(pseudonym), 'the kit names the pseudonym');
+    assert.equal(server.node.chain.app.participant(pseudonym)?.kind, 'patient', 'enrolled with the device key');
+    assert.ok(server.access!.store.backup(pseudonym, 'passphrase'), 'passphrase backup stored');
+    assert.ok(server.access!.store.backup(pseudonym, 'recovery-code'), 'recovery backup stored');
+    assert.ok(!server.access!.store.backup(pseudonym, 'passphrase')!.backup.includes(PASSPHRASE));
+    await screenshot(patient, 'patient-key-setup');
+    await patient.getByRole('button', { name: /I have saved my kit/ }).click();
+    await patient.getByRole('heading', { name: 'Timeline' }).waitFor();
+    await patient.locator('.timeline .entry').first().waitFor();
+    await screenshot(patient, 'patient-record');
+  });
+
+  it('shares the record with the organization as a consent signed in the browser (a bad grantee is refused)', async () => {
+    await patient.getByRole('link', { name: 'Sharing' }).click();
+    await patient.getByText('You are not sharing your record with anyone.').waitFor();
+    await patient.getByLabel('Another organization or one practitioner').check();
+    await patient.getByLabel('Their MedLedger id (org_… or prac_…)').fill('Jane Doe');
+    await patient.getByRole('button', { name: 'Sign and share' }).click();
+    await patient.getByRole('alert').filter({ hasText: 'Name an organization' }).waitFor();
+
+    await patient.getByLabel(/^This organization|Test Hospital/).check();
+    await patient.getByRole('button', { name: 'Sign and share' }).click();
+    const notice = await patient.getByText(/Shared with org_test-hospital/).textContent(SLOW);
+    const consentId = /Consent (cns_[a-z2-7]{26})/.exec(notice ?? '')?.[1];
+    assert.ok(consentId, notice ?? '');
+    const consent = server.node.chain.app.consent(consentId);
+    assert.deepEqual([consent?.patient, consent?.grantee], [pseudonym, server.org.id], 'signed by the patient, on the ledger');
+    await patient.locator(`.grants li[data-consent="${consentId}"]`).waitFor();
+    await screenshot(patient, 'patient-sharing');
+  });
+
+  let weightPoints = 0;
+
+  it('lets the clinician find the patient, read the chart and add an observation, which the patient sees live', async () => {
+    await patient.getByRole('link', { name: 'Trends' }).click();
+    const weight = patient.locator('figure[data-measure="weight"]');
+    await weight.waitFor();
+    weightPoints = Number(await weight.getAttribute('data-points'));
+    assert.ok(weightPoints > 0);
+
+    await clinician.goto(`${server.url}/clinician`);
+    await signInOnNode(clinician, DEMO_PRACTITIONERS[0]!.username, DEMO_PRACTITIONERS[0]!.password);
+    await clinician.getByRole('heading', { name: 'Find a patient' }).waitFor();
+    await clinician.getByLabel('Name').fill(patientName);
+    await clinician.getByRole('button', { name: 'Search' }).click();
+    await clinician.locator(`a[href="/clinician/patient/${patientFhirId}"]`).click();
+    await clinician.getByRole('heading', { name: 'Vital signs' }).waitFor();
+    await clinician.locator('figure[data-measure="weight"]').waitFor();
+    await clinician.getByText(/live updates live/).waitFor();
+    await screenshot(clinician, 'clinician-chart');
+
+    await clinician.getByLabel('What to record').selectOption('Observation');
+    await clinician.getByLabel('Measurement (LOINC)').selectOption('weight');
+    await clinician.getByLabel(/^Value/).fill('123.4');
+    await clinician.getByRole('button', { name: /^Save vital sign/ }).click();
+    await clinician.getByText(/Saved Observation\/.+ committed to the ledger/).waitFor(SLOW);
+
+    // The patient's portal hears the record.commit on the event stream and reloads.
+    await patient
+      .getByText(/Your record was updated/)
+      .first()
+      .waitFor(SLOW);
+    await patient.locator(`figure[data-measure="weight"][data-points="${weightPoints + 1}"]`).waitFor(SLOW);
+    await patient
+      .locator('figure[data-measure="weight"]')
+      .getByText(/latest 123\.4 kg/)
+      .waitFor();
+    await screenshot(patient, 'patient-trends');
+  });
+
+  it('revokes the grant; the clinician loses the chart and opens emergency access, which the patient sees', async () => {
+    await patient.getByRole('link', { name: 'Sharing' }).click();
+    await patient
+      .getByRole('button', { name: /^Revoke/ })
+      .first()
+      .click();
+    await patient.getByText('You are not sharing your record with anyone.').waitFor(SLOW);
+
+    await clinician.reload();
+    await clinician.getByRole('heading', { name: 'Chart not available' }).waitFor();
+    await clinician.getByLabel('Reason').selectOption('emergency-treatment');
+    await clinician.getByLabel(/^Justification/).fill('Unconscious in the emergency department, needs history.');
+    await screenshot(clinician, 'clinician-break-glass');
+    await clinician.getByRole('button', { name: 'Open emergency access' }).click();
+    await clinician.getByRole('heading', { name: 'Vital signs' }).waitFor(SLOW);
+
+    await patient.getByText(/Emergency access to your record was opened by prac_demo-clinician/).waitFor(SLOW);
+    await patient.getByRole('link', { name: 'Who accessed my record' }).click();
+    await patient.locator('.breakglass li').filter({ hasText: 'prac_demo-clinician' }).waitFor();
+    await patient.locator('tr[data-emergency="true"]').first().waitFor(SLOW);
+    assert.match((await patient.locator('tr[data-emergency="true"]').first().textContent()) ?? '', /prac_demo-clinician/);
+    await screenshot(patient, 'patient-access-log');
+  });
+
+  it("verifies a transaction's inclusion proof and the log's consistency and integrity in the explorer", async () => {
+    await patient.getByRole('navigation', { name: 'Areas' }).getByRole('link', { name: 'Ledger explorer' }).click();
+    await patient.locator('.blocks a').first().click();
+    await patient.getByRole('button', { name: 'Verify inclusion proof' }).click();
+    await patient.getByTestId('proof-result').filter({ hasText: 'Verified in this browser' }).waitFor(SLOW);
+    await screenshot(patient, 'explorer-proof');
+
+    await patient.getByRole('link', { name: '← Latest blocks' }).click();
+    await patient.getByRole('button', { name: 'Check consistency' }).click();
+    await patient.getByTestId('consistency-result').filter({ hasText: 'nothing was rewritten' }).waitFor(SLOW);
+    await patient.getByRole('button', { name: 'Verify integrity' }).click();
+    await patient.getByTestId('integrity-result').filter({ hasText: 'check out' }).waitFor({ timeout: 600_000 });
+    await screenshot(patient, 'explorer');
+
+    await patient.goto(`${server.url}/explorer/tx/${'0'.repeat(64)}`);
+    await patient.getByRole('alert').filter({ hasText: 'No transaction' }).waitFor();
+  });
+
+  it('fits a phone screen', async () => {
+    await patient.setViewportSize({ width: 390, height: 844 });
+    await patient.goto(`${server.url}/patient/trends`);
+    await patient.locator('figure[data-measure="weight"]').waitFor();
+    const overflow = Number(
+      await patient.evaluate('document.documentElement.scrollWidth - document.documentElement.clientWidth'),
+    );
+    assert.ok(overflow <= 1, `no horizontal scrolling at phone width (overflow ${overflow}px)`);
+    await screenshot(patient, 'patient-phone');
+  });
+});

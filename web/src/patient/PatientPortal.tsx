@@ -1,0 +1,180 @@
+/** The patient portal: key setup on first sign-in, then the record, trends, sharing and more. */
+import { useCallback, useEffect, useMemo, useState } from 'react';
+import { Fhir, type Bundle, type Resource } from '../api/fhir';
+import { requestJson } from '../api/http';
+import type { TxView } from '../api/ledger';
+import { Link } from '../app/router';
+import { SignInGate } from '../auth/SignInGate';
+import type { Session } from '../auth/oauth';
+import { Busy, ErrorBox } from '../ui/feedback';
+import { useAsync } from '../ui/useAsync';
+import { useSubjectEvents } from '../ui/useSubjectEvents';
+import { AccessLog } from './AccessLog';
+import { PatientContext, type PatientArea } from './context';
+import { DownloadRecord } from './DownloadRecord';
+import { Erasure } from './Erasure';
+import { initialKeyState, type KeyState } from './keyring';
+import { KeySetup } from './KeySetup';
+import { RecordDetail, RecordTimeline } from './RecordTimeline';
+import { Sharing } from './Sharing';
+import { Trends } from './Trends';
+
+const TABS = [
+  { path: '/patient', label: 'My record' },
+  { path: '/patient/trends', label: 'Trends' },
+  { path: '/patient/sharing', label: 'Sharing' },
+  { path: '/patient/access', label: 'Who accessed my record' },
+  { path: '/patient/download', label: 'Download' },
+  { path: '/patient/erasure', label: 'Erasure' },
+];
+
+interface Notification {
+  readonly id: number;
+  readonly text: string;
+  readonly urgent: boolean;
+}
+
+/** What a ledger transaction about me means, in words (or nothing worth a notification). */
+function describe(tx: TxView, me: string): { text: string; urgent: boolean; recordChanged: boolean } | undefined {
+  const body = tx.tx.body;
+  switch (tx.tx.type) {
+    case 'record.commit':
+      return {
+        text: `Your record was updated (${String((body['author'] as string) ?? tx.tx.signer)}).`,
+        urgent: false,
+        recordChanged: true,
+      };
+    case 'access.break_glass':
+      return {
+        text: `Emergency access to your record was opened by ${String(body['practitioner'])}.`,
+        urgent: true,
+        recordChanged: false,
+      };
+    case 'access.log': {
+      const events = (body['events'] as { actor: string; patient: string; basis?: string }[]).filter(
+        (e) => e.patient === me && e.actor !== me,
+      );
+      if (events.length === 0) return undefined;
+      const actors = [...new Set(events.map((e) => e.actor))].join(', ');
+      const urgent = events.some((e) => e.basis === 'break-glass');
+      return {
+        text: `Your record was accessed by ${actors}${urgent ? ' under emergency access' : ''}.`,
+        urgent,
+        recordChanged: false,
+      };
+    }
+    case 'consent.grant':
+      return { text: 'A consent you signed is on the ledger.', urgent: false, recordChanged: false };
+    case 'consent.revoke':
+      return { text: 'A consent was revoked.', urgent: false, recordChanged: false };
+    default:
+      return undefined;
+  }
+}
+
+function Portal({ session, path, onSignOut }: { session: Session; path: string; onSignOut: () => void }) {
+  const fhir = useMemo(() => new Fhir(session), [session]);
+  const record = useAsync(async () => {
+    const bundle = await fhir.get<Bundle>(`Patient/${encodeURIComponent(session.patient!)}/$everything`);
+    return (bundle.entry ?? []).flatMap((e) => (e.resource ? [e.resource] : []));
+  }, [fhir, session.patient]);
+  const keyState = useAsync(() => initialKeyState(session.subject), [session.subject]);
+  const [keys, setKeys] = useState<KeyState | undefined>();
+  const organization = useAsync(
+    () => requestJson<{ genesis: { founder: { id: string; name?: string } } }>('/api/v1/genesis').then((g) => g.genesis.founder),
+    [],
+  );
+  useEffect(() => {
+    if (keyState.value) setKeys((k) => k ?? keyState.value);
+  }, [keyState.value]);
+
+  const [notifications, setNotifications] = useState<Notification[]>([]);
+  const { reload } = record;
+  const onTx = useCallback(
+    (tx: TxView) => {
+      const what = describe(tx, session.subject);
+      if (!what) return;
+      if (what.recordChanged) reload();
+      setNotifications((list) =>
+        [{ id: tx.index, text: what.text, urgent: what.urgent }, ...list.filter((n) => n.id !== tx.index)].slice(0, 5),
+      );
+    },
+    [reload, session.subject],
+  );
+  const live = useSubjectEvents(session.subject, onTx);
+
+  if (keyState.error) return <ErrorBox error={keyState.error} onRetry={keyState.reload} />;
+  if (!keys) return <Busy label="Checking your keys…" />;
+  const area: PatientArea = {
+    session,
+    fhir,
+    record,
+    keys,
+    setKeys,
+    ...(organization.value && { organization: organization.value }),
+  };
+  if (keys.kind === 'unenrolled') {
+    return (
+      <PatientContext.Provider value={area}>
+        <KeySetup />
+      </PatientContext.Provider>
+    );
+  }
+  const detail = /^\/patient\/record\/([A-Za-z]+)\/([A-Za-z0-9\-.]+)$/.exec(path);
+  return (
+    <PatientContext.Provider value={area}>
+      <div className="area-head">
+        <h1>My health record</h1>
+        <p className="meta">
+          Signed in as patient <code>{session.subject}</code> · updates <span className={`live ${live}`}>{live}</span> ·{' '}
+          <button type="button" className="link" onClick={onSignOut}>
+            Sign out
+          </button>
+        </p>
+      </div>
+      <nav aria-label="Patient portal" className="tabs">
+        <ul>
+          {TABS.map((t) => (
+            <li key={t.path}>
+              <Link to={t.path} aria-current={path === t.path ? 'page' : undefined}>
+                {t.label}
+              </Link>
+            </li>
+          ))}
+        </ul>
+      </nav>
+      <section aria-label="Notifications" className="notifications" aria-live="polite">
+        {notifications.map((n) => (
+          <p key={n.id} className={n.urgent ? 'notification urgent' : 'notification'}>
+            {n.text}
+          </p>
+        ))}
+      </section>
+      {detail ? (
+        <RecordDetail type={detail[1]!} id={detail[2]!} />
+      ) : path === '/patient/trends' ? (
+        <Trends />
+      ) : path === '/patient/sharing' ? (
+        <Sharing />
+      ) : path === '/patient/access' ? (
+        <AccessLog />
+      ) : path === '/patient/download' ? (
+        <DownloadRecord />
+      ) : path === '/patient/erasure' ? (
+        <Erasure />
+      ) : (
+        <RecordTimeline />
+      )}
+    </PatientContext.Provider>
+  );
+}
+
+export default function PatientPortal({ path }: { path: string }) {
+  return (
+    <SignInGate role="patient" title="Patient portal">
+      {(session, signOut) => <Portal session={session} path={path} onSignOut={signOut} />}
+    </SignInGate>
+  );
+}
+
+export type { Resource };

@@ -1,0 +1,107 @@
+/**
+ * A line chart of one measure over time, drawn as SVG by hand (no chart library): points, the
+ * reference range as a band, out-of-range points marked. The same values are in a table for
+ * screen readers and for anyone who wants the numbers.
+ */
+import { outOfRange, type Measure, type Point } from './measures';
+
+const W = 560;
+const H = 200;
+const PAD = { left: 48, right: 12, top: 12, bottom: 28 };
+
+const fmtDate = (t: number) => new Date(t).toISOString().slice(0, 10);
+
+export function TrendChart({ measure, points }: { measure: Measure; points: readonly Point[] }) {
+  const id = `chart-${measure.key}`;
+  if (points.length === 0) return null;
+  const values = points.map((p) => p.value);
+  const { low, high } = measure.range ?? {};
+  const lo = Math.min(...values, low ?? Infinity);
+  const hi = Math.max(...values, high ?? -Infinity);
+  const span = hi - lo || Math.abs(hi) || 1;
+  const yMin = lo - span * 0.1;
+  const yMax = hi + span * 0.1;
+  const t0 = points[0]!.time;
+  const t1 = points[points.length - 1]!.time;
+  const x = (t: number) => PAD.left + (t1 === t0 ? 0.5 : (t - t0) / (t1 - t0)) * (W - PAD.left - PAD.right);
+  const y = (v: number) => PAD.top + (1 - (v - yMin) / (yMax - yMin)) * (H - PAD.top - PAD.bottom);
+  const latest = points[points.length - 1]!;
+  const line = points.map((p, i) => `${i === 0 ? 'M' : 'L'}${x(p.time).toFixed(1)},${y(p.value).toFixed(1)}`).join(' ');
+  const bandTop = y(high ?? yMax);
+  const bandBottom = y(low ?? yMin);
+  const ticks = [yMin + (yMax - yMin) * 0.1, (yMin + yMax) / 2, yMax - (yMax - yMin) * 0.1];
+  return (
+    <figure className="chart" aria-labelledby={`${id}-title`} data-measure={measure.key} data-points={points.length}>
+      <figcaption id={`${id}-title`}>
+        <strong>{measure.label}</strong>{' '}
+        <span className="latest">
+          latest {latest.value.toFixed(measure.decimals)} {measure.unit} on {fmtDate(latest.time)}
+          {outOfRange(measure, latest.value) && <span className="flag"> (outside the reference range)</span>}
+        </span>
+        {measure.range && (
+          <span className="range">
+            {' '}
+            · reference {low ?? '–'}–{high ?? '–'} {measure.unit}
+          </span>
+        )}
+      </figcaption>
+      <svg viewBox={`0 0 ${W} ${H}`} role="img" aria-label={`${measure.label}: ${points.length} values, chart`}>
+        {measure.range && (
+          <rect
+            className="band"
+            x={PAD.left}
+            width={W - PAD.left - PAD.right}
+            y={bandTop}
+            height={Math.max(0, bandBottom - bandTop)}
+          />
+        )}
+        {ticks.map((v) => (
+          <g key={v}>
+            <line className="grid" x1={PAD.left} x2={W - PAD.right} y1={y(v)} y2={y(v)} />
+            <text className="tick" x={PAD.left - 6} y={y(v) + 4} textAnchor="end">
+              {v.toFixed(measure.decimals)}
+            </text>
+          </g>
+        ))}
+        <text className="tick" x={PAD.left} y={H - 8}>
+          {fmtDate(t0)}
+        </text>
+        <text className="tick" x={W - PAD.right} y={H - 8} textAnchor="end">
+          {fmtDate(t1)}
+        </text>
+        <path className="line" d={line} />
+        {points.map((p) => (
+          <circle
+            key={`${p.id}-${p.time}`}
+            className={outOfRange(measure, p.value) ? 'point out' : 'point'}
+            cx={x(p.time)}
+            cy={y(p.value)}
+            r={3.5}
+          >
+            <title>{`${fmtDate(p.time)}: ${p.value} ${measure.unit}`}</title>
+          </circle>
+        ))}
+      </svg>
+      <details>
+        <summary>Values as a table</summary>
+        <table>
+          <caption className="sr-only">{measure.label} values</caption>
+          <thead>
+            <tr>
+              <th scope="col">Date</th>
+              <th scope="col">Value ({measure.unit})</th>
+            </tr>
+          </thead>
+          <tbody>
+            {[...points].reverse().map((p) => (
+              <tr key={`${p.id}-${p.time}`}>
+                <td>{fmtDate(p.time)}</td>
+                <td>{p.value}</td>
+              </tr>
+            ))}
+          </tbody>
+        </table>
+      </details>
+    </figure>
+  );
+}
