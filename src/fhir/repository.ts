@@ -7,7 +7,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import jsonPatch from 'fast-json-patch';
-import type { Resource } from '@medplum/fhirtypes';
+import type { Patient, Resource } from '@medplum/fhirtypes';
 import type { LedgerNode } from '../node/ledger-node.js';
 import {
   IntegrityError,
@@ -640,7 +640,20 @@ export class FhirRepository {
 
   /** The ledger pseudonym of the patient a resource is about (created for a new Patient). */
   #patientOf(resource: Resource, id: string): string | undefined {
-    if (resource.resourceType === 'Patient') return this.vault.patientPseudonym(id, { create: true });
+    if (resource.resourceType === 'Patient') {
+      const claimed = (resource as Patient).identifier?.find((i) => i.system === PSEUDONYM_SYSTEM)?.value;
+      if (claimed === undefined) return this.vault.patientPseudonym(id, { create: true });
+      // A patient known elsewhere on the network (e.g. the pseudonym shown in their portal): this
+      // Patient is linked to it, so their records at other custodians belong to the same person.
+      if (this.#node.chain.app.participant(claimed)?.kind !== 'patient')
+        throw unprocessable(`${claimed} is not a patient enrolled on the ledger`, 'Patient.identifier');
+      try {
+        this.vault.linkPatient(id, claimed);
+      } catch (error) {
+        throw translateVaultError(error);
+      }
+      return claimed;
+    }
     const link = PATIENT_LINK[resource.resourceType];
     if (link === undefined) return undefined;
     const reference = (resource as unknown as Record<string, { reference?: string } | undefined>)[link]?.reference;
@@ -673,6 +686,12 @@ function withoutServerMeta(resource: Resource): JsonObject {
   const { versionId: _v, lastUpdated: _l, ...keep } = meta;
   return (Object.keys(keep).length > 0 ? { ...rest, meta: keep } : rest) as JsonObject;
 }
+
+/**
+ * Identifier system of a patient's ledger pseudonym: a Patient created with one is linked to that
+ * pseudonym instead of a new one (how a second organization registers a patient of the network).
+ */
+export const PSEUDONYM_SYSTEM = 'urn:medledger:patient-pseudonym';
 
 function translateVaultError(error: unknown): unknown {
   if (error instanceof IntegrityError) {

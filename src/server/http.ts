@@ -15,6 +15,8 @@ import { ApiError, statusOf } from './errors.js';
 import { ledgerRoutes } from './routes/ledger.js';
 import { keyBackupRoutes } from './routes/key-backups.js';
 import type { AccessLayer } from '../node/access-ledger.js';
+import type { ExchangeLayer } from '../node/exchange.js';
+import { exchangeRoutes } from './routes/exchange.js';
 import { registerHealthDataRoutes } from './routes/health-data.js';
 import { enrollmentRoutes } from './routes/enrollment.js';
 import { isAppRoute, registerWebApp } from './web-app.js';
@@ -31,6 +33,8 @@ export interface HttpOptions {
   readonly access?: AccessLayer;
   /** Public base URL for absolute links (FHIR fullUrl, Location, paging); derived from requests if absent. */
   readonly publicUrl?: string;
+  /** Record exchange with other organizations' nodes (CometBFT networks): /exchange and cross-custodian FHIR. */
+  readonly exchange?: ExchangeLayer;
   /** The built web app served at `/` (default dist/web, when built); `false` serves none. */
   readonly webRoot?: string | false;
 }
@@ -150,7 +154,11 @@ export async function buildHttpServer(node: LedgerNode, options: HttpOptions = {
       },
       software: { name: 'MedLedger', version: PACKAGE_VERSION },
       ...(options.publicUrl !== undefined && { publicUrl: options.publicUrl }),
+      ...(options.exchange && { exchange: options.exchange.client }),
     });
+    if (options.exchange) {
+      await app.register(exchangeRoutes, { custodian: options.exchange.custodian, orgSigner: options.exchange.orgSigner });
+    }
     await registerHealthDataRoutes(app, node, {
       fhir: options.fhir,
       auth,

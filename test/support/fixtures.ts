@@ -1,6 +1,7 @@
 /** Shared test fixtures: throwaway data directories, running nodes and signing identities. */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { decodeTx } from '../../src/ledger/tx.js';
+import { openExchange } from '../../src/node/exchange.js';
 import { openAccess, startErasureWorker, type AccessLayer } from '../../src/node/access-ledger.js';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -86,13 +87,20 @@ export interface TestServer extends TestNode {
 }
 
 /** A node with its HTTP API on an ephemeral port on 127.0.0.1. */
-export async function startTestServer(options: { dir?: string; fhir?: boolean } = {}): Promise<TestServer> {
+export async function startTestServer(
+  options: { dir?: string; fhir?: boolean; exchange?: { peers: ReadonlyMap<string, string> } } = {},
+): Promise<TestServer> {
   const testNode = await startTestNode(options.dir !== undefined ? { dir: options.dir } : {});
   const fhir = options.fhir ? await FhirRepository.open(testNode.node, testNode.dir) : undefined;
   const auth = options.fhir ? await AuthService.open(testNode.node, testNode.dir) : undefined;
   const access = options.fhir ? openAccess(testNode.node, testNode.dir) : undefined;
   const erasure = fhir ? startErasureWorker(testNode.node, fhir) : undefined;
-  const app = await buildHttpServer(testNode.node, fhir && auth && access ? { fhir, auth, access } : {});
+  const exchange =
+    fhir && access && options.exchange ? openExchange(testNode.node, fhir, access.service, options.exchange.peers) : undefined;
+  const app = await buildHttpServer(
+    testNode.node,
+    fhir && auth && access ? { fhir, auth, access, ...(exchange && { exchange }) } : {},
+  );
   const url = await app.listen({ host: '127.0.0.1', port: 0 });
   let token: string | undefined;
   if (auth) {

@@ -9,6 +9,7 @@ import { ensureDemoConsents } from '../../demo/consents.js';
 import { DEMO_CHAIN, describeLoad } from './demo.js';
 import { dataDirOf, helpText, parse, UsageError } from '../args.js';
 import { openAccess, startErasureWorker } from '../../node/access-ledger.js';
+import { openExchange, parsePeers } from '../../node/exchange.js';
 import { TREATMENT_RULES, type TreatmentRule } from '../../access/policy.js';
 import { RETENTION_REASONS, type RetentionReason } from '../../ledger/payloads/erasure.js';
 import type { RetentionRules } from '../../access/erasure.js';
@@ -32,7 +33,7 @@ export const startSpec = {
   name: 'start',
   summary: 'run a node (solo sequencer, or ABCI application of a CometBFT node) with its HTTP API',
   usage:
-    'medledger start [--data DIR] [--port N] [--host ADDR] [--public-url URL] [--treatment-rule RULE] [--demo] [--passphrase-file FILE] [--abci ADDR --cometbft-rpc URL]',
+    'medledger start [--data DIR] [--port N] [--host ADDR] [--public-url URL] [--treatment-rule RULE] [--peers ORG=URL,…] [--demo] [--passphrase-file FILE] [--abci ADDR --cometbft-rpc URL]',
   options: {
     abci: { type: 'string' },
     'cometbft-rpc': { type: 'string' },
@@ -42,6 +43,7 @@ export const startSpec = {
     'public-url': { type: 'string' },
     'treatment-rule': { type: 'string' },
     retain: { type: 'string' },
+    peers: { type: 'string' },
     demo: { type: 'boolean' },
     'passphrase-file': { type: 'string' },
     quiet: { type: 'boolean' },
@@ -58,6 +60,8 @@ export const startSpec = {
       'who at this organization sees records without a consent (default $MEDLEDGER_TREATMENT_RULE, else authors): authors (a practitioner keeps what they wrote), organization (every practitioner sees all it holds) or none',
     retain:
       'resource types this organization keeps despite erasure requests, with the legal ground, e.g. "Immunization=public-health-reporting,DiagnosticReport=statutory-retention" (default $MEDLEDGER_RETAIN; grounds: statutory-retention, legal-hold, public-health-reporting)',
+    peers:
+      'other organizations\' nodes for record exchange, e.g. "org_b=https://b.example,org_c=http://10.0.0.3:8080" (default $MEDLEDGER_PEERS; `medledger network` sets it)',
     demo: 'initialize a demo chain first if the data directory is empty, and load the demo data set once',
     'passphrase-file': 'file holding the keystore passphrase (default $MEDLEDGER_KEY_PASSPHRASE, else DATA/keystore.passphrase)',
     quiet: 'no request logging',
@@ -78,6 +82,12 @@ export async function runStart(argv: string[]): Promise<number> {
   if (!(TREATMENT_RULES as readonly string[]).includes(treatmentRule))
     throw new UsageError(`--treatment-rule must be one of ${TREATMENT_RULES.join(', ')}, got "${treatmentRule}"`);
   const retention = parseRetention(values.retain ?? process.env['MEDLEDGER_RETAIN'] ?? '');
+  let peers: Map<string, string>;
+  try {
+    peers = parsePeers(values.peers ?? process.env['MEDLEDGER_PEERS'] ?? '');
+  } catch (error) {
+    throw new UsageError(`--peers: ${(error as Error).message}`);
+  }
   if (values.demo && !isInitialized(dir)) {
     initDataDir(dir, DEMO_CHAIN);
     console.log(`initialized a demo chain in ${dir}`);
@@ -98,6 +108,7 @@ export async function runStart(argv: string[]): Promise<number> {
   const auth = await AuthService.open(node, dir);
   const access = openAccess(node, dir, { rule: treatmentRule as TreatmentRule });
   const erasure = startErasureWorker(node, fhir, { retention });
+  const exchange = openExchange(node, fhir, access.service, peers);
   // The demo data set, on first start only (loadDemo does nothing once its organization exists).
   let demoAccounts: DemoAccount[] = [];
   if (values.demo) {
@@ -112,6 +123,7 @@ export async function runStart(argv: string[]): Promise<number> {
     fhir,
     auth,
     access,
+    exchange,
     ...(publicUrl !== undefined && { publicUrl: publicUrl.replace(/\/+$/, '') }),
   });
   const address = await app.listen({ port, host });

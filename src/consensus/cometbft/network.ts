@@ -12,7 +12,7 @@
 import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync, closeSync, accessSync, constants } from 'node:fs';
 import { homedir } from 'node:os';
-import { delimiter, join, resolve } from 'node:path';
+import { delimiter, dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { toBase64, toHex } from '../../crypto/bytes.js';
 import { generateKeyPair, keyPairFromSeed, type KeyPair } from '../../crypto/ed25519.js';
@@ -183,7 +183,7 @@ export function createNetwork(options: CreateOptions): Network {
       validators: members.map((m) => ({
         address: toHex(validatorAddress(m.node.publicKey)).toUpperCase(),
         pub_key: { type: 'tendermint/PubKeyEd25519', value: toBase64(m.node.publicKey) },
-        power: '10',
+        power: '10', // = VALIDATOR_POWER (state/governance.ts)
         name: m.id,
       })),
       app_hash: '',
@@ -299,6 +299,17 @@ export function isAlive(pid: number): boolean {
   }
 }
 
+/** The other organizations' HTTP APIs, for record exchange (`--peers`), from the network file beside the org. */
+function peersOf(org: NetworkOrg): string {
+  const file = join(dirname(org.dir), NETWORK_FILE);
+  if (!existsSync(file)) return '';
+  const network = JSON.parse(readFileSync(file, 'utf8')) as Network;
+  return network.orgs
+    .filter((o) => o.id !== org.id)
+    .map((o) => `${o.id}=http://127.0.0.1:${o.httpPort}`)
+    .join(',');
+}
+
 const CLI = fileURLToPath(new URL('../../cli/main.js', import.meta.url));
 
 /** Starts one organization: its MedLedger node (ABCI server + HTTP), then its CometBFT node. */
@@ -326,6 +337,8 @@ export async function startOrg(org: NetworkOrg, timeoutMs = 60_000, env: NodeJS.
       org.abci,
       '--cometbft-rpc',
       `http://127.0.0.1:${org.rpcPort}`,
+      '--peers',
+      peersOf(org),
       '--quiet',
     ],
     { detached: true, stdio: ['ignore', medLog, medLog], env },

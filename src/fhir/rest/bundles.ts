@@ -1,5 +1,5 @@
 /** Response Bundles: searchset and history, with absolute links. */
-import type { Bundle, BundleEntry, BundleLink, Coding, Resource } from '@medplum/fhirtypes';
+import type { Bundle, BundleEntry, BundleLink, Coding, OperationOutcome, Resource } from '@medplum/fhirtypes';
 import type { HistoryEntry, SearchOutcome } from '../repository.js';
 
 /** FHIR arrays are never empty: an empty Bundle has no `entry` at all. */
@@ -91,17 +91,37 @@ export function historyBundle(
   };
 }
 
-export function collectionBundle(type: 'searchset', base: string, resources: readonly Resource[]): Bundle {
+/** A resource held by another custodian (record exchange), with its home FHIR base. */
+export interface RemoteEntry {
+  readonly base: string;
+  readonly resource: Resource;
+}
+
+/**
+ * A searchset of whole resources ($everything): this node's, then those fetched from other
+ * custodians (fullUrl at their home), then an OperationOutcome entry if some custodian could not
+ * answer, so a partial record never looks complete.
+ */
+export function collectionBundle(
+  type: 'searchset',
+  base: string,
+  resources: readonly Resource[],
+  remote: readonly RemoteEntry[] = [],
+  problems?: OperationOutcome,
+): Bundle {
+  const match = (home: string, resource: Resource): BundleEntry => ({
+    fullUrl: `${home}/${resource.resourceType}/${resource.id}`,
+    resource,
+    search: { mode: 'match' },
+  });
   return {
     resourceType: 'Bundle',
     type,
-    total: resources.length,
-    ...nonEmpty(
-      resources.map((resource): BundleEntry => ({
-        fullUrl: `${base}/${resource.resourceType}/${resource.id}`,
-        resource,
-        search: { mode: 'match' },
-      })),
-    ),
+    total: resources.length + remote.length,
+    ...nonEmpty([
+      ...resources.map((resource) => match(base, resource)),
+      ...remote.map((r) => match(r.base, r.resource)),
+      ...(problems ? [{ resource: problems, search: { mode: 'outcome' as const } }] : []),
+    ]),
   };
 }

@@ -3,11 +3,12 @@
  * OperationOutcome; every resource response carries ETag, Last-Modified and (on create) Location.
  */
 import type { FastifyInstance, FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
-import type { Binary, Resource } from '@medplum/fhirtypes';
+import type { Binary, OperationOutcome, Resource } from '@medplum/fhirtypes';
 import { badRequest, FhirError, informational, notFound, outcome, preconditionFailed } from '../outcome.js';
 import type { FhirRepository, SavedResult, Stored } from '../repository.js';
 import type { AccessService } from '../../access/service.js';
 import { Enforcement } from './enforcement.js';
+import type { ExchangeClient, RemoteResource } from '../../exchange/requester.js';
 import type { AccessAction } from '../../ledger/payloads/access.js';
 import { ledgerViewRoutes } from './ledger-views.js';
 import { FHIR_JSON, principalOf } from './request.js';
@@ -58,6 +59,8 @@ export interface FhirRoutesOptions {
   readonly chain: Chain;
   /** Public base URL of the node (e.g. https://fhir.example.org); derived from the request if absent. */
   readonly publicUrl?: string;
+  /** Record exchange with other custodians (networks): $everything then spans them. */
+  readonly exchange?: ExchangeClient;
   readonly software: { name: string; version: string };
 }
 
@@ -199,7 +202,6 @@ export const fhirRoutes: FastifyPluginAsync<FhirRoutesOptions> = async (app: Fas
     enforcement.requireVisible(principal, type, id, action);
   const disclose = (principal: Principal, action: AccessAction, resources: readonly (Resource | null | undefined)[]) =>
     enforcement.disclose(principal, action, resources);
-
 
   /** A patient's search is confined to their compartment by an extra search parameter. */
   function confineSearch(principal: Principal, type: string, params: URLSearchParams): void {
@@ -530,8 +532,36 @@ export const fhirRoutes: FastifyPluginAsync<FhirRoutesOptions> = async (app: Fas
     const visible = visibleTo(principal);
     const resources = repository.everything(request.params.id).filter((r) => readable(principal)(r) && visible(r));
     await disclose(principal, 'everything', resources);
-    return reply.type(FHIR_JSON).send(collectionBundle('searchset', baseOf(request), resources));
+    const { remote, problems } = await fromOtherCustodians(principal, request.params.id);
+    return reply.type(FHIR_JSON).send(collectionBundle('searchset', baseOf(request), resources, remote, problems));
   });
+
+  /**
+   * A practitioner's view of a patient spans every custodian holding their records (record
+   * exchange): each decides on its own ledger state and logs the access there. Custodians that
+   * could not answer are reported in an OperationOutcome, never silently left out.
+   */
+  async function fromOtherCustodians(
+    principal: Principal,
+    patientId: string,
+  ): Promise<{ remote: RemoteResource[]; problems?: OperationOutcome }> {
+    const pseudonym = repository.vault.patientPseudonym(patientId);
+    if (!options.exchange || principal.kind !== 'practitioner' || pseudonym === undefined) return { remote: [] };
+    const results = await options.exchange.fromAll(principal.id, pseudonym, { kind: 'everything' });
+    const remote = results.flatMap((r) => (r.ok ? r.resources : []));
+    const failed = results.flatMap((r) => (r.ok ? [] : [r]));
+    if (failed.length === 0) return { remote };
+    return {
+      remote,
+      problems: outcome(
+        failed.map((f) => ({
+          severity: 'warning',
+          code: 'incomplete',
+          diagnostics: `records held by ${f.custodian} are missing: ${f.code}: ${f.message}`,
+        })),
+      ),
+    };
+  }
 
   /** Every entry of a transaction or batch is checked before any runs; one denial refuses the Bundle. */
   function checkBundle(principal: Principal, bundle: ReturnType<typeof parseBundle>): void {
