@@ -15,7 +15,9 @@ import { Identity } from '../src/client/identity.js';
 import { toBase64, toHex } from '../src/crypto/bytes.js';
 import { keyPairFromSeed } from '../src/crypto/ed25519.js';
 import type { SignedTx } from '../src/ledger/tx.js';
-import { ORG_KEY, paths, resolvePassphrase } from '../src/node/data-dir.js';
+import { NODE_KEY, ORG_KEY, paths, resolvePassphrase } from '../src/node/data-dir.js';
+import { validatorIdOf } from '../src/ledger/payloads/governance.js';
+import { generateKeyPair } from '../src/crypto/ed25519.js';
 import { FileKeyStore } from '../src/storage/file-keystore.js';
 import { SqliteLedgerStore } from '../src/storage/sqlite/ledger-store.js';
 import {
@@ -179,6 +181,106 @@ describe('a 4-validator CometBFT network', { skip, timeout: 180_000 }, () => {
     const seen = await blockEvent(events, first.height);
     assert.equal(seen.txCount, 1);
     assert.equal(seen.hash, (await get<Block>(orgs[0]!, `/api/v1/blocks/${first.height}`)).hash);
+  });
+
+  it('governance: admitting an organization takes 3 of 4 validator approvals and applies identically on every node', async () => {
+    // Each organization's validator signs with its node key, as `medledger governance` does.
+    const validators = orgs.map((org) => {
+      const keystore = FileKeyStore.open(paths(org.dataDir).keystore, resolvePassphrase(org.dataDir));
+      const keys = keyPairFromSeed(keystore.secretKey(NODE_KEY)!);
+      return new Identity('test-net', validatorIdOf(keys.publicKey), keys);
+    });
+    const [v1, v2, v3, v4] = validators as [Identity, Identity, Identity, Identity];
+    const newcomer = generateKeyPair();
+    const body = {
+      id: 'gov_admit-5',
+      until: 100_000,
+      action: 'admit-organization' as const,
+      org: 'org_5',
+      key: newcomer.publicKey,
+      name: 'Organization 5',
+    };
+    await submit(orgs[0]!, v1.sign({ type: 'governance.propose', body }));
+    const second = await submit(orgs[1]!, v2.sign({ type: 'governance.approve', body: { proposal: 'gov_admit-5' } }));
+    await assertAgree(orgs, second.height);
+    for (const org of orgs) {
+      const res = await fetch(`http://127.0.0.1:${org.httpPort}/api/v1/participants/org_5`);
+      assert.equal(res.status, 404, `${org.id}: 2 of 4 approvals must not admit`);
+    }
+    const third = await submit(orgs[2]!, v3.sign({ type: 'governance.approve', body: { proposal: 'gov_admit-5' } }));
+    await assertAgree(orgs, third.height);
+    for (const org of orgs) {
+      const p = await get<{ status: string; registeredAt: number }>(org, '/api/v1/participants/org_5');
+      assert.deepEqual([p.status, p.registeredAt], ['active', third.height], org.id);
+      const g = await get<{ proposals: { id: string; status: string; approvals: string[] }[] }>(org, '/api/v1/governance');
+      assert.deepEqual(g.proposals.find((x) => x.id === 'gov_admit-5')?.approvals, [v1.id, v2.id, v3.id]);
+      assert.equal(g.proposals.find((x) => x.id === 'gov_admit-5')?.status, 'executed');
+    }
+    // The same app hash on every node: CometBFT block third+1 carries the app hash after block `third`.
+    const appHashes = async (height: number): Promise<string[]> => {
+      await waitFor(`block ${height} everywhere`, async () => {
+        const all = await Promise.all(
+          orgs.map((o) => fetch(`http://127.0.0.1:${o.rpcPort}/block?height=${height}`).then((r) => r.ok)),
+        );
+        return all.every(Boolean);
+      });
+      return Promise.all(
+        orgs.map(async (o) => {
+          const res = (await (await fetch(`http://127.0.0.1:${o.rpcPort}/block?height=${height}`)).json()) as {
+            result: { block: { header: { app_hash: string } } };
+          };
+          return res.result.block.header.app_hash;
+        }),
+      );
+    };
+    const hashes = await appHashes(third.height + 1);
+    assert.ok(
+      hashes.every((h) => h === hashes[0] && h.length === 64),
+      hashes.join(' '),
+    );
+    // A late fourth approval changes nothing.
+    const late = await fetch(`http://127.0.0.1:${orgs[3]!.httpPort}/api/v1/txs`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ tx: toBase64(v4.sign({ type: 'governance.approve', body: { proposal: 'gov_admit-5' } }).wire) }),
+    });
+    assert.equal(((await late.json()) as { code: string }).code, 'state.conflict');
+    v4.setNextSeq(v4.nextSeq - 1);
+
+    // Validator set changes reach CometBFT (validator_updates, effective two blocks later).
+    const cometValidators = async (org: NetworkOrg): Promise<string[]> => {
+      const res = (await (await fetch(`http://127.0.0.1:${org.rpcPort}/validators`)).json()) as {
+        result: { validators: { pub_key: { value: string } }[] };
+      };
+      return res.result.validators.map((v) => v.pub_key.value).sort();
+    };
+    const extra = generateKeyPair(); // a fifth validator with no node: 40 of 50 power stays online
+    const add = { id: 'gov_add-5', until: 100_000, action: 'add-validator' as const, key: extra.publicKey, name: 'org_5' };
+    await submit(orgs[0]!, v1.sign({ type: 'governance.propose', body: add }));
+    await submit(orgs[0]!, v2.sign({ type: 'governance.approve', body: { proposal: 'gov_add-5' } }));
+    const added = await submit(orgs[0]!, v3.sign({ type: 'governance.approve', body: { proposal: 'gov_add-5' } }));
+    await assertAgree(orgs, added.height);
+    for (const org of orgs)
+      await waitFor(`${org.id}: CometBFT has 5 validators`, async () =>
+        (await cometValidators(org)).includes(toBase64(extra.publicKey)),
+      );
+    // Remove it again: five validators now, so it takes four approvals.
+    const remove = { id: 'gov_rm-5', until: 100_000, action: 'remove-validator' as const, key: extra.publicKey };
+    await submit(orgs[1]!, v2.sign({ type: 'governance.propose', body: remove }));
+    await submit(orgs[1]!, v3.sign({ type: 'governance.approve', body: { proposal: 'gov_rm-5' } }));
+    const three = await submit(orgs[1]!, v4.sign({ type: 'governance.approve', body: { proposal: 'gov_rm-5' } }));
+    assert.equal(
+      (await get<{ validators: unknown[] }>(orgs[1]!, '/api/v1/governance')).validators.length,
+      5,
+      '3 of 5 is not enough',
+    );
+    await assertAgree(orgs, three.height);
+    const removed = await submit(orgs[1]!, v1.sign({ type: 'governance.approve', body: { proposal: 'gov_rm-5' } }));
+    await assertAgree(orgs, removed.height);
+    for (const org of orgs)
+      await waitFor(`${org.id}: CometBFT back to 4 validators`, async () => (await cometValidators(org)).length === 4);
+    const after = await submit(orgs[0]!, registerPatient(registrar).tx);
+    await assertAgree(orgs, after.height);
   });
 
   it('keeps committing with one validator killed (-9), and the restarted one catches up and agrees', async () => {

@@ -29,7 +29,10 @@ import {
   submit,
   validatorIdentity,
 } from './support/memory-ledger.js';
-import { startTestNode } from './support/fixtures.js';
+import { execFile } from 'node:child_process';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { PASSPHRASE, startTestNode, startTestServer } from './support/fixtures.js';
 import { paths } from '../src/node/data-dir.js';
 
 /** A chain with `n` validators (keys "v1".."vn"), and their signing identities. */
@@ -316,6 +319,70 @@ describe('a solo node', () => {
       assert.equal(report.txs, 1);
     } finally {
       await t.close();
+    }
+  });
+});
+
+describe('medledger governance (CLI) against a solo node', () => {
+  const ROOT = fileURLToPath(new URL('../../', import.meta.url));
+  const cli = (args: readonly string[]): Promise<{ code: number | null; stdout: string; stderr: string }> => {
+    const env: NodeJS.ProcessEnv = { ...process.env, MEDLEDGER_KEY_PASSPHRASE: PASSPHRASE };
+    return new Promise((resolve) => {
+      execFile(
+        process.execPath,
+        [join(ROOT, 'bin', 'medledger.js'), 'governance', ...args],
+        { cwd: ROOT, env, timeout: 60_000 },
+        (error, stdout, stderr) =>
+          resolve({ code: error ? (typeof error.code === 'number' ? error.code : null) : 0, stdout, stderr }),
+      );
+    });
+  };
+
+  test('propose executes with the node’s own approval; list and the HTTP listing show it; a bad vote is refused', async () => {
+    const server = await startTestServer();
+    try {
+      const key = toHex(keysFrom('cli-newcomer').publicKey);
+      const args = ['--data', server.dir, '--node', server.url];
+      const proposed = await cli([
+        'propose',
+        '--action',
+        'admit-organization',
+        '--org',
+        'org_cli-new',
+        '--key',
+        key,
+        '--name',
+        'CLI New',
+        '--id',
+        'gov_cli',
+        ...args,
+      ]);
+      assert.equal(proposed.code, 0, proposed.stderr);
+      assert.match(proposed.stdout, /^committed [0-9a-f]{64} at block \d+ \(signed by val_[0-9a-f]{40}\)$/m);
+      assert.equal(server.node.chain.app.participant('org_cli-new')?.status, 'active');
+      const listed = await cli(['list', '--node', server.url]);
+      assert.equal(listed.code, 0, listed.stderr);
+      assert.match(listed.stdout, /gov_cli {2}admit-organization {2}executed {2}1\/1 approvals/);
+      const view = (await (await fetch(`${server.url}/api/v1/governance`)).json()) as {
+        validators: { id: string; nextSeq: number }[];
+        proposals: { id: string; status: string; org: string; key: string }[];
+      };
+      assert.deepEqual(
+        view.validators.map((v) => v.nextSeq),
+        [1],
+      );
+      assert.deepEqual(view.proposals[0], { ...view.proposals[0], id: 'gov_cli', status: 'executed', org: 'org_cli-new', key });
+      const one = await fetch(`${server.url}/api/v1/governance/proposals/gov_cli`);
+      assert.equal(one.status, 200);
+      assert.equal((await fetch(`${server.url}/api/v1/governance/proposals/gov_none`)).status, 404);
+      // Approving an executed proposal: refused with the ledger's code, nothing changes.
+      const again = await cli(['approve', 'gov_cli', ...args]);
+      assert.equal(again.code, 1);
+      assert.match(again.stderr, /state\.conflict/);
+      const bad = await cli(['propose', '--action', 'crown-king', ...args]);
+      assert.equal(bad.code, 2);
+    } finally {
+      await server.close();
     }
   });
 });

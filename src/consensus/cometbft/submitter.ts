@@ -49,6 +49,12 @@ export class CometSubmitter {
     if (this.#closed) return reject('node.shutting_down', 'the node is shutting down');
     const admitted = this.#app.chain.app.checkTx(tx);
     if (!admitted.ok) return { ok: false, error: admitted.error };
+    // A transaction that cannot apply on the committed state (a double vote, a taken id) would
+    // never be proposed (PrepareProposal drops it) and its caller would wait for the timeout:
+    // refuse it now. Only a sequence gap may be filled by a predecessor still in flight.
+    const head = this.#app.chain.head();
+    const dryRun = this.#app.chain.app.beginBlock({ height: head.height + 1, time: head.time }).deliver(tx);
+    if (!dryRun.ok && dryRun.error.code !== 'tx.sequence_gap') return { ok: false, error: dryRun.error };
     const key = toHex(tx.hash);
     this.#app.remember(tx); // CheckTx need not check the signature again
     const done = new Promise<SubmitOutcome>((resolve) => {

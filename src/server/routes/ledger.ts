@@ -10,6 +10,7 @@ import { UNREVIEWED_PREFIX } from '../../state/access.js';
 import { encodeGenesis } from '../../ledger/genesis.js';
 import type { StoredBlock } from '../../storage/ports.js';
 import { eventRoutes } from './events.js';
+import { governanceRoutes } from './governance.js';
 
 const HEX32 = '^[0-9a-f]{64}$';
 const MAX_PAGE = 100;
@@ -64,6 +65,7 @@ export function ledgerRoutes(node: LedgerNode): FastifyPluginAsync {
 
   return async (app) => {
     await app.register(eventRoutes(chain));
+    await app.register(governanceRoutes(chain));
     app.get('/status', { schema: { summary: 'Chain status', response: { 200: anyObject } } }, async () => {
       const head = chain.head();
       return {
