@@ -6,7 +6,8 @@
  * `npm run bench -- --quick` runs 10k only. `--fhir-only` runs only the FHIR section (the ledger
  * sections of latest.json are kept from the previous run). `--fhir-profile` runs only the FHIR
  * HTTP creates and writes nothing (for `node --cpu-prof dist/bench/run.js --fhir-profile`). Last, access
- * decisions at 2,000 patients (bench/access.ts; alone: `node dist/bench/access.js [patients]`).
+ * decisions at 2,000 patients (bench/access.ts; alone: `node dist/bench/access.js [patients]`), then
+ * device ingest (bench/devices.ts; alone: `node dist/bench/devices.js [samplesPerRun] [batchSize]`).
  * `--fhir-writes` runs only the FHIR write figures (HTTP creates, in-process creates, Bundle
  * ingest; quick sizes), prints them as JSON and writes nothing.
  */
@@ -18,6 +19,7 @@ import { runHttp, type HttpResult } from './http.js';
 import { runInProcess, type InProcessResult } from './inprocess.js';
 import { fhirTable, runFhirBench, type FhirBenchResult } from './fhir.js';
 import { accessTable, runAccessBench } from './access.js';
+import { devicesTable, runDevicesBench } from './devices.js';
 
 const quick = process.argv.includes('--quick');
 const fhirProfile = process.argv.includes('--fhir-profile');
@@ -71,9 +73,11 @@ for (const size of fhirOnly ? [] : [20_000]) {
 const fhir: FhirBenchResult = (await runFhirBench({ quick, log }))!;
 log('access decisions, 2,000 patients');
 const access = await runAccessBench(2_000);
+log('device ingest');
+const devices = await runDevicesBench(quick ? 96_000 : 480_000);
 
 const machine = { cpus: cpus().length, model: cpus()[0]?.model ?? 'unknown', node: process.version };
-const results = { date: new Date().toISOString(), machine, inProcess, http, fhir, access };
+const results = { date: new Date().toISOString(), machine, inProcess, http, fhir, access, devices };
 mkdirSync(outDir, { recursive: true });
 writeFileSync(join(outDir, 'latest.json'), `${JSON.stringify(results, null, 2)}\n`);
 const fhirName = `fhir-${quick ? 'quick' : 'full'}`;
@@ -111,6 +115,7 @@ for (const h of http) {
 }
 rows.push(...fhirTable(fhir));
 rows.push(...accessTable(access));
+rows.push(...devicesTable(devices));
 const table = `${rows.join('\n')}\n`;
 writeFileSync(join(outDir, 'latest.md'), table);
 console.log(table);
