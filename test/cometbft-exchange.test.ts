@@ -1,0 +1,244 @@
+/**
+ * Cross-organization reads on a real 4-validator CometBFT network, over HTTP with real access
+ * tokens: organization 1 holds a patient's records; organization 2 registers the same patient by
+ * pseudonym, and its clinician's Patient/$everything spans both custodians — only while the
+ * patient's consent to organization 2 is in force (granted → the records; revoked or expired →
+ * nothing) or the clinician opened emergency access. Every decision organization 1 takes is an
+ * access event on the ledger that all four nodes hold. Needs cometbft (see cometbft-network.test.ts).
+ */
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import type { Bundle, BundleEntry, OperationOutcome, Resource } from '@medplum/fhirtypes';
+import { Identity, randomPseudonym } from '../src/client/identity.js';
+import { generateKeyPair, keyPairFromSeed, type KeyPair } from '../src/crypto/ed25519.js';
+import { AuthStore } from '../src/auth/store.js';
+import { mintAccessToken, signingKey } from '../src/auth/tokens.js';
+import { ORG_KEY, paths, resolvePassphrase } from '../src/node/data-dir.js';
+import { FileKeyStore } from '../src/storage/file-keystore.js';
+import { VaultStore, vaultPaths } from '../src/vault/store.js';
+import { PSEUDONYM_SYSTEM } from '../src/fhir/repository.js';
+import type { TxPayload } from '../src/ledger/tx.js';
+import { cometbftBinary, createNetwork, startOrg, stopOrg, type NetworkOrg } from '../src/consensus/cometbft/network.js';
+import { tempDir } from './support/fixtures.js';
+import { apiOf, freeBase, getJson, submitTx, waitFor } from './support/network.js';
+
+const binary = cometbftBinary();
+const required = process.env['MEDLEDGER_REQUIRE_ALL'] === '1';
+const skip = !binary && !required ? 'cometbft not installed (PATH or COMETBFT_BIN); see .ci/run' : false;
+const CHAIN = 'exchange-net';
+const MARKER = `netmarker${randomBytes(4).toString('hex')}`;
+
+interface LedgerTx {
+  tx: { type: string; signer: string; body: { events?: { actor: string; decision: string; basis?: string; grant?: string }[] } };
+}
+
+describe('record exchange on a 4-validator CometBFT network', { skip, timeout: 240_000 }, () => {
+  let temp: { path: string; remove: () => void };
+  let orgs: readonly NetworkOrg[];
+  let a: NetworkOrg;
+  let b: NetworkOrg;
+  let tokenA: string;
+  let tokenB: string;
+  let pseudonym: string;
+  let patient: Identity;
+  let patientAtB: string;
+  const orgKeys = new Map<string, KeyPair>();
+
+  /** An organization's transaction, signed with its key at its next sequence number. */
+  async function asOrg(org: NetworkOrg, payload: TxPayload): Promise<void> {
+    const { nextSeq } = await getJson<{ nextSeq: number }>(org, `/api/v1/participants/${org.id}`);
+    await submitTx(org, new Identity(CHAIN, org.id, orgKeys.get(org.id)!, nextSeq).sign(payload));
+  }
+
+  /** A practitioner on the ledger with a login account and a 10-minute token for their node's FHIR API. */
+  async function clinician(org: NetworkOrg, id: string): Promise<string> {
+    await asOrg(org, {
+      type: 'participant.register',
+      body: { kind: 'practitioner', id, key: generateKeyPair().publicKey, org: org.id, roles: ['clinician'] },
+    });
+    const keystore = FileKeyStore.open(paths(org.dataDir).keystore, resolvePassphrase(org.dataDir));
+    const store = AuthStore.open(org.dataDir, keystore);
+    try {
+      await store.addAccount({ id, kind: 'practitioner', username: id.slice(5), password: 'long enough password', display: id });
+      const key = await signingKey(store, { create: false });
+      return await mintAccessToken(key, {
+        origin: apiOf(org),
+        subject: id,
+        clientId: 'medledger-cli',
+        scope: 'user/*.cruds',
+        ttlSeconds: 600,
+      });
+    } finally {
+      store.close();
+    }
+  }
+
+  async function fhir<T = Resource>(org: NetworkOrg, token: string, method: string, path: string, body?: unknown) {
+    const res = await fetch(`${apiOf(org)}/fhir/${path}`, {
+      method,
+      headers: { authorization: `Bearer ${token}`, 'content-type': 'application/fhir+json', accept: 'application/fhir+json' },
+      ...(body !== undefined && { body: JSON.stringify(body) }),
+      signal: AbortSignal.timeout(30_000),
+    });
+    return { status: res.status, body: (await res.json()) as T };
+  }
+
+  /** What organization 2's clinician sees of the patient, across custodians. */
+  async function everythingAtB(): Promise<BundleEntry[]> {
+    const reply = await fhir<Bundle>(b, tokenB, 'GET', `Patient/${patientAtB}/$everything`);
+    assert.equal(reply.status, 200, JSON.stringify(reply.body));
+    const outcome = reply.body.entry?.find((e) => e.search?.mode === 'outcome')?.resource as OperationOutcome | undefined;
+    assert.equal(outcome, undefined, `a custodian failed: ${JSON.stringify(outcome)}`);
+    return reply.body.entry ?? [];
+  }
+  const fromA = (entries: BundleEntry[]) => entries.filter((e) => e.fullUrl?.startsWith(`${apiOf(a)}/fhir/`));
+
+  /** Waits until every node's ledger holds an access event of organization 2's clinician matching `match`. */
+  async function onEveryLedger(match: (e: NonNullable<LedgerTx['tx']['body']['events']>[number]) => boolean): Promise<void> {
+    for (const org of orgs) {
+      await waitFor(`${org.id} to hold the access event`, async () => {
+        const { txs } = await getJson<{ txs: LedgerTx[] }>(org, `/api/v1/subjects/${pseudonym}/txs?limit=50`);
+        return txs.some(
+          (t) =>
+            t.tx.type === 'access.log' &&
+            t.tx.signer === a.id &&
+            (t.tx.body.events ?? []).some((e) => e.actor === 'prac_b-er' && match(e)),
+        );
+      });
+    }
+  }
+
+  before(async () => {
+    assert.ok(binary, 'cometbft is required (MEDLEDGER_REQUIRE_ALL=1): install it as .ci/run does or set COMETBFT_BIN');
+    temp = tempDir('mlxnet-');
+    const base = await freeBase();
+    const network = createNetwork({
+      dir: temp.path,
+      orgs: 4,
+      chain: CHAIN,
+      basePort: base,
+      httpBasePort: base + 5,
+      timeoutCommitMs: 150,
+      timeoutProposeMs: 800,
+      timeoutVoteMs: 300,
+      gossipMs: 20,
+    });
+    orgs = network.orgs;
+    [a, b] = [orgs[0]!, orgs[1]!];
+    for (const org of [a, b]) {
+      const keystore = FileKeyStore.open(paths(org.dataDir).keystore, resolvePassphrase(org.dataDir));
+      orgKeys.set(org.id, keyPairFromSeed(keystore.secretKey(ORG_KEY)!));
+    }
+    await Promise.all(orgs.map((org) => startOrg(org)));
+    tokenA = await clinician(a, 'prac_a-gp');
+    tokenB = await clinician(b, 'prac_b-er');
+
+    // Organization 1 records a patient's history; the patient enrolls with a key of their own.
+    const created = await fhir(a, tokenA, 'POST', 'Patient', { resourceType: 'Patient', name: [{ family: 'Example' }] });
+    assert.equal(created.status, 201, JSON.stringify(created.body));
+    const obs = await fhir(a, tokenA, 'POST', 'Observation', {
+      resourceType: 'Observation',
+      status: 'final',
+      code: { coding: [{ system: 'http://loinc.org', code: '8480-6' }], text: `systolic ${MARKER}` },
+      subject: { reference: `Patient/${created.body.id}` },
+      valueQuantity: { value: 128, unit: 'mm[Hg]', system: 'http://unitsofmeasure.org', code: 'mm[Hg]' },
+    });
+    assert.equal(obs.status, 201, JSON.stringify(obs.body));
+    const keystore = FileKeyStore.open(paths(a.dataDir).keystore, resolvePassphrase(a.dataDir));
+    const vault = new VaultStore(vaultPaths(a.dataDir).db, keystore, { readonly: true });
+    try {
+      pseudonym = vault.pseudonymOf(created.body.id!)!;
+    } finally {
+      vault.close();
+    }
+    const keys = generateKeyPair();
+    await asOrg(a, { type: 'participant.register', body: { kind: 'patient', id: pseudonym, key: keys.publicKey } });
+    patient = new Identity(CHAIN, pseudonym, keys);
+
+    // Organization 2 registers the same person by their network pseudonym.
+    const linked = await fhir(b, tokenB, 'POST', 'Patient', {
+      resourceType: 'Patient',
+      identifier: [{ system: PSEUDONYM_SYSTEM, value: pseudonym }],
+      name: [{ family: 'Example' }],
+    });
+    assert.equal(linked.status, 201, JSON.stringify(linked.body));
+    patientAtB = linked.body.id!;
+  });
+
+  after(async () => {
+    if (orgs) await Promise.all(orgs.map((org) => stopOrg(org, 'SIGKILL')));
+    temp?.remove();
+  });
+
+  it('without a grant, organization 2 sees only its own record and the refusal is on every ledger', async () => {
+    const entries = await everythingAtB();
+    assert.deepEqual(fromA(entries), []);
+    assert.deepEqual(
+      entries.map((e) => e.resource?.resourceType),
+      ['Patient'],
+    );
+    await onEveryLedger((e) => e.decision === 'deny');
+  });
+
+  let consent: string;
+  it('the patient grants organization 2: its clinician reads organization 1’s records, logged under the consent everywhere', async () => {
+    consent = randomPseudonym('cns');
+    await submitTx(
+      b,
+      patient.sign({
+        type: 'consent.grant',
+        body: { id: consent, patient: pseudonym, grantee: b.id, purpose: 'TREAT', until: Date.now() + 3_600_000 },
+      }),
+    );
+    const remote = fromA(await everythingAtB());
+    assert.deepEqual(remote.map((e) => e.resource?.resourceType).sort(), ['Observation', 'Patient']);
+    assert.match(JSON.stringify(remote), new RegExp(MARKER));
+    await onEveryLedger((e) => e.decision === 'permit' && e.basis === 'consent' && e.grant === consent);
+  });
+
+  it('revoked → denied; a consent that expired → denied', async () => {
+    await submitTx(a, patient.sign({ type: 'consent.revoke', body: { id: consent } }));
+    assert.deepEqual(fromA(await everythingAtB()), []);
+    const brief = randomPseudonym('cns');
+    const until = Date.now() + 6000;
+    await submitTx(
+      b,
+      patient.sign({
+        type: 'consent.grant',
+        body: { id: brief, patient: pseudonym, grantee: b.id, purpose: 'TREAT', until },
+      }),
+    );
+    assert.equal(fromA(await everythingAtB()).length, 2, 'in force');
+    await new Promise((r) => setTimeout(r, until - Date.now() + 500));
+    assert.deepEqual(fromA(await everythingAtB()), [], 'expired');
+  });
+
+  it('break-glass at organization 2 opens organization 1’s records too, accounted for on every ledger', async () => {
+    const opened = await fhir(b, tokenB, 'POST', `Patient/${patientAtB}/$break-glass`, {
+      resourceType: 'Parameters',
+      parameter: [
+        { name: 'reason', valueCode: 'emergency-treatment' },
+        { name: 'justification', valueString: 'unconscious on arrival, history needed' },
+        { name: 'minutes', valueInteger: 30 },
+      ],
+    });
+    assert.equal(opened.status, 200, JSON.stringify(opened.body));
+    assert.equal(fromA(await everythingAtB()).length, 2);
+    await onEveryLedger((e) => e.decision === 'permit' && e.basis === 'break-glass');
+  });
+
+  it('all four nodes still agree on the latest block', async () => {
+    const { height } = await getJson<{ height: number }>(a, '/api/v1/status');
+    const hashes = await Promise.all(
+      orgs.map(async (org) => {
+        await waitFor(
+          `${org.id} at ${height}`,
+          async () => (await getJson<{ height: number }>(org, '/api/v1/status')).height >= height,
+        );
+        return (await getJson<{ hash: string }>(org, `/api/v1/blocks/${height}`)).hash;
+      }),
+    );
+    assert.equal(new Set(hashes).size, 1);
+  });
+});
