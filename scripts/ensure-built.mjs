@@ -1,6 +1,7 @@
 // Makes `npm start` / `npm test` work on a fresh clone: installs dependencies when the lockfile
-// changed since the last install, compiles TypeScript when any source is newer than the build, and
-// generates the FHIR validators (scripts/gen-fhir-validators.mjs) when they are missing or stale.
+// changed since the last install, compiles TypeScript when any source is newer than the build,
+// generates the FHIR validators (scripts/gen-fhir-validators.mjs) when they are missing or stale, and
+// builds the web app (web/, Vite) into dist/web when its sources or the SDK it bundles changed.
 import { execSync } from 'node:child_process';
 import { existsSync, readFileSync, writeFileSync, statSync, readdirSync, rmSync } from 'node:fs';
 import { createHash } from 'node:crypto';
@@ -19,12 +20,12 @@ if (!existsSync(installStamp) || readFileSync(installStamp, 'utf8') !== lockHash
   writeFileSync(installStamp, lockHash);
 }
 
-function newestMtime(dir) {
+function newestMtime(dir, extensions = ['.ts']) {
   let newest = 0;
   for (const entry of readdirSync(dir, { withFileTypes: true })) {
     const path = join(dir, entry.name);
-    if (entry.isDirectory()) newest = Math.max(newest, newestMtime(path));
-    else if (entry.name.endsWith('.ts')) newest = Math.max(newest, statSync(path).mtimeMs);
+    if (entry.isDirectory()) newest = Math.max(newest, newestMtime(path, extensions));
+    else if (extensions.some((ext) => entry.name.endsWith(ext))) newest = Math.max(newest, statSync(path).mtimeMs);
   }
   return newest;
 }
@@ -35,10 +36,11 @@ const sourcesChanged = Math.max(
 );
 if (!existsSync(buildStamp) || statSync(buildStamp).mtimeMs < sourcesChanged) {
   console.error('medledger: compiling TypeScript…');
-  // dist/generated (the FHIR validators) depends on package-lock.json, not on src/: keep it.
+  // dist/generated (the FHIR validators) depends on package-lock.json, not on src/, and dist/web
+  // has its own freshness check below: keep both.
   if (existsSync(join(root, 'dist'))) {
     for (const entry of readdirSync(join(root, 'dist'))) {
-      if (entry !== 'generated') rmSync(join(root, 'dist', entry), { recursive: true, force: true });
+      if (entry !== 'generated' && entry !== 'web') rmSync(join(root, 'dist', entry), { recursive: true, force: true });
     }
   }
   run('npx tsc -p tsconfig.json');
@@ -54,4 +56,18 @@ if (
   statSync(fhirValidators).mtimeMs < Math.max(statSync(join(root, 'package-lock.json')).mtimeMs, statSync(fhirGenerator).mtimeMs)
 ) {
   run(`node ${JSON.stringify(fhirGenerator)}`);
+}
+
+// The web app (served by the node at /): rebuilt when web/ or the parts of src/ it bundles (the
+// client SDK and the ledger encoders and crypto it reuses) are newer than the last build.
+const webStamp = join(root, 'dist', 'web', '.build-stamp');
+const webSources = Math.max(
+  newestMtime(join(root, 'web'), ['.ts', '.tsx', '.css', '.html', '.json']),
+  ...['src/client', 'src/ledger', 'src/crypto'].map((d) => newestMtime(join(root, d))),
+  statSync(join(root, 'package-lock.json')).mtimeMs,
+);
+if (!existsSync(webStamp) || statSync(webStamp).mtimeMs < webSources) {
+  console.error('medledger: building the web app…');
+  run('npx vite build web --logLevel warn');
+  writeFileSync(webStamp, new Date().toISOString());
 }

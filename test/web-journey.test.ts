@@ -147,7 +147,7 @@ describe('web app: patient and clinician journeys', { skip: skipUnlessBrowser(),
 
     await clinician.getByLabel('What to record').selectOption('Observation');
     await clinician.getByLabel('Measurement (LOINC)').selectOption('weight');
-    await clinician.getByLabel(/^Value/).fill('123.4');
+    await clinician.getByLabel(/^Value/).fill('78.2');
     await clinician.getByRole('button', { name: /^Save vital sign/ }).click();
     await clinician.getByText(/Saved Observation\/.+ committed to the ledger/).waitFor(SLOW);
 
@@ -159,7 +159,7 @@ describe('web app: patient and clinician journeys', { skip: skipUnlessBrowser(),
     await patient.locator(`figure[data-measure="weight"][data-points="${weightPoints + 1}"]`).waitFor(SLOW);
     await patient
       .locator('figure[data-measure="weight"]')
-      .getByText(/latest 123\.4 kg/)
+      .getByText(/latest 78\.2 kg/)
       .waitFor();
     await screenshot(patient, 'patient-trends');
   });

@@ -10,6 +10,7 @@ import type { FhirRepository } from '../fhir/repository.js';
 import type { LedgerNode } from '../node/ledger-node.js';
 import type { AuthService } from '../auth/service.js';
 import type { PractitionerRole } from '../ledger/payloads/participant.js';
+import { DEMO_WEB_PATIENTS } from './consents.js';
 
 export const WEB_CLIENT_ID = 'medledger-web';
 
@@ -45,7 +46,7 @@ export interface DemoAccount {
   readonly what: string;
 }
 
-/** The public client of the future web app (authorization code + PKCE, no secret). */
+/** The public client of the web app (authorization code + PKCE, no secret). */
 export function webClientMetadata(): { client_id: string } & Record<string, unknown> {
   return {
     client_id: WEB_CLIENT_ID,
@@ -101,12 +102,12 @@ export async function ensureDemoAccounts(
     out.push({ username: p.username, password: p.password, id: p.id, what: `${p.roles.join(', ')} (${p.display})` });
   }
   const patients = repository.vault.db
-    .prepare("SELECT id FROM current WHERE type = 'Patient' AND deleted = 0 AND version > 0 ORDER BY res LIMIT 2")
+    .prepare("SELECT id FROM current WHERE type = 'Patient' AND deleted = 0 AND version > 0 ORDER BY res LIMIT ?")
     .pluck()
-    .all() as string[];
+    .all(DEMO_WEB_PATIENTS) as string[];
   for (const [i, patient] of patients.entries()) {
     const username = `patient${i + 1}`;
-    const pseudonym = repository.vault.patientPseudonym(patient)!;
+    const pseudonym = repository.vault.patientPseudonym(patient, { create: true })!;
     const existing = auth.store.account(pseudonym) ?? auth.store.accountByUsername(username);
     if (!existing)
       await auth.store.addAccount({

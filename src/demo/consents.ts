@@ -3,7 +3,11 @@
  * generated here — standing in for the patient's own device, which a demo does not have; the
  * key is not kept — and grants the node's organization consent for treatment, except every
  * tenth patient, who has not consented: their records stay hidden from clinicians until a
- * consent or an emergency access opens them. Idempotent: enrolled patients are skipped.
+ * consent or an emergency access opens them. The first DEMO_WEB_PATIENTS patients are the demo's
+ * patient logins (src/demo/accounts.ts): they are left unenrolled, so that their first sign-in to
+ * the web app makes their key on their own device and enrolls it (POST /api/v1/enrollments), as a
+ * real patient would; until they share, clinicians do not see them. Idempotent: enrolled patients
+ * are skipped.
  */
 import { randomBytes } from 'node:crypto';
 import { Identity, randomPseudonym } from '../client/identity.js';
@@ -14,6 +18,9 @@ import type { SignedTx } from '../ledger/tx.js';
 
 /** Demo patients at these positions (0-based, in load order) have not consented. */
 export const withholdsConsent = (position: number): boolean => position % 10 === 9;
+
+/** The first patients (in load order) get web logins and enroll themselves on first sign-in. */
+export const DEMO_WEB_PATIENTS = 2;
 
 export interface DemoConsents {
   readonly enrolled: number;
@@ -30,7 +37,7 @@ export async function ensureDemoConsents(node: LedgerNode, repository: FhirRepos
   const grants: Promise<unknown>[] = [];
   for (const [position, patientId] of patients.entries()) {
     const pseudonym = repository.vault.patientPseudonym(patientId, { create: true })!;
-    if (node.chain.app.participant(pseudonym)) continue;
+    if (node.chain.app.participant(pseudonym) || position < DEMO_WEB_PATIENTS) continue;
     const device = new Identity(node.chain.chainId, pseudonym, generateKeyPair());
     const registered = await node.submitOwn({
       type: 'participant.register',

@@ -12,6 +12,13 @@ import { usePatient } from './context';
 type Any = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
 
 const when = (iso: string) => iso.slice(0, 19).replace('T', ' ');
+const ACTIONS: Record<string, string> = {
+  read: 'read',
+  'search-type': 'search',
+  'history-instance': 'history',
+  operation: 'whole record',
+};
+const records = (n: number) => `${n} record${n === 1 ? '' : 's'}`;
 
 export function AccessLog() {
   const { fhir, session } = usePatient();
@@ -63,13 +70,16 @@ export function AccessLog() {
                 const emergency = e.purposeOfEvent?.[0]?.coding?.[0]?.code === 'ETREAT';
                 const who = e.agent?.[0]?.who?.identifier?.value ?? '?';
                 const policy: string = e.agent?.[0]?.policy?.[0] ?? '';
-                const basis = emergency
-                  ? 'emergency access'
-                  : policy.includes('cns_')
-                    ? 'your consent'
-                    : who === session.subject
-                      ? 'you'
-                      : 'care relationship';
+                const permitted = e.outcome === '0';
+                const basis = !permitted
+                  ? '—'
+                  : emergency
+                    ? 'emergency access'
+                    : policy.includes('cns_')
+                      ? 'your consent'
+                      : who === session.subject
+                        ? 'you'
+                        : 'care relationship';
                 return (
                   <tr key={e.id} className={emergency ? 'urgent' : undefined} data-emergency={emergency || undefined}>
                     <td>{when(e.recorded)}</td>
@@ -78,10 +88,10 @@ export function AccessLog() {
                       {who === session.subject && ' (you)'}
                     </td>
                     <td>
-                      {e.subtype?.[0]?.code ?? 'access'} · {Math.max(0, (e.entity?.length ?? 1) - 1)} records
+                      {ACTIONS[e.subtype?.[0]?.code] ?? 'access'} · {records(Math.max(0, (e.entity?.length ?? 1) - 1))}
                     </td>
                     <td>{emergency ? <strong>Break-glass (emergency)</strong> : basis}</td>
-                    <td>{e.outcome === '0' ? 'permitted' : 'refused'}</td>
+                    <td>{permitted ? 'permitted' : <strong>refused</strong>}</td>
                   </tr>
                 );
               })}

@@ -32,6 +32,7 @@ interface Notification {
   readonly id: number;
   readonly text: string;
   readonly urgent: boolean;
+  readonly count: number;
 }
 
 /** What a ledger transaction about me means, in words (or nothing worth a notification). */
@@ -95,9 +96,12 @@ function Portal({ session, path, onSignOut }: { session: Session; path: string; 
       const what = describe(tx, session.subject);
       if (!what) return;
       if (what.recordChanged) reload();
-      setNotifications((list) =>
-        [{ id: tx.index, text: what.text, urgent: what.urgent }, ...list.filter((n) => n.id !== tx.index)].slice(0, 5),
-      );
+      // Repeats (a clinician reading page after page) fold into one line with a count.
+      setNotifications((list) => {
+        const same = list.find((n) => n.text === what.text);
+        const rest = list.filter((n) => n !== same);
+        return [{ id: tx.index, text: what.text, urgent: what.urgent, count: (same?.count ?? 0) + 1 }, ...rest].slice(0, 4);
+      });
     },
     [reload, session.subject],
   );
@@ -147,6 +151,7 @@ function Portal({ session, path, onSignOut }: { session: Session; path: string; 
         {notifications.map((n) => (
           <p key={n.id} className={n.urgent ? 'notification urgent' : 'notification'}>
             {n.text}
+            {n.count > 1 && <span className="count"> ({n.count}×)</span>}
           </p>
         ))}
       </section>
