@@ -195,6 +195,21 @@ describe('record exchange on a 4-validator CometBFT network', { skip, timeout: 2
     assert.deepEqual(remote.map((e) => e.resource?.resourceType).sort(), ['Observation', 'Patient']);
     assert.match(JSON.stringify(remote), new RegExp(MARKER));
     await onEveryLedger((e) => e.decision === 'permit' && e.basis === 'consent' && e.grant === consent);
+    // A search in the patient's compartment spans both custodians as well.
+    const search = await fhir<Bundle>(
+      b,
+      tokenB,
+      'GET',
+      `Observation?patient=Patient/${patientAtB}&code=http://loinc.org|8480-6&_total=accurate`,
+    );
+    assert.equal(search.status, 200, JSON.stringify(search.body));
+    assert.equal(search.body.total, 1);
+    assert.deepEqual(
+      fromA(search.body.entry ?? []).map((e) => [e.search?.mode, e.resource?.resourceType]),
+      [['match', 'Observation']],
+    );
+    const none = await fhir<Bundle>(b, tokenB, 'GET', `Observation?patient=Patient/${patientAtB}&code=http://loinc.org|2339-0`);
+    assert.deepEqual(none.body.entry ?? [], []);
   });
 
   it('revoked → denied; a consent that expired → denied', async () => {

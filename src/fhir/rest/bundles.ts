@@ -26,10 +26,24 @@ function pageLink(base: string, type: string, params: URLSearchParams, offset: n
   return `${base}/${type}${query ? `?${query}` : ''}`;
 }
 
-export function searchsetBundle(base: string, type: string, params: URLSearchParams, result: SearchOutcome): Bundle {
+/** What other custodians added to a search (record exchange): their entries, totals and failures. */
+export interface RemoteMatches {
+  readonly entries: readonly (RemoteEntry & { readonly mode: 'match' | 'include' })[];
+  /** Their matches in total, when every one of them counted. */
+  readonly total?: number;
+  readonly problems?: OperationOutcome;
+}
+
+export function searchsetBundle(
+  base: string,
+  type: string,
+  params: URLSearchParams,
+  result: SearchOutcome,
+  remote?: RemoteMatches,
+): Bundle {
   const elements = result.query.elements;
-  const entry = (resource: Resource, mode: 'match' | 'include'): BundleEntry => ({
-    fullUrl: `${base}/${resource.resourceType}/${resource.id}`,
+  const entry = (resource: Resource, mode: 'match' | 'include', home = base): BundleEntry => ({
+    fullUrl: `${home}/${resource.resourceType}/${resource.id}`,
     resource: elements && mode === 'match' ? subset(resource, elements) : resource,
     search: { mode },
   });
@@ -44,11 +58,14 @@ export function searchsetBundle(base: string, type: string, params: URLSearchPar
   return {
     resourceType: 'Bundle',
     type: 'searchset',
-    ...(result.total !== undefined && { total: result.total }),
+    ...(result.total !== undefined && { total: result.total + (remote ? (remote.total ?? 0) : 0) }),
     link,
     ...nonEmpty([
       ...result.matches.map((r) => entry(r, 'match')),
+      ...(remote?.entries ?? []).filter((r) => r.mode === 'match').map((r) => entry(r.resource, 'match', r.base)),
       ...result.included.map((r) => entry(r, 'include')),
+      ...(remote?.entries ?? []).filter((r) => r.mode === 'include').map((r) => entry(r.resource, 'include', r.base)),
+      ...(remote?.problems ? [{ resource: remote.problems, search: { mode: 'outcome' as const } }] : []),
       ...(warnings.length > 0
         ? [
             {

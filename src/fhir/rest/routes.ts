@@ -5,17 +5,17 @@
 import type { FastifyInstance, FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
 import type { Binary, OperationOutcome, Resource } from '@medplum/fhirtypes';
 import { badRequest, FhirError, informational, notFound, outcome, preconditionFailed } from '../outcome.js';
-import type { FhirRepository, SavedResult, Stored } from '../repository.js';
+import type { FhirRepository, SavedResult, SearchOutcome, Stored } from '../repository.js';
 import type { AccessService } from '../../access/service.js';
 import { Enforcement } from './enforcement.js';
-import type { ExchangeClient, RemoteResource } from '../../exchange/requester.js';
+import type { CustodianResult, ExchangeClient, RemoteResource } from '../../exchange/requester.js';
 import type { AccessAction } from '../../ledger/payloads/access.js';
 import { ledgerViewRoutes } from './ledger-views.js';
 import { FHIR_JSON, principalOf } from './request.js';
 import { accessOperationRoutes } from './access-operations.js';
 import type { Chain } from '../../node/chain.js';
 import { provenanceForTarget, readProvenance } from '../provenance.js';
-import { collectionBundle, historyBundle, searchsetBundle } from './bundles.js';
+import { collectionBundle, historyBundle, searchsetBundle, type RemoteMatches } from './bundles.js';
 import { binaryUploadRoutes, wantsRawContent } from './binary.js';
 import { processBundle } from '../bundle.js';
 import { capabilityStatement } from './capability.js';
@@ -397,7 +397,9 @@ export const fhirRoutes: FastifyPluginAsync<FhirRoutesOptions> = async (app: Fas
     const { type } = request.params;
     const params = rawQuery(request);
     if (type === 'Provenance') return reply.type(FHIR_JSON).send(provenanceSearch(request, params));
-    return reply.type(FHIR_JSON).send(searchsetBundle(baseOf(request), type, params, await search(request, type, params)));
+    const result = await search(request, type, params);
+    const remote = await searchOtherCustodians(principalOf(request), type, params, result);
+    return reply.type(FHIR_JSON).send(searchsetBundle(baseOf(request), type, params, result, remote));
   });
 
   app.post<{ Params: Pick<Params, 'type'>; Body: unknown }>('/:type/_search', async (request, reply) => {
@@ -405,7 +407,9 @@ export const fhirRoutes: FastifyPluginAsync<FhirRoutesOptions> = async (app: Fas
     const params = rawQuery(request);
     if (request.body instanceof URLSearchParams) for (const [k, v] of request.body) params.append(k, v);
     if (type === 'Provenance') return reply.type(FHIR_JSON).send(provenanceSearch(request, params));
-    return reply.type(FHIR_JSON).send(searchsetBundle(baseOf(request), type, params, await search(request, type, params)));
+    const result = await search(request, type, params);
+    const remote = await searchOtherCustodians(principalOf(request), type, params, result);
+    return reply.type(FHIR_JSON).send(searchsetBundle(baseOf(request), type, params, result, remote));
   });
 
   app.post<{ Params: Pick<Params, 'type'>; Body: unknown }>('/:type', { bodyLimit: FHIR_BODY_LIMIT }, async (request, reply) => {
@@ -548,11 +552,14 @@ export const fhirRoutes: FastifyPluginAsync<FhirRoutesOptions> = async (app: Fas
     const pseudonym = repository.vault.patientPseudonym(patientId);
     if (!options.exchange || principal.kind !== 'practitioner' || pseudonym === undefined) return { remote: [] };
     const results = await options.exchange.fromAll(principal.id, pseudonym, { kind: 'everything' });
-    const remote = results.flatMap((r) => (r.ok ? r.resources : []));
+    return { remote: results.flatMap((r) => (r.ok ? r.resources : [])), ...custodianProblems(results) };
+  }
+
+  /** Custodians that could not answer, as an OperationOutcome: a partial record never looks complete. */
+  function custodianProblems(results: readonly CustodianResult[]): { problems?: OperationOutcome } {
     const failed = results.flatMap((r) => (r.ok ? [] : [r]));
-    if (failed.length === 0) return { remote };
+    if (failed.length === 0) return {};
     return {
-      remote,
       problems: outcome(
         failed.map((f) => ({
           severity: 'warning',
@@ -560,6 +567,38 @@ export const fhirRoutes: FastifyPluginAsync<FhirRoutesOptions> = async (app: Fas
           diagnostics: `records held by ${f.custodian} are missing: ${f.code}: ${f.message}`,
         })),
       ),
+    };
+  }
+
+  /**
+   * A practitioner's search within one patient's compartment (`patient=`/`subject=` one Patient,
+   * or Patient?_id=) spans the other custodians of that patient's records too: each runs it on its
+   * own records and ledger state. Their matches come on the first page, after this node's.
+   */
+  async function searchOtherCustodians(
+    principal: Principal,
+    type: string,
+    params: URLSearchParams,
+    result: SearchOutcome,
+  ): Promise<RemoteMatches | undefined> {
+    if (!options.exchange || principal.kind !== 'practitioner' || result.query.offset > 0) return undefined;
+    if (params.has('_summary') || params.has('_cursor')) return undefined;
+    const anchors = type === 'Patient' ? ['_id'] : ['patient', 'subject'];
+    const values = anchors.flatMap((name) => params.getAll(name));
+    const id = values.length === 1 ? /^(?:Patient\/)?([A-Za-z0-9\-.]{1,64})$/.exec(values[0]!)?.[1] : undefined;
+    const pseudonym = id === undefined || !repository.current('Patient', id) ? undefined : repository.vault.patientPseudonym(id);
+    if (pseudonym === undefined) return undefined;
+    const forwarded = new URLSearchParams([...params].filter(([name]) => !anchors.includes(name) && name !== '_offset'));
+    const results = await options.exchange.fromAll(principal.id, pseudonym, {
+      kind: 'search',
+      type,
+      params: forwarded.toString(),
+    });
+    const totals = results.map((r) => (r.ok ? r.total : undefined));
+    return {
+      entries: results.flatMap((r) => (r.ok ? r.resources : [])),
+      ...(totals.every((t) => t !== undefined) && { total: totals.reduce((sum, t) => sum + t, 0) }),
+      ...custodianProblems(results),
     };
   }
 
