@@ -164,6 +164,45 @@ describe('web app: patient and clinician journeys', { skip: skipUnlessBrowser(),
     await screenshot(patient, 'patient-trends');
   });
 
+  it('records a problem and a note with an attachment from the chart; bad input gets a clear message', async () => {
+    await clinician.getByLabel('What to record').selectOption('Observation');
+    await clinician.getByLabel('Measurement (LOINC)').selectOption('hba1c');
+    await clinician.getByLabel(/^Value/).fill('seven');
+    await clinician.getByRole('button', { name: /^Save vital sign/ }).click();
+    await clinician.getByRole('alert').filter({ hasText: 'The value must be a number.' }).waitFor();
+
+    await clinician.getByLabel('What to record').selectOption('Condition');
+    await clinician.getByLabel('What', { exact: true }).fill('Seasonal allergic rhinitis');
+    await clinician.getByLabel('SNOMED CT code (optional)').fill('367498001');
+    await clinician.getByRole('button', { name: /^Save problem/ }).click();
+    await clinician.getByText(/Saved Condition\/.+ committed to the ledger/).waitFor(SLOW);
+    await clinician.getByRole('region', { name: 'Problems' }).getByText('Seasonal allergic rhinitis').waitFor(SLOW);
+
+    await clinician.getByLabel('What to record').selectOption('Note');
+    await clinician.getByLabel('Title').fill('Allergy clinic letter');
+    await clinician.getByLabel('Note', { exact: true }).fill('Symptoms controlled with antihistamines.');
+    await clinician
+      .getByLabel(/^Attachment/)
+      .setInputFiles({ name: 'letter.txt', mimeType: 'text/plain', buffer: Buffer.from('scanned letter') });
+    await clinician.getByRole('button', { name: /^Save clinical note/ }).click();
+    await clinician.getByText(/Saved DocumentReference\/.+ committed to the ledger/).waitFor(SLOW);
+    await clinician.getByText('Symptoms controlled with antihistamines.').waitFor(SLOW);
+    const download = clinician.waitForEvent('download');
+    await clinician.getByRole('button', { name: 'Download letter.txt' }).click();
+    const file = await download;
+    const chunks: Buffer[] = [];
+    for await (const chunk of (await file.createReadStream())!) chunks.push(chunk as Buffer);
+    assert.equal(Buffer.concat(chunks).toString(), 'scanned letter');
+
+    // Amending with a resource the server refuses shows the server's reason.
+    await clinician.locator('.timeline button', { hasText: 'Seasonal allergic rhinitis' }).first().click();
+    await clinician.getByRole('button', { name: 'Amend this entry' }).click();
+    const json = clinician.getByLabel(/The entry as FHIR JSON/);
+    await json.fill((await json.inputValue()).replace('"onsetDateTime": "', '"onsetDateTime": "not a date '));
+    await clinician.getByRole('button', { name: 'Save amendment' }).click();
+    await clinician.locator('.amend').getByRole('alert').waitFor(SLOW);
+  });
+
   it('revokes the grant; the clinician loses the chart and opens emergency access, which the patient sees', async () => {
     await patient.getByRole('link', { name: 'Sharing' }).click();
     await patient
@@ -215,5 +254,38 @@ describe('web app: patient and clinician journeys', { skip: skipUnlessBrowser(),
     );
     assert.ok(overflow <= 1, `no horizontal scrolling at phone width (overflow ${overflow}px)`);
     await screenshot(patient, 'patient-phone');
+  });
+  it('opens the key from the passphrase backup after a reload (a wrong passphrase is refused), downloads the record and requests erasure', async () => {
+    await patient.setViewportSize({ width: 1280, height: 900 });
+    await patient.goto(`${server.url}/patient/download`);
+    const bundleDownload = patient.waitForEvent('download');
+    await patient.getByRole('button', { name: 'Download FHIR Bundle (JSON)' }).click();
+    const chunks: Buffer[] = [];
+    for await (const chunk of (await (await bundleDownload).createReadStream())!) chunks.push(chunk as Buffer);
+    const bundle = JSON.parse(Buffer.concat(chunks).toString()) as {
+      resourceType: string;
+      entry: { resource: { resourceType: string } }[];
+    };
+    assert.equal(bundle.resourceType, 'Bundle');
+    assert.ok(bundle.entry.some((e) => e.resource.resourceType === 'Patient'));
+    assert.ok(bundle.entry.some((e) => e.resource.resourceType === 'Observation'));
+    await patient.getByRole('heading', { name: /Health summary/ }).waitFor();
+
+    await patient.getByRole('link', { name: 'Erasure' }).click();
+    await patient.getByLabel('Your passphrase').fill('not my passphrase at all');
+    await patient.getByRole('button', { name: 'Open my key' }).click();
+    await patient.getByRole('alert').filter({ hasText: 'does not open your key backup' }).waitFor(SLOW);
+    await patient.getByLabel('Your passphrase').fill(PASSPHRASE);
+    await patient.getByRole('button', { name: 'Open my key' }).click();
+    const send = patient.getByRole('button', { name: 'Sign and send the erasure request' });
+    await send.waitFor(SLOW);
+    assert.ok(await send.isDisabled(), 'nothing is sent before the patient confirms');
+    await patient.getByLabel(/I understand that this erases my records/).check();
+    await send.click();
+    const notice = await patient.getByText(/Your erasure request ers_/).textContent(SLOW);
+    const request = /(ers_[a-z2-7]{26})/.exec(notice ?? '')![1]!;
+    assert.equal(server.node.chain.app.erasureRequest(request)?.patient, pseudonym);
+    await patient.getByRole('button', { name: 'Check progress' }).click();
+    await patient.getByText(/Done: your organization committed|has not finished erasing yet/).waitFor(SLOW);
   });
 });

@@ -49,12 +49,21 @@ export class Fhir {
     return created.id!;
   }
 
-  /** A Binary's bytes, for download links. */
-  async download(id: string): Promise<Blob> {
+  /**
+   * A Binary's bytes, for download links. The node answers raw bytes to a non-JSON Accept, so ask
+   * for the attachment's own type; a FHIR Binary (JSON with base64 data) is decoded as well.
+   */
+  async download(id: string, contentType: string): Promise<Blob> {
+    const accept = /json/.test(contentType) ? 'application/fhir+json' : contentType;
     const response = await fetch(`/fhir/Binary/${encodeURIComponent(id)}`, {
-      headers: { authorization: `Bearer ${this.session.accessToken}`, accept: '*/*' },
+      headers: { authorization: `Bearer ${this.session.accessToken}`, accept },
     });
     if (!response.ok) throw new Error(`the attachment could not be downloaded (${response.status})`);
+    if (/fhir\+json/.test(response.headers.get('content-type') ?? '')) {
+      const binary = (await response.json()) as { contentType?: string; data?: string };
+      const bytes = Uint8Array.from(atob(binary.data ?? ''), (c) => c.charCodeAt(0));
+      return new Blob([bytes], { type: binary.contentType ?? contentType });
+    }
     return response.blob();
   }
 }

@@ -43,9 +43,9 @@ function List({ title, items, empty }: { title: string; items: Resource[]; empty
 
 function Documents({ fhir, docs }: { fhir: Fhir; docs: Any[] }) {
   const [error, setError] = useState<unknown>();
-  const open = async (id: string, name: string) => {
+  const open = async (id: string, name: string, type: string) => {
     try {
-      const blob = await fhir.download(id);
+      const blob = await fhir.download(id, type);
       const url = URL.createObjectURL(blob);
       Object.assign(document.createElement('a'), { href: url, download: name }).click();
       setTimeout(() => URL.revokeObjectURL(url), 1000);
@@ -67,7 +67,13 @@ function Documents({ fhir, docs }: { fhir: Fhir; docs: Any[] }) {
               <strong>{d.description ?? codeText(d.type) ?? 'Document'}</strong> <small>{shortDate(d.date)}</small>
               {note && <p className="note">{decodeText(note.data)}</p>}
               {file && (
-                <button type="button" className="link" onClick={() => void open(file.url.slice(7), file.title ?? 'attachment')}>
+                <button
+                  type="button"
+                  className="link"
+                  onClick={() =>
+                    void open(file.url.slice(7), file.title ?? 'attachment', file.contentType ?? 'application/octet-stream')
+                  }
+                >
                   Download {file.title ?? 'attachment'}
                 </button>
               )}
