@@ -77,6 +77,7 @@ const INTERACTION: Readonly<Record<AccessAction, { readonly code: string; readon
   everything: { code: 'operation', action: 'E' },
   export: { code: 'operation', action: 'E' },
   exchange: { code: 'read', action: 'R' },
+  aggregate: { code: 'operation', action: 'E' },
 };
 
 export interface LoggedTx {

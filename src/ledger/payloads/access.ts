@@ -40,7 +40,8 @@ export interface BreakGlassReviewBody {
   readonly notes: Uint8Array;
 }
 
-export const ACCESS_ACTIONS = ['read', 'search', 'history', 'everything', 'export', 'exchange'] as const;
+/** `aggregate`: a population query used the patient's data (under a research/public-health consent). */
+export const ACCESS_ACTIONS = ['read', 'search', 'history', 'everything', 'export', 'exchange', 'aggregate'] as const;
 export type AccessAction = (typeof ACCESS_ACTIONS)[number];
 /**
  * Why access was permitted: a consent, a break-glass opening, the custodian's own treatment

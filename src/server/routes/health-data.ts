@@ -9,6 +9,8 @@ import type { AccessLayer } from '../../node/access-ledger.js';
 import type { LedgerNode } from '../../node/ledger-node.js';
 import { DeviceService } from '../../devices/service.js';
 import { deviceRoutes } from './devices.js';
+import { PopulationService } from '../../population/service.js';
+import { populationRoutes } from './population.js';
 
 export interface HealthDataOptions {
   readonly fhir: FhirRepository;
@@ -32,6 +34,11 @@ export async function registerHealthDataRoutes(
     repository: options.fhir,
     access: options.access.service,
     org: node.org.id,
+    authenticate,
+  });
+  await app.register(populationRoutes, {
+    prefix: '/api/v1',
+    population: new PopulationService(node, options.fhir, options.access.service),
     authenticate,
   });
 }

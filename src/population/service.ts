@@ -1,0 +1,197 @@
+/**
+ * Population queries on one node: who is in (patients held here with a research or public-health
+ * consent in force, granted to this organization or to the analyst, covering the queried type),
+ * their facts reduced to what the query needs, this node's partial result, and the access log.
+ *
+ * Only analysts (practitioners of this organization with the `analyst` role and search scope on
+ * the queried type) may ask. Every query records one `aggregate` access event per opted-in patient
+ * whose data it used — with the consent as basis and no record ids, so the ledger says neither
+ * which records nor whether the patient matched — before the answer leaves. Patients see it in
+ * their access log; patients who did not opt in are never read.
+ */
+import type { Condition, Observation, Patient, Resource } from '@medplum/fhirtypes';
+import type { Principal } from '../auth/principal.js';
+import { scopeAllows } from '../auth/policy.js';
+import type { AccessService } from '../access/service.js';
+import type { FhirRepository } from '../fhir/repository.js';
+import type { AccessEvent } from '../ledger/payloads/access.js';
+import type { ConsentPurpose } from '../ledger/payloads/consent.js';
+import type { LedgerNode } from '../node/ledger-node.js';
+import { appliesTo, inForce, type Consent } from '../state/consents.js';
+import {
+  computePartial,
+  finalize,
+  DEFAULT_K,
+  type AggregateSpec,
+  type PatientFacts,
+  type PopulationPartial,
+  type PopulationResult,
+} from './aggregate.js';
+
+export const POPULATION_PURPOSES = ['HRESCH', 'PUBHLTH'] as const satisfies readonly ConsentPurpose[];
+export type PopulationPurpose = (typeof POPULATION_PURPOSES)[number];
+export const POPULATION_TYPES = ['Condition', 'Observation'] as const;
+export type PopulationType = (typeof POPULATION_TYPES)[number];
+
+export interface PopulationQuery extends AggregateSpec {
+  readonly purpose: PopulationPurpose;
+  readonly type: PopulationType;
+  /** `system|code` (or a bare code) of the condition or observation. */
+  readonly code: string;
+}
+
+export class PopulationError extends Error {
+  constructor(
+    readonly code: 'population.forbidden' | 'population.invalid',
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+export interface OptedIn {
+  readonly pseudonym: string;
+  readonly patientId: string;
+  readonly consent: Consent;
+}
+
+export interface QueryAnswer {
+  readonly query: PopulationQuery;
+  readonly result: PopulationResult;
+  /** Height of the ledger state the cohort was taken from. */
+  readonly height: number;
+}
+
+const PAGE = 1000;
+
+export class PopulationService {
+  readonly #node: LedgerNode;
+  readonly #repository: FhirRepository;
+  readonly #access: AccessService;
+  readonly #clock: () => number;
+  readonly #k: number;
+
+  constructor(
+    node: LedgerNode,
+    repository: FhirRepository,
+    access: AccessService,
+    options: { clock?: () => number; k?: number } = {},
+  ) {
+    this.#node = node;
+    this.#repository = repository;
+    this.#access = access;
+    this.#clock = options.clock ?? Date.now;
+    this.#k = options.k ?? DEFAULT_K;
+  }
+
+  /** Patients held here whose consent in force lets `analyst` (or this organization) use `type` for `purpose`. */
+  optedIn(purpose: PopulationPurpose, type: PopulationType, analyst: string): OptedIn[] {
+    const now = this.#clock();
+    const org = this.#node.org.id;
+    const links = this.#repository.vault.db
+      .prepare('SELECT patient_id, pseudonym FROM patient_links ORDER BY pseudonym')
+      .all() as {
+      patient_id: string;
+      pseudonym: string;
+    }[];
+    const out: OptedIn[] = [];
+    for (const { patient_id: patientId, pseudonym } of links) {
+      const consents = [
+        ...this.#node.chain.app.consentsFor(pseudonym, org),
+        ...this.#node.chain.app.consentsFor(pseudonym, analyst),
+      ];
+      const consent = consents.find((c) => c.purpose === purpose && appliesTo(c, purpose, type) && inForce(c, now));
+      if (consent) out.push({ pseudonym, patientId, consent });
+    }
+    return out;
+  }
+
+  authorize(principal: Principal, type: PopulationType): { analyst: string } {
+    if (principal.kind !== 'practitioner' || !principal.roles.includes('analyst') || principal.org !== this.#node.org.id) {
+      throw new PopulationError('population.forbidden', 'population queries are for analysts of this organization');
+    }
+    if (!scopeAllows(principal, type, 's'))
+      throw new PopulationError('population.forbidden', `the token's scopes do not allow searching ${type}`);
+    return { analyst: principal.id };
+  }
+
+  /** This node's partial result (for the network: only aggregates leave the node) and the cohort it used. */
+  partial(query: PopulationQuery, analyst: string): { partial: PopulationPartial; cohort: OptedIn[] } {
+    const cohort = this.optedIn(query.purpose, query.type, analyst);
+    const facts = cohort.map((p) => this.#facts(query, p.patientId));
+    return { partial: computePartial(query, facts), cohort };
+  }
+
+  /** A single-node query: partial, suppression, and the access events on the ledger first. */
+  async query(principal: Principal, query: PopulationQuery): Promise<QueryAnswer> {
+    const { analyst } = this.authorize(principal, query.type);
+    const height = this.#node.chain.head().height;
+    const { partial, cohort } = this.partial(query, analyst);
+    const at = this.#clock();
+    const actor = this.#access.actorOf(principal);
+    const events: AccessEvent[] = cohort.map((p) => ({
+      actor,
+      patient: p.pseudonym,
+      action: 'aggregate',
+      at,
+      records: [],
+      decision: 'permit',
+      basis: 'consent',
+      grant: p.consent.id,
+    }));
+    if (events.length > 0) await this.#access.recorder.recordAll(events);
+    return { query, result: finalize(partial, this.#k), height };
+  }
+
+  #facts(query: PopulationQuery, patientId: string): PatientFacts {
+    const patient = this.#repository.read('Patient', patientId).resource as Patient;
+    const address = patient.address?.[0];
+    const region = address?.state ?? address?.country;
+    const events: { t: number; value?: number }[] = [];
+    for (const resource of this.#matching(query, patientId)) {
+      const event =
+        query.type === 'Condition' ? conditionEvent(resource as Condition) : observationEvent(resource as Observation);
+      if (event) events.push(event);
+    }
+    return {
+      ...(patient.birthDate !== undefined && { birthDate: patient.birthDate }),
+      ...(region !== undefined && { region }),
+      ...(patient.gender !== undefined && { sex: patient.gender }),
+      events,
+    };
+  }
+
+  /** The patient's current resources of the type with the code (search index, every page). */
+  #matching(query: PopulationQuery, patientId: string): Resource[] {
+    const out: Resource[] = [];
+    for (let offset = 0; ; offset += PAGE) {
+      const params = new URLSearchParams({
+        patient: `Patient/${patientId}`,
+        code: query.code,
+        _count: String(PAGE),
+        _offset: String(offset),
+      });
+      const page = this.#repository.search(query.type, params);
+      out.push(...page.matches);
+      if (page.nextOffset === undefined) return out;
+    }
+  }
+}
+
+function time(value: string | undefined): number | undefined {
+  if (value === undefined) return undefined;
+  const t = Date.parse(value);
+  return Number.isFinite(t) ? t : undefined;
+}
+
+function conditionEvent(c: Condition): { t: number } | undefined {
+  const t = time(c.onsetDateTime) ?? time(c.onsetPeriod?.start) ?? time(c.recordedDate);
+  return t === undefined ? undefined : { t };
+}
+
+function observationEvent(o: Observation): { t: number; value?: number } | undefined {
+  const t = time(o.effectiveDateTime) ?? time(o.effectivePeriod?.start) ?? time(o.effectiveInstant) ?? time(o.issued);
+  if (t === undefined) return undefined;
+  const value = o.valueQuantity?.value;
+  return typeof value === 'number' ? { t, value } : { t };
+}
