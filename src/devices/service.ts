@@ -199,6 +199,12 @@ export class DeviceService {
     return { device, height: outcome.receipt.height, txHash: toHex(outcome.receipt.hash) };
   }
 
+  /** The patient (pseudonym) a device is registered to on the ledger. */
+  patientOf(device: string): string | undefined {
+    const p = this.#node.chain.app.participant(device);
+    return p?.kind === 'device' ? p.patient : undefined;
+  }
+
   /** Devices registered to a patient (ledger registry) with what this node stored from each. */
   devicesOf(patient: string): DeviceInfo[] {
     const out: DeviceInfo[] = [];
