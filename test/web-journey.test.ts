@@ -18,6 +18,7 @@ import { startTestServer, type TestServer } from './support/fixtures.js';
 import { launch, screenshot, signInOnNode, skipUnlessBrowser } from './support/web-browser.js';
 
 const PASSPHRASE = 'correct horse battery staple';
+const NEW_PASSPHRASE = 'a brand new passphrase after recovery';
 const SLOW = { timeout: 180_000 };
 
 describe('web app: patient and clinician journeys', { skip: skipUnlessBrowser(), timeout: 15 * 60_000 }, () => {
@@ -30,6 +31,7 @@ describe('web app: patient and clinician journeys', { skip: skipUnlessBrowser(),
   let patientFhirId: string;
   let patientName: string;
   let pseudonym: string;
+  let kit = '';
 
   before(async () => {
     server = await startTestServer({ fhir: true });
@@ -93,8 +95,8 @@ describe('web app: patient and clinician journeys', { skip: skipUnlessBrowser(),
     await patient.getByLabel('Passphrase again').fill(PASSPHRASE);
     await patient.getByRole('button', { name: 'Create my key' }).click();
     await patient.getByRole('heading', { name: 'Your recovery kit' }).waitFor(SLOW);
-    const kit = await patient.getByTestId('recovery-kit').textContent();
-    assert.ok(kit?.includes(pseudonym), 'the kit names the pseudonym');
+    kit = (await patient.getByTestId('recovery-kit').textContent()) ?? '';
+    assert.ok(kit.includes(pseudonym), 'the kit names the pseudonym');
     assert.equal(server.node.chain.app.participant(pseudonym)?.kind, 'patient', 'enrolled with the device key');
     assert.ok(server.access!.store.backup(pseudonym, 'passphrase'), 'passphrase backup stored');
     assert.ok(server.access!.store.backup(pseudonym, 'recovery-code'), 'recovery backup stored');
@@ -255,8 +257,27 @@ describe('web app: patient and clinician journeys', { skip: skipUnlessBrowser(),
     assert.ok(overflow <= 1, `no horizontal scrolling at phone width (overflow ${overflow}px)`);
     await screenshot(patient, 'patient-phone');
   });
-  it('opens the key from the passphrase backup after a reload (a wrong passphrase is refused), downloads the record and requests erasure', async () => {
+  it('recovers a forgotten passphrase with the kit: the key is rotated on the ledger and a new kit issued', async () => {
     await patient.setViewportSize({ width: 1280, height: 900 });
+    await patient.goto(`${server.url}/patient/sharing`);
+    const oldKey = server.node.chain.app.participant(pseudonym)!.key;
+    await patient.getByText('Forgot your passphrase? Recover with your recovery kit').click();
+    await patient.getByLabel('Recovery code from your kit').fill('0000-0000-0000-0000-0000-0000-0000');
+    await patient.getByLabel('New passphrase (at least 10 characters)').fill(NEW_PASSPHRASE);
+    await patient.getByRole('button', { name: 'Recover my key' }).click();
+    await patient.locator('.recover').getByRole('alert').waitFor(SLOW);
+    const code = /Recovery code:\s+([0-9A-Z-]+)/.exec(kit)![1]!;
+    await patient.getByLabel('Recovery code from your kit').fill(code.toLowerCase());
+    await patient.getByRole('button', { name: 'Recover my key' }).click();
+    await patient.getByRole('heading', { name: 'Your recovery kit' }).waitFor(SLOW);
+    const newKit = (await patient.getByTestId('recovery-kit').textContent()) ?? '';
+    assert.notEqual(/Recovery code:\s+([0-9A-Z-]+)/.exec(newKit)?.[1], code, 'a new kit');
+    assert.notDeepEqual(server.node.chain.app.participant(pseudonym)!.key, oldKey, 'the ledger lists a new key');
+    await patient.getByRole('button', { name: /I have saved my kit/ }).click();
+    await patient.getByRole('button', { name: 'Sign and share' }).waitFor();
+  });
+
+  it('opens the key from the passphrase backup after a reload (the old passphrase no longer opens it), downloads the record and requests erasure', async () => {
     await patient.goto(`${server.url}/patient/download`);
     const bundleDownload = patient.waitForEvent('download');
     await patient.getByRole('button', { name: 'Download FHIR Bundle (JSON)' }).click();
@@ -272,10 +293,10 @@ describe('web app: patient and clinician journeys', { skip: skipUnlessBrowser(),
     await patient.getByRole('heading', { name: /Health summary/ }).waitFor();
 
     await patient.getByRole('link', { name: 'Erasure' }).click();
-    await patient.getByLabel('Your passphrase').fill('not my passphrase at all');
+    await patient.getByLabel('Your passphrase').fill(PASSPHRASE);
     await patient.getByRole('button', { name: 'Open my key' }).click();
     await patient.getByRole('alert').filter({ hasText: 'does not open your key backup' }).waitFor(SLOW);
-    await patient.getByLabel('Your passphrase').fill(PASSPHRASE);
+    await patient.getByLabel('Your passphrase').fill(NEW_PASSPHRASE);
     await patient.getByRole('button', { name: 'Open my key' }).click();
     const send = patient.getByRole('button', { name: 'Sign and send the erasure request' });
     await send.waitFor(SLOW);

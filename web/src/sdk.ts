@@ -4,7 +4,7 @@
  * encrypted, transactions signed and proofs checked here in the browser.
  */
 export * from '../../src/client/index.js';
-export { createPatientKeys } from '../../src/client/rotation.js';
+export { createPatientKeys, rotatePatientKey } from '../../src/client/rotation.js';
 export { signBackupUpload } from '../../src/client/backup-upload.js';
 export { signEnrollment } from '../../src/client/enrollment.js';
 export type { SignedCheckpoint } from '../../src/ledger/block.js';

@@ -3,12 +3,12 @@ import { useState, type FormEvent } from 'react';
 import { Busy, ErrorBox } from '../ui/feedback';
 import { keyFingerprint, type RecoveryKit } from '../sdk';
 import { usePatient } from './context';
-import { setUpKeys, unlock, type SetupStep } from './keyring';
+import { recoverWithKit, setUpKeys, unlock, type SetupStep } from './keyring';
 import type { NobleSigner } from '../sdk';
 
 const STEPS: Record<SetupStep, string> = {
   keys: 'Making your key and encrypting its backups on this device (this takes a few seconds)…',
-  enroll: 'Registering your public key on the ledger…',
+  enroll: 'Registering your new public key on the ledger…',
   backup: 'Storing your encrypted backups at your organization…',
 };
 
@@ -143,23 +143,76 @@ export function Unlock({ purpose }: { purpose: string }) {
     }
   };
   return (
-    <form className="unlock" onSubmit={(e) => void submit(e)}>
-      <p>To {purpose}, open your key on this device with your passphrase.</p>
-      <label htmlFor="unlock-passphrase">Your passphrase</label>
-      <input
-        id="unlock-passphrase"
-        type="password"
-        autoComplete="current-password"
-        value={passphrase}
-        onChange={(e) => setPassphrase(e.target.value)}
-        required
-      />
-      <button type="submit" disabled={busy}>
-        Open my key
-      </button>
-      {busy && <Busy label="Opening your key backup…" />}
-      {error !== undefined && <ErrorBox error={error} />}
-    </form>
+    <>
+      <form className="unlock" onSubmit={(e) => void submit(e)}>
+        <p>To {purpose}, open your key on this device with your passphrase.</p>
+        <label htmlFor="unlock-passphrase">Your passphrase</label>
+        <input
+          id="unlock-passphrase"
+          type="password"
+          autoComplete="current-password"
+          value={passphrase}
+          onChange={(e) => setPassphrase(e.target.value)}
+          required
+        />
+        <button type="submit" disabled={busy}>
+          Open my key
+        </button>
+        {busy && <Busy label="Opening your key backup…" />}
+        {error !== undefined && <ErrorBox error={error} />}
+      </form>
+      <Recover />
+    </>
+  );
+}
+
+/** Lost passphrase: recover with the kit's code, re-key at once, and get a new kit. */
+function Recover() {
+  const { session, setKeys } = usePatient();
+  const [code, setCode] = useState('');
+  const [passphrase, setPassphrase] = useState('');
+  const [step, setStep] = useState<SetupStep | undefined>();
+  const [error, setError] = useState<unknown>();
+  const [done, setDone] = useState<{ signer: NobleSigner; kit: RecoveryKit }>();
+  const submit = async (event: FormEvent) => {
+    event.preventDefault();
+    if (passphrase.length < MIN_PASSPHRASE) {
+      setError(new Error(`Choose a new passphrase of at least ${MIN_PASSPHRASE} characters.`));
+      return;
+    }
+    setError(undefined);
+    setStep('keys');
+    try {
+      setDone(await recoverWithKit(session, code, passphrase, setStep));
+    } catch (e) {
+      setError(e);
+    } finally {
+      setStep(undefined);
+    }
+  };
+  if (done) return <Kit kit={done.kit} onDone={() => setKeys({ kind: 'unlocked', signer: done.signer })} />;
+  return (
+    <details className="recover">
+      <summary>Forgot your passphrase? Recover with your recovery kit</summary>
+      <form onSubmit={(e) => void submit(e)}>
+        <p>Your key is replaced at once by a new one made here, and you get a new kit; the old kit then stops working.</p>
+        <label htmlFor="recovery-code">Recovery code from your kit</label>
+        <input id="recovery-code" value={code} onChange={(e) => setCode(e.target.value)} autoComplete="off" spellCheck={false} />
+        <label htmlFor="new-passphrase">New passphrase (at least {MIN_PASSPHRASE} characters)</label>
+        <input
+          id="new-passphrase"
+          type="password"
+          autoComplete="new-password"
+          value={passphrase}
+          onChange={(e) => setPassphrase(e.target.value)}
+        />
+        <button type="submit" disabled={step !== undefined}>
+          Recover my key
+        </button>
+        {step && <Busy label={STEPS[step]} />}
+        {error !== undefined && <ErrorBox error={error} />}
+      </form>
+    </details>
   );
 }
 

@@ -14,6 +14,8 @@ import {
   NobleSigner,
   openKeyBackup,
   parseKeyBackup,
+  recoverKey,
+  rotatePatientKey,
   signBackupUpload,
   signEnrollment,
   type RecoveryKit,
@@ -103,6 +105,46 @@ export async function unlock(session: Session, passphrase: string): Promise<Nobl
       opened.error.code === 'backup.cannot_open' ? 'That passphrase does not open your key backup.' : opened.error.message,
     );
   return new NobleSigner(opened.value);
+}
+
+/**
+ * Device and passphrase lost: the recovery backup from the node opened with the code on the kit,
+ * then at once replaced (the recovered key was on paper): `participant.rotate_key` to a key made
+ * here, new passphrase and recovery backups for it uploaded, and a new kit to keep.
+ */
+export async function recoverWithKit(
+  session: Session,
+  code: string,
+  passphrase: string,
+  onStep: (step: SetupStep) => void,
+): Promise<{ signer: NobleSigner; kit: RecoveryKit }> {
+  const participant = must(await ledger.participant(session.subject));
+  const stored = await requestJson<{ backup: string }>(`/api/v1/key-backups/${session.subject}/recovery-code`, {
+    headers: bearer(session),
+  });
+  const recovered = await recoverKey(must(parseKeyBackup(stored.backup)), code, {
+    patient: session.subject,
+    publicKey: participant.key,
+  });
+  if (!recovered.ok)
+    throw new Error(
+      recovered.error.code === 'backup.cannot_open' ? 'That recovery code does not open your key.' : recovered.error.message,
+    );
+  onStep('keys');
+  const { chain } = must(await ledger.status());
+  const next = must(
+    await createPatientKeys(session.subject, passphrase, {
+      node: location.origin,
+      created: new Date().toISOString().slice(0, 10),
+    }),
+  );
+  onStep('enroll');
+  must(await rotatePatientKey(ledger, await trustFromGenesis(), session.subject, recovered.value, next.keyPair));
+  onStep('backup');
+  const signer = new NobleSigner(next.keyPair);
+  await uploadBackup(session, signer, chain, 'passphrase', encodeKeyBackup(next.passphraseBackup));
+  await uploadBackup(session, signer, chain, 'recovery-code', encodeKeyBackup(next.kit.backup));
+  return { signer, kit: next.kit };
 }
 
 /** Signs `payload` here with the patient's key, submits it, and checks the receipt's proof. */
