@@ -260,6 +260,8 @@ describe('HTTP API', { timeout: 120_000 }, () => {
         '/api/v1/events': ['get'],
         '/api/v1/organizations/{org}/break-glass/unreviewed': ['get'],
         '/api/v1/subjects/{subject}/events': ['get'],
+        '/api/v1/governance': ['get'],
+        '/api/v1/governance/proposals/{id}': ['get'],
       };
       const listed = Object.keys(doc.paths).filter((p) => p.startsWith('/api/v1'));
       assert.deepEqual(listed.sort(), Object.keys(expected).sort());
