@@ -27,7 +27,9 @@ import {
   IndexWriter,
   SEARCH_DDL,
   SEARCH_RESOURCE_TYPES,
+  BROAD_DRIVER_ROWS,
   buildSearchSql,
+  choosePlan,
   currentRowOf,
   encodeCursor,
   extractIndexEntries,
@@ -946,5 +948,90 @@ describe('search end to end (SQLite)', () => {
       .join('\n');
     assert.match(plan, /idx_reference_value/);
     assert.doesNotMatch(plan, /SCAN c\b/);
+  });
+});
+
+describe('search plans', () => {
+  // One common code (more rows than BROAD_DRIVER_ROWS), one rare code, 60 patients.
+  const db = new Database(':memory:');
+  const COMMON = '8867-4';
+  const RARE = '4548-4';
+  const n = BROAD_DRIVER_ROWS + 400;
+  before(() => {
+    db.exec(SEARCH_DDL);
+    const writer = new IndexWriter(db);
+    const ins = db.prepare('INSERT INTO current (type, id, last_updated, deleted) VALUES (?, ?, ?, ?)');
+    db.transaction(() => {
+      for (let i = 0; i < n; i++) {
+        const o: Observation = {
+          resourceType: 'Observation',
+          id: `o${i}`,
+          meta: { lastUpdated: new Date(Date.UTC(2024, 0, 1) + ((i * 7919) % n) * 1000).toISOString() },
+          status: i % 5 === 0 ? 'amended' : 'final',
+          code: { coding: [{ system: LOINC, code: i % 20 === 0 ? RARE : COMMON }] },
+          subject: { reference: `Patient/p${i % 60}` },
+          effectiveDateTime: new Date(Date.UTC(2020, 0, 1) + ((i * 104729) % n) * 3_600_000).toISOString(),
+        };
+        const cur = currentRowOf(o);
+        const res = Number(ins.run(cur.type, cur.id, cur.lastUpdated, i % 97 === 0 ? 1 : 0).lastInsertRowid);
+        writer.replace(res, cur.type, extractIndexEntries(o));
+      }
+    })();
+  });
+  const parse = (qs: string): SearchQuery => {
+    const r = parseSearch('Observation', new URLSearchParams(qs), { now: Date.UTC(2025, 0, 1) });
+    if (!r.ok) assert.fail(JSON.stringify(r.issues));
+    return r.query;
+  };
+
+  it('drives by a filter that matches few rows and scans past one that matches many', () => {
+    assert.equal(choosePlan(db, parse(`patient=p7&code=${LOINC}|${COMMON}`)), 'driven');
+    assert.equal(choosePlan(db, parse(`code=${LOINC}|${RARE}`)), 'driven');
+    assert.equal(choosePlan(db, parse(`code=${LOINC}|${COMMON}`)), 'scan');
+    const plan = (qs: string, which: 'driven' | 'scan'): string => {
+      const built = buildSearchSql(parse(qs), undefined, which);
+      return (db.prepare(`EXPLAIN QUERY PLAN ${built.page.sql}`).all(...built.page.params) as { detail: string }[])
+        .map((p) => p.detail)
+        .join('\n');
+    };
+    // Driven: current by primary key only, never a scan of the type.
+    const driven = plan(`patient=p7&code=${LOINC}|${COMMON}`, 'driven');
+    assert.match(driven, /USING INTEGER PRIMARY KEY/);
+    assert.doesNotMatch(driven, /current_type/);
+    // Scan: the type's rows in res order, so the page ends the scan (no sort of every match).
+    const scan = plan(`code=${LOINC}|${COMMON}`, 'scan');
+    assert.match(scan, /current_type_res/);
+    assert.doesNotMatch(scan, /TEMP B-TREE/);
+  });
+
+  it('both plans return the same pages and totals', () => {
+    const queries = [
+      `patient=p7&code=${LOINC}|${COMMON}`,
+      `code=${LOINC}|${COMMON}&_count=17&_offset=34`,
+      `code=${LOINC}|${RARE}&_total=accurate`,
+      `status=amended&code=${LOINC}|${COMMON}&_total=accurate&_count=50`,
+      `patient=p3,p4&date=ge2020-03-01&_sort=-date&_count=10`,
+      `code=${LOINC}|${COMMON}&_sort=_lastUpdated&_count=25&_offset=100`,
+      `patient=Patient/p10&status:not=final`,
+    ];
+    for (const qs of queries) {
+      const query = parse(qs);
+      const run = (which: 'driven' | 'scan') => {
+        const built = buildSearchSql(query, undefined, which);
+        return {
+          page: db
+            .prepare(built.page.sql)
+            .pluck()
+            .all(...built.page.params),
+          total: db
+            .prepare(built.count.sql)
+            .pluck()
+            .get(...built.count.params),
+        };
+      };
+      const driven = run('driven');
+      assert.ok(driven.page.length > 0, qs);
+      assert.deepEqual(run('scan'), driven, qs);
+    }
   });
 });

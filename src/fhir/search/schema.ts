@@ -24,6 +24,8 @@ CREATE TABLE IF NOT EXISTS current (
 );
 CREATE UNIQUE INDEX IF NOT EXISTS current_type_id ON current (type, id);
 CREATE INDEX IF NOT EXISTS current_type_updated ON current (type, last_updated);
+-- (type, res): a type's rows in res order, so a broad search stops at the end of its page.
+CREATE INDEX IF NOT EXISTS current_type_res ON current (type);
 `;
 
 export const INDEX_DDL = `

@@ -5,7 +5,8 @@
  * Shape of a search: the most selective-looking filter drives (`c.res IN (SELECT res FROM idx_…
  * WHERE type=? AND param=? AND value…)`, served by the value-first index), every other filter is a
  * correlated EXISTS probe on the (res, param, …) index. `Observation?patient=X&code=S|C` thus reads
- * the patient's Observations and probes each for the code.
+ * the patient's Observations and probes each for the code. A driver that matches much of the type
+ * is not used: the type's rows are then scanned in order with every filter probed (see SearchPlan).
  */
 import type Database from 'better-sqlite3-multiple-ciphers';
 import type { IndexEntry } from './extract.js';
@@ -213,8 +214,9 @@ function indexFilter(f: Filter): IndexFilter | Cond {
   }
 }
 
-function whereClause(query: SearchQuery): Cond {
-  const conds: Cond[] = [{ sql: 'c.type = ? AND c.deleted = 0', params: [query.resourceType] }];
+/** The filters of a query: plain conditions on `current`, index filters, and whether `_id` is among them. */
+function splitFilters(query: SearchQuery): { conds: Cond[]; idx: IndexFilter[]; hasId: boolean } {
+  const conds: Cond[] = [];
   const idx: IndexFilter[] = [];
   let hasId = false;
   for (const f of query.filters) {
@@ -224,13 +226,36 @@ function whereClause(query: SearchQuery): Cond {
       hasId ||= f.kind === 'id';
     } else idx.push(r);
   }
-  // pick the driving filter
+  return { conds, idx, hasId };
+}
+
+/** The index filter that would drive the search: the best-ranked positive one (none with `_id`). */
+function driverOf({ idx, hasId }: { idx: readonly IndexFilter[]; hasId: boolean }): IndexFilter | undefined {
+  if (hasId) return undefined;
   let driver: IndexFilter | undefined;
-  if (!hasId)
-    for (const f of idx)
-      if (f.rank !== undefined && !f.negate && f.pred !== undefined && (driver === undefined || f.rank < driver.rank!))
-        driver = f;
-  for (const f of idx) {
+  for (const f of idx)
+    if (f.rank !== undefined && !f.negate && f.pred !== undefined && (driver === undefined || f.rank < driver.rank!)) driver = f;
+  return driver;
+}
+
+/**
+ * How `current` is reached: `driven` — through the driving filter's matches, by primary key (the
+ * right plan when it matches few rows, e.g. one patient's Observations); `scan` — the type's rows
+ * in res order, every filter probed, stopping at the page's end (right when the filter matches
+ * much of the type, e.g. status=final). SQLite cannot tell the two apart without statistics and
+ * then scans a million rows to serve one patient, so the plan is chosen here and forced: the
+ * unary + takes the type index out of a driven plan's choices.
+ */
+export type SearchPlan = 'driven' | 'scan';
+
+function whereClause(query: SearchQuery, plan: SearchPlan): Cond {
+  const split = splitFilters(query);
+  const driver = plan === 'driven' ? driverOf(split) : undefined;
+  const conds: Cond[] = [
+    { sql: `${driver ? '+' : ''}c.type = ? AND c.deleted = 0`, params: [query.resourceType] },
+    ...split.conds,
+  ];
+  for (const f of split.idx) {
     const pred = f.pred === undefined ? '' : ` AND ${f.pred.sql}`;
     const pp = f.pred?.params ?? [];
     if (f === driver)
@@ -245,6 +270,22 @@ function whereClause(query: SearchQuery): Cond {
       });
   }
   return { sql: conds.map((c) => c.sql).join('\n  AND '), params: conds.flatMap((c) => c.params) };
+}
+
+/** A driving filter matching at least this many index rows is scanned past rather than driven by. */
+export const BROAD_DRIVER_ROWS = 2000;
+
+/** Chooses the plan by counting the driver's index rows, up to BROAD_DRIVER_ROWS (one index range read). */
+export function choosePlan(db: Db, query: SearchQuery): SearchPlan {
+  const driver = driverOf(splitFilters(query));
+  if (!driver) return 'driven';
+  const pred = driver.pred === undefined ? '' : ` AND ${driver.pred.sql}`;
+  const { n } = db
+    .prepare(
+      `SELECT count(*) AS n FROM (SELECT 1 FROM ${driver.table} x WHERE x.type = ? AND x.param = ?${pred} LIMIT ${BROAD_DRIVER_ROWS})`,
+    )
+    .get(query.resourceType, driver.param, ...(driver.pred?.params ?? [])) as { n: number };
+  return n < BROAD_DRIVER_ROWS ? 'driven' : 'scan';
 }
 
 function orderBy(query: SearchQuery): Cond {
@@ -281,8 +322,8 @@ function orderBy(query: SearchQuery): Cond {
 }
 
 /** SQL selecting the page of matching `res` ids (and the total count) for a parsed query. */
-export function buildSearchSql(query: SearchQuery, visibility?: VisibilityFilter): SearchSql {
-  const where = withVisibility(whereClause(query), 'c', visibility);
+export function buildSearchSql(query: SearchQuery, visibility?: VisibilityFilter, plan: SearchPlan = 'driven'): SearchSql {
+  const where = withVisibility(whereClause(query, plan), 'c', visibility);
   const order = orderBy(query);
   return {
     page: {
@@ -363,7 +404,7 @@ export interface SearchResult {
  * within `visibility` when given (matches, total and includes alike).
  */
 export function runSearch(db: Db, query: SearchQuery, visibility?: VisibilityFilter): SearchResult {
-  const built = buildSearchSql(query, visibility);
+  const built = buildSearchSql(query, visibility, choosePlan(db, query));
   const wantTotal = query.total !== 'none' || query.summary === 'count';
   const total = wantTotal ? (db.prepare(built.count.sql).get(...built.count.params) as { n: number }).n : undefined;
   if (query.summary === 'count') return { matches: [], included: [], ...(total !== undefined ? { total } : {}) };
