@@ -32,6 +32,7 @@ describe('web app: patient and clinician journeys', { skip: skipUnlessBrowser(),
   let patientName: string;
   let pseudonym: string;
   let kit = '';
+  const consoleErrors: string[] = [];
 
   before(async () => {
     server = await startTestServer({ fhir: true });
@@ -49,6 +50,14 @@ describe('web app: patient and clinician journeys', { skip: skipUnlessBrowser(),
     clinicianContext = await browser.newContext({ viewport: { width: 1280, height: 900 } });
     patient = await patientContext.newPage();
     clinician = await clinicianContext.newPage();
+    for (const page of [patient, clinician]) {
+      // Script errors and CSP violations fail the run; failed requests are expected (404s on purpose).
+      page.on('pageerror', (error) => consoleErrors.push(error.message));
+      page.on('console', (message) => {
+        if (message.type() === 'error' && !message.text().startsWith('Failed to load resource'))
+          consoleErrors.push(message.text());
+      });
+    }
     patient.setDefaultTimeout(30_000);
     clinician.setDefaultTimeout(30_000);
   });
@@ -64,6 +73,8 @@ describe('web app: patient and clinician journeys', { skip: skipUnlessBrowser(),
     assert.match(await home.text(), /<div id="root">/);
     const deep = await fetch(`${server.url}/patient/trends`, { headers: { accept: 'text/html' } });
     assert.equal(deep.status, 200, 'client routes get the app');
+    assert.match(deep.headers.get('content-security-policy') ?? '', /script-src 'self'/);
+    assert.match(home.headers.get('content-security-policy') ?? '', /frame-ancestors 'none'/);
     const api = await fetch(`${server.url}/api/v1/nothing-here`, { headers: { accept: 'text/html' } });
     assert.equal(api.status, 404);
     assert.equal(((await api.json()) as { code: string }).code, 'not_found');
@@ -164,6 +175,24 @@ describe('web app: patient and clinician journeys', { skip: skipUnlessBrowser(),
       .getByText(/latest 78\.2 kg/)
       .waitFor();
     await screenshot(patient, 'patient-trends');
+
+    // A change made elsewhere (another system writing through the FHIR API) reaches the open chart live.
+    const heartRate = clinician.locator('figure[data-measure="heartRate"]');
+    const before = Number(await heartRate.getAttribute('data-points'));
+    const written = await call(`${server.url}/fhir`, 'POST', '/Observation', {
+      body: {
+        resourceType: 'Observation',
+        status: 'final',
+        category: [{ coding: [{ system: 'http://terminology.hl7.org/CodeSystem/observation-category', code: 'vital-signs' }] }],
+        code: { coding: [{ system: 'http://loinc.org', code: '8867-4', display: 'Heart rate' }] },
+        subject: { reference: `Patient/${patientFhirId}` },
+        effectiveDateTime: new Date().toISOString(),
+        valueQuantity: { value: 71, unit: '/min', system: 'http://unitsofmeasure.org', code: '/min' },
+      },
+    });
+    assert.equal(written.status, 201, written.text);
+    await clinician.getByText(/The record changed on the ledger/).waitFor(SLOW);
+    await clinician.locator(`figure[data-measure="heartRate"][data-points="${before + 1}"]`).waitFor(SLOW);
   });
 
   it('records a problem and a note with an attachment from the chart; bad input gets a clear message', async () => {
@@ -308,5 +337,9 @@ describe('web app: patient and clinician journeys', { skip: skipUnlessBrowser(),
     assert.equal(server.node.chain.app.erasureRequest(request)?.patient, pseudonym);
     await patient.getByRole('button', { name: 'Check progress' }).click();
     await patient.getByText(/Done: your organization committed|has not finished erasing yet/).waitFor(SLOW);
+  });
+
+  it('logged no script errors or content-security-policy violations in the browser', () => {
+    assert.deepEqual(consoleErrors, []);
   });
 });
