@@ -44,6 +44,14 @@ const patientArb: fc.Arbitrary<PatientFacts> = fc.record(
       ),
       { maxLength: 6 },
     ),
+    daily: fc.array(
+      fc.record({
+        day: fc.integer({ min: 0, max: 730 }).map((d) => FROM + d * 86_400_000),
+        n: fc.nat(20),
+        sumMicros: fc.bigInt({ min: -(10n ** 12n), max: 10n ** 12n }),
+      }),
+      { maxLength: 4 },
+    ),
   },
   { requiredKeys: ['events'] },
 );

@@ -8,7 +8,9 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { Condition, Observation, Patient } from '@medplum/fhirtypes';
-import { generateKeyPair } from '../src/crypto/ed25519.js';
+import { generateKeyPair, Signer } from '../src/crypto/ed25519.js';
+import { signBatch } from '../src/devices/batch.js';
+import { DeviceService } from '../src/devices/service.js';
 import { Identity, randomPseudonym } from '../src/client/identity.js';
 import { decodeTx } from '../src/ledger/tx.js';
 import type { ConsentPurpose } from '../src/ledger/payloads/consent.js';
@@ -148,6 +150,19 @@ describe('population health', () => {
       }
       members.push({ ...m, pseudonym });
     }
+    // Wearables: every group A patient (heart rate 60 + i, ten samples) and the group C ones (200).
+    const devices = DeviceService.open(server.node, repo);
+    let a = 0;
+    for (const m of members.filter((x) => x.group === 'A' || x.group === 'C')) {
+      const keys = generateKeyPair();
+      const { device } = await devices.register(m.pseudonym, keys.publicKey);
+      const value = m.group === 'A' ? 60 + a++ : 200;
+      const series = [
+        { code: '8867-4', start: Date.UTC(2025, 2, 15, 12), period: 60_000, values: Array<number>(10).fill(value) },
+      ];
+      await devices.ingest(signBatch({ chain: server.node.chain.chainId, device, seq: 0, series }, new Signer(keys)).wire);
+    }
+    devices.close();
   });
   after(async () => server.close());
 
@@ -205,6 +220,23 @@ describe('population health', () => {
     assert.deepEqual([cell['patients'], cell['events'], cell['population']], [12, 12, 20]);
     // 6.0 … 7.1: mean 6.55. Any of the non-opted-in patients' 12% would move it.
     assert.equal(cell['mean'], 6.55);
+  });
+
+  test('device samples count in observation means, per sample, for opted-in patients only', async () => {
+    const { status, body } = await query('prac_pop-analyst', {
+      purpose: 'HRESCH',
+      type: 'Observation',
+      code: 'http://loinc.org|8867-4',
+      interval: 'month',
+      from: '2025-01-01',
+      to: '2026-01-01',
+    });
+    assert.equal(status, 200, JSON.stringify(body));
+    assert.equal(body.cells.length, 1);
+    const cell = body.cells[0]!;
+    assert.equal(cell['period'], '2025-03-01T00:00:00.000Z');
+    // 12 patients × 10 samples; the batch Observations themselves are not extra events; 60 … 71 → 65.5.
+    assert.deepEqual([cell['patients'], cell['events'], cell['population'], cell['mean']], [12, 120, 20, 65.5]);
   });
 
   test('a purpose with too few opt-ins reveals nothing', async () => {

@@ -68,6 +68,10 @@ export class DeviceSampleStore {
         `SELECT (t - CAST(? AS INTEGER)) / CAST(? AS INTEGER) AS bucket, count(*) AS n, min(value) AS min, max(value) AS max, sum(value) AS sum
            FROM device_samples WHERE patient = ? AND slot = ? AND t >= ? AND t < ? GROUP BY bucket ORDER BY bucket`,
       ),
+      daily: db.prepare(
+        `SELECT t / 86400000 AS day, count(*) AS n, sum(value) AS sum FROM device_samples
+           WHERE patient = ? AND slot = ? AND t >= ? AND t < ? GROUP BY day ORDER BY day`,
+      ),
       rangeRecords: db
         .prepare(
           `SELECT record FROM device_batches WHERE res IN
@@ -127,6 +131,14 @@ export class DeviceSampleStore {
 
   buckets(patient: string, slot: number, from: number, to: number, bucketMs: number): Bucket[] {
     return this.#stmts.buckets.all(from, bucketMs, patient, slot, from, to) as Bucket[];
+  }
+
+  /** Per UTC day in [from, to): the start of the day, the samples and the sum of their values. */
+  daily(patient: string, slot: number, from: number, to: number): { day: number; n: number; sum: number }[] {
+    return (this.#stmts.daily.all(patient, slot, from, to) as { day: number; n: number; sum: number }[]).map((r) => ({
+      ...r,
+      day: r.day * 86_400_000,
+    }));
   }
 
   /** Ledger record ids of the batches with samples in the range (what a series discloses). */

@@ -39,6 +39,12 @@ export interface PatientFacts {
   readonly sex?: string;
   /** Matching events: their time and, for observations, their numeric value. */
   readonly events: readonly { readonly t: number; readonly value?: number }[];
+  /**
+   * Pre-aggregated values per UTC day (device samples, too many to list one by one): the day's
+   * start, the number of values in [from, to) and their sum in micro-units. Every interval is a
+   * union of UTC days, so this is exact.
+   */
+  readonly daily?: readonly { readonly day: number; readonly n: number; readonly sumMicros: bigint }[];
 }
 
 export interface PartialCell {
@@ -131,6 +137,23 @@ export function computePartial(spec: AggregateSpec, patients: readonly PatientFa
         cell.values += 1;
         cell.sum += toMicros(e.value);
       }
+      cells.set(key, cell);
+    }
+    for (const d of p.daily ?? []) {
+      if (d.n === 0) continue;
+      const key = `${new Date(periodStart(d.day, spec.interval)).toISOString()}|${stratum}`;
+      const cell = cells.get(key) ?? { patients: 0, events: 0, valuePatients: 0, values: 0, sum: 0n };
+      if (!seen.has(key)) {
+        seen.add(key);
+        cell.patients += 1;
+      }
+      if (!valued.has(key)) {
+        valued.add(key);
+        cell.valuePatients += 1;
+      }
+      cell.events += d.n;
+      cell.values += d.n;
+      cell.sum += d.sumMicros;
       cells.set(key, cell);
     }
   }

@@ -18,6 +18,9 @@ import type { AccessEvent } from '../ledger/payloads/access.js';
 import type { ConsentPurpose } from '../ledger/payloads/consent.js';
 import type { LedgerNode } from '../node/ledger-node.js';
 import { appliesTo, inForce, type Consent } from '../state/consents.js';
+import { parseDeviceCode } from '../devices/codes.js';
+import { BATCH_SYSTEM } from '../devices/observation.js';
+import type { DeviceSampleStore } from '../devices/store.js';
 import {
   computePartial,
   finalize,
@@ -70,13 +73,16 @@ export class PopulationService {
   readonly #access: AccessService;
   readonly #clock: () => number;
   readonly #k: number;
+  /** The device sample index: device samples count in observation queries for their codes. */
+  readonly #samples: DeviceSampleStore | undefined;
 
   constructor(
     node: LedgerNode,
     repository: FhirRepository,
     access: AccessService,
-    options: { clock?: () => number; k?: number } = {},
+    options: { clock?: () => number; k?: number; samples?: DeviceSampleStore } = {},
   ) {
+    this.#samples = options.samples;
     this.#node = node;
     this.#repository = repository;
     this.#access = access;
@@ -149,11 +155,22 @@ export class PopulationService {
     const region = address?.state ?? address?.country;
     const events: { t: number; value?: number }[] = [];
     for (const resource of this.#matching(query, patientId)) {
+      // Device batches count through their samples (below), not as one event each.
+      if ((resource as Observation).identifier?.some((i) => i.system === BATCH_SYSTEM)) continue;
       const event =
         query.type === 'Condition' ? conditionEvent(resource as Condition) : observationEvent(resource as Observation);
       if (event) events.push(event);
     }
+    const device = query.type === 'Observation' ? parseDeviceCode(query.code) : undefined;
+    const pseudonym = this.#repository.vault.patientPseudonym(patientId);
+    const daily =
+      device && pseudonym && this.#samples
+        ? this.#samples
+            .daily(pseudonym, device.slot, query.from, query.to)
+            .map((d) => ({ day: d.day, n: d.n, sumMicros: BigInt(d.sum) * 1_000_000n }))
+        : [];
     return {
+      ...(daily.length > 0 && { daily }),
       ...(patient.birthDate !== undefined && { birthDate: patient.birthDate }),
       ...(region !== undefined && { region }),
       ...(patient.gender !== undefined && { sex: patient.gender }),

@@ -38,7 +38,7 @@ export async function registerHealthDataRoutes(
   });
   await app.register(populationRoutes, {
     prefix: '/api/v1',
-    population: new PopulationService(node, options.fhir, options.access.service),
+    population: new PopulationService(node, options.fhir, options.access.service, { samples: devices.store }),
     authenticate,
   });
 }
