@@ -11,7 +11,7 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { loadDemo } from '../src/demo/load.js';
-import { DEMO_PATIENT_PASSWORDS, DEMO_PRACTITIONERS, ensureDemoAccounts, webClientMetadata } from '../src/demo/accounts.js';
+import { DEMO_PATIENT_PASSWORDS, DEMO_PRACTITIONERS, ensureDemoAccounts } from '../src/demo/accounts.js';
 import type { Patient } from '@medplum/fhirtypes';
 import { call } from './support/fhir-api.js';
 import { startTestServer, type TestServer } from './support/fixtures.js';
@@ -38,8 +38,7 @@ describe('web app: patient and clinician journeys', { skip: skipUnlessBrowser(),
     server = await startTestServer({ fhir: true });
     await loadDemo(server.fhir!, { patients: 2 });
     // Accounts as `start --demo` makes them (the patients not yet enrolled: their first sign-in sets up keys).
-    const accounts = await ensureDemoAccounts(server.node, server.fhir!, server.auth!);
-    server.auth!.store.putClient({ ...webClientMetadata(), redirect_uris: [`${server.url}/app/callback`] });
+    const accounts = await ensureDemoAccounts(server.node, server.fhir!, server.auth!, { origins: [server.url] });
     const account = accounts.find((a) => a.username === 'patient1')!;
     pseudonym = account.id;
     patientFhirId = server.auth!.store.account(pseudonym)!.patient!;

@@ -46,8 +46,20 @@ export interface DemoAccount {
   readonly what: string;
 }
 
-/** The public client of the web app (authorization code + PKCE, no secret). */
-export function webClientMetadata(): { client_id: string } & Record<string, unknown> {
+/**
+ * The public client of the web app (authorization code + PKCE, no secret). The app's sign-in
+ * returns to `{origin}/app/callback`: the defaults (port 8080, and the Vite dev server on 5173)
+ * plus the origins the node is actually reached at (its --port or --public-url).
+ */
+export function webClientMetadata(origins: readonly string[] = []): { client_id: string } & Record<string, unknown> {
+  const defaults = [
+    'http://127.0.0.1:5173/callback',
+    'http://localhost:5173/callback',
+    'http://127.0.0.1:5173/app/callback',
+    'http://localhost:5173/app/callback',
+    'http://127.0.0.1:8080/app/callback',
+    'http://localhost:8080/app/callback',
+  ];
   return {
     client_id: WEB_CLIENT_ID,
     client_name: 'MedLedger web app',
@@ -55,12 +67,7 @@ export function webClientMetadata(): { client_id: string } & Record<string, unkn
     token_endpoint_auth_method: 'none',
     grant_types: ['authorization_code', 'refresh_token'],
     response_types: ['code'],
-    redirect_uris: [
-      'http://127.0.0.1:5173/callback',
-      'http://localhost:5173/callback',
-      'http://127.0.0.1:8080/app/callback',
-      'http://localhost:8080/app/callback',
-    ],
+    redirect_uris: [...new Set([...defaults, ...origins.map((o) => `${o.replace(/\/+$/, '')}/app/callback`)])],
     scope: 'openid fhirUser profile launch/patient offline_access online_access patient/*.cruds user/*.cruds',
   };
 }
@@ -69,10 +76,12 @@ export async function ensureDemoAccounts(
   node: LedgerNode,
   repository: FhirRepository,
   auth: AuthService,
+  options: { readonly origins?: readonly string[] } = {},
 ): Promise<DemoAccount[]> {
   const out: DemoAccount[] = [];
   const org = node.org.id;
-  if (!auth.store.client(WEB_CLIENT_ID)) auth.store.putClient(webClientMetadata());
+  // Registered again on every start, so the redirect URIs follow the node's current address.
+  auth.store.putClient(webClientMetadata(options.origins));
   // Each demo clinician is one of the demo data's Practitioner resources (their fhirUser).
   const practitionerResources = repository.vault.db
     .prepare("SELECT id FROM current WHERE type = 'Practitioner' AND deleted = 0 AND version > 0 ORDER BY res LIMIT ?")
@@ -128,6 +137,7 @@ export function describeDemoAccounts(accounts: readonly DemoAccount[], url: stri
   const lines = [
     `demo accounts (demo passwords — never use these outside a demo; web client id ${WEB_CLIENT_ID}):`,
     ...accounts.map((a) => `  ${a.username.padEnd(10)} ${a.password.padEnd(18)} ${a.what}`),
+    `web app:             ${url}/`,
     `SMART configuration: ${url}/.well-known/smart-configuration`,
     `token for scripts:   npx medledger token --user clinician --scope "user/*.cruds"`,
   ];

@@ -113,7 +113,11 @@ export async function runStart(argv: string[]): Promise<number> {
   let demoAccounts: DemoAccount[] = [];
   if (values.demo) {
     console.log(describeLoad(await loadDemo(fhir)));
-    demoAccounts = await ensureDemoAccounts(node, fhir, auth);
+    // The web app signs in from wherever the node is reached: its public URL, or this host and port.
+    const origins = publicUrl
+      ? [publicUrl.replace(/\/+$/, '')]
+      : [`http://${host === '0.0.0.0' || host === '::' ? '127.0.0.1' : host}:${port}`, `http://localhost:${port}`];
+    demoAccounts = await ensureDemoAccounts(node, fhir, auth, { origins });
     const consents = await ensureDemoConsents(node, fhir);
     if (consents.enrolled > 0)
       console.log(`enrolled ${consents.enrolled} demo patients on the ledger; ${consents.consented} consented to treatment here`);
