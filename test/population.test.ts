@@ -307,4 +307,22 @@ describe('population health', () => {
       } else assert.equal(event, undefined, `group ${m.group} (${m.consent ?? 'no consent'}) was never counted`);
     }
   });
+
+  test('a deleted Patient leaves the population', async () => {
+    const gone = members.find((m) => m.group === 'D')!;
+    await server.fhir!.delete('Patient', server.fhir!.vault.patientIdOf(gone.pseudonym)!, { author: server.org.id });
+    const { status, body } = await query('prac_pop-analyst', {
+      purpose: 'HRESCH',
+      type: 'Condition',
+      code: DIABETES,
+      interval: 'year',
+      from: '2025-01-01T00:00:00Z',
+      to: '2026-01-01T00:00:00Z',
+      groupBy: ['region'],
+    });
+    assert.equal(status, 200, JSON.stringify(body));
+    assert.equal(body['optedIn'], 19);
+    const ca = body.cells.find((c) => (c['stratum'] as Record<string, string>)['region'] === 'CA')!;
+    assert.deepEqual([ca['patients'], ca['population']], [12, 14]);
+  });
 });

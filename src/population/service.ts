@@ -123,8 +123,15 @@ export class PopulationService {
 
   /** This node's partial result (for the network: only aggregates leave the node) and the cohort it used. */
   partial(query: PopulationQuery, analyst: string): { partial: PopulationPartial; cohort: OptedIn[] } {
-    const cohort = this.optedIn(query.purpose, query.type, analyst);
-    const facts = cohort.map((p) => this.#facts(query, p.patientId));
+    const cohort: OptedIn[] = [];
+    const facts: PatientFacts[] = [];
+    for (const p of this.optedIn(query.purpose, query.type, analyst)) {
+      const f = this.#facts(query, p.patientId);
+      // A Patient deleted or erased here is no longer in any population.
+      if (f === undefined) continue;
+      cohort.push(p);
+      facts.push(f);
+    }
     return { partial: computePartial(query, facts), cohort };
   }
 
@@ -149,7 +156,9 @@ export class PopulationService {
     return { query, result: finalize(partial, this.#k), height };
   }
 
-  #facts(query: PopulationQuery, patientId: string): PatientFacts {
+  #facts(query: PopulationQuery, patientId: string): PatientFacts | undefined {
+    const current = this.#repository.current('Patient', patientId);
+    if (current === undefined || current.deleted) return undefined;
     const patient = this.#repository.read('Patient', patientId).resource as Patient;
     const address = patient.address?.[0];
     const region = address?.state ?? address?.country;
