@@ -245,7 +245,12 @@ describe('device batches', () => {
     const event = logged.value.tx.type === 'access.log' ? logged.value.tx.body.events[0]! : undefined;
     assert.equal(event?.decision, 'permit');
     assert.equal(event?.records.length, sim.length, 'it names the batches the series was computed from');
-    const devices = await api(`/patients/${patientId}/devices`);
+    const registry = await api(`/patients/${patientId}/devices`);
+    assert.equal(registry.status, 200);
+    const [entry] = registry.body['devices'] as Record<string, unknown>[];
+    assert.equal(entry!['id'], device);
+    assert.equal(entry!['batches'], undefined, 'without a consent, only the (public) registry entry');
+    const devices = await api(`/patients/${patientId}/devices`, { token: patientToken });
     assert.equal(devices.status, 200);
     const list = devices.body['devices'] as { id: string; batches: number }[];
     assert.deepEqual(

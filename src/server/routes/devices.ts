@@ -167,7 +167,23 @@ export const deviceRoutes: FastifyPluginAsync<DeviceRoutesOptions> = async (app,
       const principal = await principalOf(request);
       const { pseudonym } = pseudonymOf(request.params.patient);
       requireOwnOrStaff(principal, pseudonym, 'r');
-      return { patient: pseudonym, devices: devices.devicesOf(pseudonym) };
+      const list = devices.devicesOf(pseudonym);
+      // The registry part is public on the ledger; what this node stored from a device (counts,
+      // last sample time) is shown to whoever may read that device's data.
+      return {
+        patient: pseudonym,
+        devices: list.map((d) => {
+          const decision = access.decide(principal, {
+            patient: pseudonym,
+            type: 'Observation',
+            custodian: options.org,
+            authors: [d.id],
+          });
+          if (decision.permit) return d;
+          const { batches: _b, samples: _s, lastSample: _l, ...registry } = d;
+          return registry;
+        }),
+      };
     },
   );
 
