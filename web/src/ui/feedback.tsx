@@ -1,15 +1,31 @@
 /** Shared status pieces: errors people can read, progress that screen readers announce. */
 import { Component, type ReactNode } from 'react';
-import { errorText } from '../api/http';
+import { ApiFailure, errorText } from '../api/http';
+import { signOut } from '../auth/oauth';
 
 export function ErrorBox({ error, onRetry }: { error: unknown; onRetry?: () => void }) {
   return (
     <div className="error" role="alert">
       <strong>Something went wrong.</strong> {errorText(error)}
-      {onRetry && (
-        <button type="button" className="secondary" onClick={onRetry}>
-          Try again
+      {error instanceof ApiFailure && error.status === 401 ? (
+        <button
+          type="button"
+          className="secondary"
+          onClick={() => {
+            // Access tokens last minutes: drop the dead one and let the area offer sign-in again.
+            signOut('patient');
+            signOut('clinician');
+            location.reload();
+          }}
+        >
+          Sign in again
         </button>
+      ) : (
+        onRetry && (
+          <button type="button" className="secondary" onClick={onRetry}>
+            Try again
+          </button>
+        )
       )}
     </div>
   );
