@@ -13,7 +13,16 @@ import { keyPairFromSeed } from '../src/crypto/ed25519.js';
 import type { SignedTx } from '../src/ledger/tx.js';
 import { ORG_KEY, paths, resolvePassphrase } from '../src/node/data-dir.js';
 import { FileKeyStore } from '../src/storage/file-keystore.js';
-import { cometbftBinary, createNetwork, startOrg, stopOrg, type NetworkOrg } from '../src/consensus/cometbft/network.js';
+import { readFileSync } from 'node:fs';
+import { Agent, request } from 'node:http';
+import {
+  cometbftBinary,
+  createNetwork,
+  orgProcesses,
+  startOrg,
+  stopOrg,
+  type NetworkOrg,
+} from '../src/consensus/cometbft/network.js';
 import { registerPatient, registerPractitioner, tempDir } from '../test/support/fixtures.js';
 import { percentile, round } from './stats.js';
 
@@ -34,15 +43,58 @@ if (!cometbftBinary()) {
   process.exit(1);
 }
 
-async function submit(org: NetworkOrg, tx: SignedTx): Promise<{ height: number }> {
-  const res = await fetch(`http://127.0.0.1:${org.httpPort}/api/v1/txs`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json' },
-    body: JSON.stringify({ tx: toBase64(tx.wire) }),
+/** Kept-alive HTTP connections: the load generator shares the 2 cores, and fetch costs ~1 ms of CPU per call. */
+const agent = new Agent({ keepAlive: true });
+
+function submit(org: NetworkOrg, tx: SignedTx): Promise<{ height: number }> {
+  const json = JSON.stringify({ tx: toBase64(tx.wire) });
+  return new Promise((resolve, reject) => {
+    const req = request(
+      {
+        host: '127.0.0.1',
+        port: org.httpPort,
+        path: '/api/v1/txs',
+        method: 'POST',
+        agent,
+        headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(json) },
+      },
+      (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (c: Buffer) => chunks.push(c));
+        res.on('end', () => {
+          const body = JSON.parse(Buffer.concat(chunks).toString('utf8')) as { height: number; code?: string; message?: string };
+          if (res.statusCode !== 200) reject(new Error(`${org.id}: ${body.code}: ${body.message}`));
+          else resolve(body);
+        });
+        res.on('error', reject);
+      },
+    );
+    req.on('error', reject);
+    req.end(json);
   });
-  const body = (await res.json()) as { height: number; code?: string; message?: string };
-  if (res.status !== 200) throw new Error(`${org.id}: ${body.code}: ${body.message}`);
-  return body;
+}
+
+/** CPU seconds (user + system) a process has used, from /proc (Linux). */
+function cpuSeconds(pid: number | undefined): number {
+  if (pid === undefined) return 0;
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return (Number(fields[11]) + Number(fields[12])) / 100; // utime, stime in clock ticks (USER_HZ 100)
+  } catch {
+    return 0;
+  }
+}
+
+/** CPU seconds so far of every cometbft and medledger process, and of this load generator. */
+function cpuNow(orgs: readonly NetworkOrg[]): { cometbft: number; medledger: number; load: number } {
+  const pids = orgs.map((o) => orgProcesses(o));
+  const usage = process.cpuUsage();
+  return {
+    cometbft: pids.reduce((n, p) => n + cpuSeconds(p.cometbft), 0),
+    medledger: pids.reduce((n, p) => n + cpuSeconds(p.medledger), 0),
+    load: (usage.user + usage.system) / 1e6,
+  };
 }
 
 const temp = tempDir('mlbench-');
@@ -68,11 +120,14 @@ try {
 
   const latencies: number[] = [];
   const perSigner = Math.ceil(total / signers);
+  // Signed before the clock starts: the load generator's signing is not the network's work.
+  const work = practitioners.map(({ practitioner }) => Array.from({ length: perSigner }, () => registerPatient(practitioner).tx));
+  const cpuBefore = cpuNow(network.orgs);
   const start = performance.now();
   await Promise.all(
-    practitioners.map(async ({ practitioner }, s) => {
+    practitioners.map(async (_, s) => {
       const node = network.orgs[s % network.orgs.length]!;
-      const txs = Array.from({ length: perSigner }, () => registerPatient(practitioner).tx);
+      const txs = work[s]!;
       let next = 0;
       await Promise.all(
         Array.from({ length: window }, async () => {
@@ -87,6 +142,10 @@ try {
     }),
   );
   const seconds = (performance.now() - start) / 1000;
+  const cpuAfter = cpuNow(network.orgs);
+  const cpu = Object.fromEntries(
+    (['cometbft', 'medledger', 'load'] as const).map((k) => [k, round(cpuAfter[k] - cpuBefore[k], 1)]),
+  ) as Record<'cometbft' | 'medledger' | 'load', number>;
   // Blocks during the run, from the first node's CometBFT: how many, how full, how far apart.
   const rpc = `http://127.0.0.1:${network.orgs[0]!.rpcPort}`;
   const metas: { header: { height: string; time: string }; num_txs: string }[] = [];
@@ -115,9 +174,13 @@ try {
     seconds: round(seconds, 2),
     txPerSecond: round(latencies.length / seconds, 0),
     latencyMs: { p50: round(percentile(latencies, 50), 0), p99: round(percentile(latencies, 99), 0) },
+    // CPU seconds used during the run by all cometbft processes, all medledger processes and the load generator.
+    cpuSeconds: cpu,
+    cpuMsPerTx: round(((cpu.cometbft + cpu.medledger + cpu.load) * 1000) / Math.max(1, latencies.length), 2),
   };
   console.log(JSON.stringify(result));
 } finally {
+  agent.destroy();
   await Promise.all(network.orgs.map((o) => stopOrg(o)));
   temp.remove();
 }

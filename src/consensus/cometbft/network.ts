@@ -202,7 +202,8 @@ export function createNetwork(options: CreateOptions): Network {
       configPath,
       editToml(readFileSync(configPath, 'utf8'), {
         '': { proxy_app: org.abci, moniker: org.id, log_level: 'info' },
-        rpc: { laddr: `tcp://127.0.0.1:${org.rpcPort}` },
+        // The MedLedger node broadcasts transactions in JSON-RPC batches (consensus/cometbft/submitter.ts).
+        rpc: { laddr: `tcp://127.0.0.1:${org.rpcPort}`, max_request_batch_size: 256 },
         p2p: {
           laddr: `tcp://127.0.0.1:${org.p2pPort}`,
           persistent_peers: peers,
@@ -210,7 +211,15 @@ export function createNetwork(options: CreateOptions): Network {
           allow_duplicate_ip: true,
           // CometBFT batches p2p messages for this long; every consensus step waits for it.
           flush_throttle_timeout: `${options.gossipMs ?? 100}ms`,
+          // A loaded block (thousands of ~400-byte transactions) plus mempool gossip to every peer
+          // exceeds the 5 MB/s default rate limit; a local or datacenter link carries far more.
+          send_rate: 20_480_000,
+          recv_rate: 20_480_000,
         },
+        // Room for the transactions in flight on a loaded network (default 5,000).
+        mempool: { size: 20_000 },
+        // MedLedger indexes its own transactions; CometBFT's kv index would be unused work on every node.
+        tx_index: { indexer: 'null' },
         consensus: {
           timeout_propose: `${options.timeoutProposeMs ?? 3000}ms`,
           timeout_prevote: `${options.timeoutVoteMs ?? 1000}ms`,

@@ -68,13 +68,17 @@ export class AbciServer {
     let pending: Uint8Array[] = [];
     socket.on('data', (chunk: Buffer) => {
       try {
+        // Responses up to the last Flush of this chunk go out in one write: under load CometBFT
+        // pipelines many CheckTx+Flush pairs into one chunk, and one syscall each adds up.
+        let flushed = 0;
         for (const message of reader.push(chunk)) {
           const request = decodeRequest(message);
           pending.push(encodeResponse(this.#answer(request)));
-          if (request.flush) {
-            socket.write(Buffer.concat(pending));
-            pending = [];
-          }
+          if (request.flush) flushed = pending.length;
+        }
+        if (flushed > 0) {
+          socket.write(flushed === 1 ? pending[0]! : Buffer.concat(pending.slice(0, flushed)));
+          pending = pending.slice(flushed);
         }
       } catch (error) {
         // A broken stream or a failing handler: tell CometBFT (it stops) and drop the connection.
