@@ -236,6 +236,21 @@ describe('device batches', () => {
     assert.equal(series.body['bucketMs'], 10 * 60_000);
     assert.ok(points.every((p) => p.n === 120 && p.min <= p.mean && p.mean <= p.max));
     assert.equal(series.body['samples'], 1440);
+    // Hour buckets come from the hourly roll-up and agree with the samples.
+    const hourly = await api(`/patients/${patientId}/device-series?code=8867-4&from=${from}&to=${to}&points=2`, {
+      token: patientToken,
+    });
+    assert.equal(hourly.status, 200, JSON.stringify(hourly.body));
+    assert.equal(hourly.body['bucketMs'], HOUR);
+    const hours = hourly.body['points'] as typeof points;
+    assert.equal(hours.length, 2);
+    for (const [i, h] of hours.entries()) {
+      const part = points.slice(i * 6, i * 6 + 6);
+      assert.equal(h.n, 720);
+      assert.equal(h.min, Math.min(...part.map((p) => p.min)));
+      assert.equal(h.max, Math.max(...part.map((p) => p.max)));
+      assert.ok(Math.abs(h.mean - part.reduce((sum, p) => sum + p.mean, 0) / 6) < 0.01);
+    }
     const bad = await api(`/patients/${patientId}/device-series?code=12345-6`, { token: patientToken });
     assert.equal(bad.status, 400);
     assert.equal(bad.body['code'], 'device.invalid');

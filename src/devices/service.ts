@@ -63,6 +63,7 @@ export class DeviceError extends Error {
 /** How far a sample may be ahead of the node clock (device clocks drift). */
 export const MAX_CLOCK_SKEW_MS = 5 * 60_000;
 export const MAX_SERIES_POINTS = 2000;
+const HOUR_MS = 3_600_000;
 
 export interface IngestResult {
   readonly device: string;
@@ -325,13 +326,22 @@ export class DeviceService {
   // ---------------------------------------------------------------------------------------------
   // Series
 
-  /** Samples of one code in [from, to), in at most `points` equal buckets (min, max, mean, count). */
+  /**
+   * Samples of one code in [from, to), in at most `points` equal buckets (min, max, mean, count).
+   * Buckets of an hour or more are whole hours and the range widens to hour boundaries.
+   */
   series(patient: string, code: DeviceCode, from: number, to: number, points: number): SeriesResult {
     if (!(to > from)) throw new DeviceError('device.invalid', '`to` must be after `from`');
     if (!Number.isSafeInteger(points) || points < 1 || points > MAX_SERIES_POINTS) {
       throw new DeviceError('device.invalid', `points must be 1..${MAX_SERIES_POINTS}`);
     }
-    const bucketMs = Math.max(1, Math.ceil((to - from) / points));
+    let bucketMs = Math.max(1, Math.ceil((to - from) / points));
+    if (bucketMs >= HOUR_MS) {
+      // Whole-hour buckets on hour boundaries are answered from the hourly roll-up.
+      from = Math.floor(from / HOUR_MS) * HOUR_MS;
+      to = Math.ceil(to / HOUR_MS) * HOUR_MS;
+      bucketMs = Math.ceil((to - from) / points / HOUR_MS) * HOUR_MS;
+    }
     const buckets = this.store.buckets(patient, code.slot, from, to, bucketMs);
     let samples = 0;
     const out = buckets.map((b) => {
