@@ -15,7 +15,7 @@ import { DEMO_PATIENT_PASSWORDS, DEMO_PRACTITIONERS, ensureDemoAccounts } from '
 import type { Patient } from '@medplum/fhirtypes';
 import { call } from './support/fhir-api.js';
 import { startTestServer, type TestServer } from './support/fixtures.js';
-import { launch, screenshot, signInOnNode, skipUnlessBrowser } from './support/web-browser.js';
+import { launch, screenshot, signInOnNode, skipUnlessBrowser, unlabeledControls } from './support/web-browser.js';
 
 const PASSPHRASE = 'correct horse battery staple';
 const NEW_PASSPHRASE = 'a brand new passphrase after recovery';
@@ -87,6 +87,9 @@ describe('web app: patient and clinician journeys', { skip: skipUnlessBrowser(),
   it('signs the patient in (a wrong password first), sets up keys on the device and shows the recovery kit', async () => {
     await patient.goto(`${server.url}/`);
     await screenshot(patient, 'home');
+    // Keyboard: the first Tab reaches the skip link.
+    await patient.keyboard.press('Tab');
+    assert.equal(await patient.evaluate('document.activeElement?.textContent'), 'Skip to content');
     await patient.getByRole('navigation', { name: 'Areas' }).getByRole('link', { name: 'Patient portal' }).click();
     await patient.getByRole('button', { name: 'Sign in' }).click();
     await patient.getByLabel('Username').fill('patient1');
@@ -98,6 +101,7 @@ describe('web app: patient and clinician journeys', { skip: skipUnlessBrowser(),
     await patient.getByRole('button', { name: 'Allow' }).click();
 
     await patient.getByRole('heading', { name: 'Set up your key' }).waitFor();
+    assert.deepEqual(await unlabeledControls(patient), []);
     assert.equal(server.node.chain.app.participant(pseudonym), undefined, 'not enrolled before key setup');
     await patient.getByLabel('Passphrase (at least 10 characters)').fill(PASSPHRASE);
     await patient.getByLabel('Passphrase again').fill('something else entirely');
@@ -121,6 +125,7 @@ describe('web app: patient and clinician journeys', { skip: skipUnlessBrowser(),
   it('shares the record with the organization as a consent signed in the browser (a bad grantee is refused)', async () => {
     await patient.getByRole('link', { name: 'Sharing' }).click();
     await patient.getByText('You are not sharing your record with anyone.').waitFor();
+    assert.deepEqual(await unlabeledControls(patient), []);
     await patient.getByLabel('Another organization or one practitioner').check();
     await patient.getByLabel('Their MedLedger id (org_… or prac_…)').fill('Jane Doe');
     await patient.getByRole('button', { name: 'Sign and share' }).click();
@@ -156,6 +161,18 @@ describe('web app: patient and clinician journeys', { skip: skipUnlessBrowser(),
     await clinician.locator('figure[data-measure="weight"]').waitFor();
     await clinician.getByText(/live updates live/).waitFor();
     await screenshot(clinician, 'clinician-chart');
+    for (const kind of [
+      'Observation',
+      'Encounter',
+      'Condition',
+      'AllergyIntolerance',
+      'MedicationRequest',
+      'Immunization',
+      'Note',
+    ]) {
+      await clinician.getByLabel('What to record').selectOption(kind);
+      assert.deepEqual(await unlabeledControls(clinician), [], `labels of the ${kind} form`);
+    }
 
     await clinician.getByLabel('What to record').selectOption('Observation');
     await clinician.getByLabel('Measurement (LOINC)').selectOption('weight');
@@ -267,6 +284,7 @@ describe('web app: patient and clinician journeys', { skip: skipUnlessBrowser(),
     await patient.getByRole('link', { name: '← Latest blocks' }).click();
     await patient.getByRole('button', { name: 'Check consistency' }).click();
     await patient.getByTestId('consistency-result').filter({ hasText: 'nothing was rewritten' }).waitFor(SLOW);
+    assert.deepEqual(await unlabeledControls(patient), []);
     await patient.getByRole('button', { name: 'Verify integrity' }).click();
     await patient.getByTestId('integrity-result').filter({ hasText: 'check out' }).waitFor({ timeout: 600_000 });
     await screenshot(patient, 'explorer');

@@ -45,3 +45,16 @@ export async function signInOnNode(page: Page, username: string, password: strin
   await page.getByRole('button', { name: 'Sign in' }).click();
   await page.getByRole('button', { name: 'Allow' }).click();
 }
+
+/** Visible form controls and buttons a screen reader could not name (no label, aria-label or text). */
+export async function unlabeledControls(page: Page): Promise<string[]> {
+  return (await page.evaluate(`[...document.querySelectorAll('input, select, textarea, button')]
+    .filter((el) => {
+      if (el.type === 'hidden' || el.offsetParent === null) return false;
+      if (el.getAttribute('aria-label') || el.getAttribute('aria-labelledby')) return false;
+      if (el.tagName === 'BUTTON') return el.textContent.trim() === '';
+      if (el.closest('label')) return false;
+      return !(el.id && document.querySelector('label[for="' + CSS.escape(el.id) + '"]'));
+    })
+    .map((el) => el.outerHTML.slice(0, 120))`)) as string[];
+}

@@ -55,8 +55,14 @@ function Area({ path, search }: { path: string; search: URLSearchParams }) {
 export function App() {
   const { path, search } = useLocation();
   const main = useRef<HTMLElement>(null);
-  // Move focus to the new page's content on navigation, so keyboard and screen reader users follow.
-  useEffect(() => main.current?.focus(), [path]);
+  // Move focus to the new page's content on navigation (not on the first load, where the skip link
+  // comes first), so keyboard and screen reader users follow.
+  const shownPath = useRef(path);
+  useEffect(() => {
+    if (path === shownPath.current) return;
+    shownPath.current = path;
+    main.current?.focus();
+  }, [path]);
   return (
     <>
       <a className="skip" href="#main">
