@@ -301,4 +301,37 @@ describe('device batches', () => {
     assert.equal(again['accepted'], 0);
     assert.equal(again['refused'], again['batches']);
   });
+
+  test('JSON bodies work too; a suspended device is refused; the routes are in the OpenAPI document', async () => {
+    const keys = generateKeyPair();
+    const registered = await api(`/patients/${pseudonym}/devices`, {
+      method: 'POST',
+      body: JSON.stringify({ publicKey: Buffer.from(keys.publicKey).toString('hex') }),
+    });
+    assert.equal(registered.status, 201, JSON.stringify(registered.body));
+    const second = registered.body['device'] as string;
+    const wire = (seq: number, at: number) =>
+      Buffer.from(signBatch(batch(seq, [hr(at, [66])], undefined, second), new Signer(keys)).wire).toString('base64');
+    const json = await fetch(`${server.url}/api/v1/devices/${second}/batches`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ batch: wire(0, start + 10 * HOUR) }),
+    });
+    assert.equal(json.status, 201, await json.text());
+    assert.ok((await server.node.submitOwn({ type: 'participant.set_status', body: { id: second, status: 'suspended' } })).ok);
+    const suspended = await fetch(`${server.url}/api/v1/devices/${second}/batches`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ batch: wire(1, start + 11 * HOUR) }),
+    });
+    assert.equal(suspended.status, 403);
+    assert.equal(((await suspended.json()) as { code: string }).code, 'device.inactive');
+    const openapi = (await (await fetch(`${server.url}/openapi.json`)).json()) as { paths: Record<string, unknown> };
+    for (const path of [
+      '/api/v1/devices/{device}/batches',
+      '/api/v1/patients/{patient}/device-series',
+      '/api/v1/population/query',
+    ])
+      assert.ok(openapi.paths[path], `${path} is documented`);
+  });
 });
