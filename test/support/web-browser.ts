@@ -5,6 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { existsSync, mkdirSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { chromium, type Browser, type Page } from 'playwright-core';
@@ -12,7 +13,12 @@ import { WEB_ROOT } from '../../src/server/web-app.js';
 
 export const CHROMIUM = process.env['MEDLEDGER_CHROMIUM'] ?? '/usr/bin/chromium';
 export const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
-export const SCREENSHOTS = join(ROOT, 'docs', 'screenshots');
+/**
+ * The README's screenshots (docs/screenshots) are refreshed with MEDLEDGER_SCREENSHOTS=1; other runs
+ * still take them, into a temporary directory, so a test run does not rewrite tracked images.
+ */
+export const SCREENSHOTS =
+  process.env['MEDLEDGER_SCREENSHOTS'] === '1' ? join(ROOT, 'docs', 'screenshots') : join(tmpdir(), 'medledger-screenshots');
 
 /** A reason to skip, or false; under MEDLEDGER_REQUIRE_ALL=1 never skips (launch then fails loudly). */
 export function skipUnlessBrowser(): string | false {
