@@ -211,7 +211,7 @@ describe('web app: patient and clinician journeys', { skip: skipUnlessBrowser(),
     await clinician.locator(`figure[data-measure="heartRate"][data-points="${before + 1}"]`).waitFor(SLOW);
   });
 
-  it('records a problem and a note with an attachment from the chart; bad input gets a clear message', async () => {
+  it('records every kind of entry from the chart (a note with an attachment) and amends one; bad input gets a clear message', async () => {
     await clinician.getByLabel('What to record').selectOption('Observation');
     await clinician.getByLabel('Measurement (LOINC)').selectOption('hba1c');
     await clinician.getByLabel(/^Value/).fill('seven');
@@ -248,6 +248,33 @@ describe('web app: patient and clinician journeys', { skip: skipUnlessBrowser(),
     await json.fill((await json.inputValue()).replace('"onsetDateTime": "', '"onsetDateTime": "not a date '));
     await clinician.getByRole('button', { name: 'Save amendment' }).click();
     await clinician.locator('.amend').getByRole('alert').waitFor(SLOW);
+    // A valid amendment is a new version; the chart shows it.
+    await json.fill(
+      (await json.inputValue()).replace('not a date ', '').replace('Seasonal allergic rhinitis', 'Perennial allergic rhinitis'),
+    );
+    await clinician.getByRole('button', { name: 'Save amendment' }).click();
+    await clinician.getByRole('region', { name: 'Problems' }).getByText('Perennial allergic rhinitis').waitFor(SLOW);
+
+    // The other forms make resources the node accepts (schema-valid, references resolved).
+    const forms: [string, Record<string, string>, string][] = [
+      ['Encounter', { 'Kind of visit': 'Follow-up visit', 'Reason (optional)': 'Rhinitis review' }, 'Save encounter'],
+      ['AllergyIntolerance', { What: 'Penicillin', 'Reaction (optional)': 'Hives' }, 'Save allergy'],
+      ['MedicationRequest', { What: 'Cetirizine 10 mg', 'Dosage instructions': 'One tablet daily' }, 'Save prescription'],
+      ['Immunization', { What: 'Influenza vaccine', 'CVX code (optional)': '141' }, 'Save immunization'],
+    ];
+    for (const [kind, fields, button] of forms) {
+      await clinician.getByLabel('What to record').selectOption(kind);
+      for (const [label, value] of Object.entries(fields)) await clinician.getByLabel(label, { exact: true }).fill(value);
+      await clinician.getByRole('button', { name: button }).click();
+      const resourceType = kind;
+      await clinician.getByText(new RegExp(`Saved ${resourceType}/.+ committed to the ledger`)).waitFor(SLOW);
+    }
+    await clinician.getByRole('region', { name: 'Allergies' }).getByText('Penicillin').waitFor(SLOW);
+    await clinician.getByRole('region', { name: 'Medications' }).getByText('Cetirizine 10 mg').waitFor(SLOW);
+    await clinician
+      .locator('.encounters')
+      .getByText(/Follow-up visit/)
+      .waitFor(SLOW);
   });
 
   it('revokes the grant; the clinician loses the chart and opens emergency access, which the patient sees', async () => {
