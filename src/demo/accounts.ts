@@ -35,6 +35,13 @@ export const DEMO_PRACTITIONERS: readonly {
     display: 'Demo Registrar',
     roles: ['nurse', 'registrar'],
   },
+  {
+    id: 'prac_demo-analyst',
+    username: 'analyst',
+    password: 'analyst-demo-pw',
+    display: 'Demo Analyst',
+    roles: ['analyst'],
+  },
 ];
 
 export const DEMO_PATIENT_PASSWORDS = ['patient1-demo-pw', 'patient2-demo-pw'] as const;

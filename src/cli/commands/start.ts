@@ -5,6 +5,7 @@ import { AuthService } from '../../auth/service.js';
 import { describeDemoAccounts, ensureDemoAccounts, type DemoAccount } from '../../demo/accounts.js';
 import { buildHttpServer, requestLogger } from '../../server/http.js';
 import { loadDemo } from '../../demo/load.js';
+import { ensureDemoDevices } from '../../demo/devices.js';
 import { ensureDemoConsents } from '../../demo/consents.js';
 import { DEMO_CHAIN, describeLoad } from './demo.js';
 import { dataDirOf, helpText, parse, UsageError } from '../args.js';
@@ -121,6 +122,8 @@ export async function runStart(argv: string[]): Promise<number> {
     const consents = await ensureDemoConsents(node, fhir);
     if (consents.enrolled > 0)
       console.log(`enrolled ${consents.enrolled} demo patients on the ledger; ${consents.consented} consented to treatment here`);
+    const worn = await ensureDemoDevices(node, fhir);
+    if (worn.devices > 0) console.log(`registered ${worn.devices} demo wearables with ${worn.samples} samples`);
   }
   const app = await buildHttpServer(node, {
     logger: values.quiet ? false : requestLogger('info'),
