@@ -8,7 +8,6 @@
  */
 import { cpus } from 'node:os';
 import { Identity } from '../src/client/identity.js';
-import { toBase64 } from '../src/crypto/bytes.js';
 import { keyPairFromSeed } from '../src/crypto/ed25519.js';
 import type { SignedTx } from '../src/ledger/tx.js';
 import { ORG_KEY, paths, resolvePassphrase } from '../src/node/data-dir.js';
@@ -47,7 +46,8 @@ if (!cometbftBinary()) {
 const agent = new Agent({ keepAlive: true });
 
 function submit(org: NetworkOrg, tx: SignedTx): Promise<{ height: number }> {
-  const json = JSON.stringify({ tx: toBase64(tx.wire) });
+  // The wire bytes as they are (the API also takes JSON {"tx": base64}).
+  const body = tx.wire;
   return new Promise((resolve, reject) => {
     const req = request(
       {
@@ -56,21 +56,25 @@ function submit(org: NetworkOrg, tx: SignedTx): Promise<{ height: number }> {
         path: '/api/v1/txs',
         method: 'POST',
         agent,
-        headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(json) },
+        headers: { 'content-type': 'application/octet-stream', 'content-length': body.length },
       },
       (res) => {
         const chunks: Buffer[] = [];
         res.on('data', (c: Buffer) => chunks.push(c));
         res.on('end', () => {
-          const body = JSON.parse(Buffer.concat(chunks).toString('utf8')) as { height: number; code?: string; message?: string };
-          if (res.statusCode !== 200) reject(new Error(`${org.id}: ${body.code}: ${body.message}`));
-          else resolve(body);
+          const answer = JSON.parse(Buffer.concat(chunks).toString('utf8')) as {
+            height: number;
+            code?: string;
+            message?: string;
+          };
+          if (res.statusCode !== 200) reject(new Error(`${org.id}: ${answer.code}: ${answer.message}`));
+          else resolve(answer);
         });
         res.on('error', reject);
       },
     );
     req.on('error', reject);
-    req.end(json);
+    req.end(body);
   });
 }
 
