@@ -67,17 +67,16 @@ describe('device data recovery and erasure', () => {
   });
 
   test("the patient's erasure shreds the batches and drops their samples", async () => {
-    await devices.ingest(
-      signBatch(
-        {
-          chain: server.node.chain.chainId,
-          device,
-          seq: 8,
-          series: [{ code: '59408-5', start, period: 60_000, values: [97, 96] }],
-        },
-        signer,
-      ).wire,
+    const erased = signBatch(
+      {
+        chain: server.node.chain.chainId,
+        device,
+        seq: 8,
+        series: [{ code: '59408-5', start, period: 60_000, values: [97, 96] }],
+      },
+      signer,
     );
+    await devices.ingest(erased.wire);
     assert.equal(count('device_samples'), 5);
     await server.commit(
       patient.sign({
@@ -90,5 +89,13 @@ describe('device data recovery and erasure', () => {
     assert.equal(count('device_samples'), 0);
     assert.equal(count('device_batches'), 0);
     assert.equal(server.fhir!.recordsOfPatient(patient.id).length, 0);
+    // A replay of an erased batch must not bring its data back: its seq outlives the erasure (and
+    // here the whole record, Patient included, is gone, so the device's patient is not held either).
+    assert.equal(devices.store.lastSeq(device), 8);
+    await assert.rejects(
+      devices.ingest(erased.wire),
+      (e: unknown) => e instanceof DeviceError && e.code === 'device.patient_not_held',
+    );
+    assert.equal(count('device_samples'), 0);
   });
 });

@@ -64,6 +64,7 @@ export class DeviceSampleStore {
         patient TEXT NOT NULL, samples INTEGER NOT NULL, first_t INTEGER NOT NULL, last_t INTEGER NOT NULL,
         hash BLOB NOT NULL, UNIQUE (device, seq)
       );
+      CREATE TABLE IF NOT EXISTS device_seq (device TEXT PRIMARY KEY, last_seq INTEGER NOT NULL) WITHOUT ROWID;
       CREATE TABLE IF NOT EXISTS device_hourly (
         patient TEXT NOT NULL, slot INTEGER NOT NULL, hour INTEGER NOT NULL,
         n INTEGER NOT NULL, min INTEGER NOT NULL, max INTEGER NOT NULL, sum INTEGER NOT NULL,
@@ -95,7 +96,16 @@ export class DeviceSampleStore {
         `INSERT INTO device_batches (res, device, seq, record, patient, samples, first_t, last_t, hash, slots)
            VALUES (?, ?, ?, (SELECT record FROM current WHERE res = ?), ?, ?, ?, ?, ?, ?)`,
       ),
-      lastSeq: db.prepare('SELECT max(seq) FROM device_batches WHERE device = ?').pluck(),
+      // Kept through erasure (it says nothing clinical), so an erased batch cannot be replayed.
+      lastSeq: db
+        .prepare(
+          'SELECT max(last_seq) FROM (SELECT last_seq FROM device_seq WHERE device = ? UNION ALL SELECT max(seq) FROM device_batches WHERE device = ?)',
+        )
+        .pluck(),
+      setSeq: db.prepare(
+        `INSERT INTO device_seq (device, last_seq) VALUES (?, ?)
+           ON CONFLICT (device) DO UPDATE SET last_seq = max(last_seq, excluded.last_seq)`,
+      ),
       existing: db
         .prepare('SELECT t FROM device_samples WHERE patient = ? AND slot = ? AND t BETWEEN ? AND ? AND device = ?')
         .pluck(),
@@ -137,7 +147,7 @@ export class DeviceSampleStore {
 
   /** The highest batch number stored for the device (-1 before its first batch). */
   lastSeq(device: string): number {
-    const seq = this.#stmts.lastSeq.get(device) as number | null;
+    const seq = this.#stmts.lastSeq.get(device, device) as number | null;
     return seq ?? -1;
   }
 
@@ -169,6 +179,7 @@ export class DeviceSampleStore {
       }
     }
     for (const h of hours.values()) addHour.run(batch.patient, h.slot, h.hour, h.n, h.min, h.max, h.sum);
+    this.#stmts.setSeq.run(batch.device, batch.seq);
     this.#stmts.insertBatch.run(
       batch.res,
       batch.device,
