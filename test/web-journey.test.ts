@@ -120,6 +120,13 @@ describe('web app: patient and clinician journeys', { skip: skipUnlessBrowser(),
     await patient.getByRole('heading', { name: 'Timeline' }).waitFor();
     await patient.locator('.timeline .entry').first().waitFor();
     await screenshot(patient, 'patient-record');
+    // Each entry opens a detail view.
+    const first = patient.locator('.timeline .entry a').first();
+    const title = (await first.textContent()) ?? '';
+    await first.click();
+    await patient.getByRole('heading', { name: title, exact: true }).waitFor();
+    await patient.getByText('FHIR resource').waitFor();
+    await patient.getByRole('link', { name: '← Back to the timeline' }).click();
   });
 
   it('shares the record with the organization as a consent signed in the browser (a bad grantee is refused)', async () => {
@@ -329,7 +336,20 @@ describe('web app: patient and clinician journeys', { skip: skipUnlessBrowser(),
     );
     assert.ok(overflow <= 1, `no horizontal scrolling at phone width (overflow ${overflow}px)`);
     await screenshot(patient, 'patient-phone');
+    for (const [page, path] of [
+      [patient, '/explorer'],
+      [patient, '/patient/access'],
+      [clinician, `/clinician/patient/${patientFhirId}`],
+    ] as const) {
+      await page.setViewportSize({ width: 390, height: 844 });
+      await page.goto(`${server.url}${path}`);
+      await page.locator('main h2').first().waitFor();
+      const wide = Number(await page.evaluate('document.documentElement.scrollWidth - document.documentElement.clientWidth'));
+      assert.ok(wide <= 1, `${path} fits a phone (overflow ${wide}px)`);
+      await page.setViewportSize({ width: 1280, height: 900 });
+    }
   });
+
   it('recovers a forgotten passphrase with the kit: the key is rotated on the ledger and a new kit issued', async () => {
     await patient.setViewportSize({ width: 1280, height: 900 });
     await patient.goto(`${server.url}/patient/sharing`);

@@ -54,49 +54,51 @@ export function AccessLog() {
         {events.error !== undefined && <ErrorBox error={events.error} onRetry={events.reload} />}
         {!events.value && !events.error && <Busy label="Loading the access log…" />}
         {events.value && (
-          <table className="log">
-            <caption className="sr-only">Every access to your record, newest first</caption>
-            <thead>
-              <tr>
-                <th scope="col">When</th>
-                <th scope="col">Who</th>
-                <th scope="col">What</th>
-                <th scope="col">Basis</th>
-                <th scope="col">Outcome</th>
-              </tr>
-            </thead>
-            <tbody>
-              {events.value.map((e) => {
-                const emergency = e.purposeOfEvent?.[0]?.coding?.[0]?.code === 'ETREAT';
-                const who = e.agent?.[0]?.who?.identifier?.value ?? '?';
-                const policy: string = e.agent?.[0]?.policy?.[0] ?? '';
-                const permitted = e.outcome === '0';
-                const basis = !permitted
-                  ? '—'
-                  : emergency
-                    ? 'emergency access'
-                    : policy.includes('cns_')
-                      ? 'your consent'
-                      : who === session.subject
-                        ? 'you'
-                        : 'care relationship';
-                return (
-                  <tr key={e.id} className={emergency ? 'urgent' : undefined} data-emergency={emergency || undefined}>
-                    <td>{when(e.recorded)}</td>
-                    <td>
-                      <code>{who}</code>
-                      {who === session.subject && ' (you)'}
-                    </td>
-                    <td>
-                      {ACTIONS[e.subtype?.[0]?.code] ?? 'access'} · {records(Math.max(0, (e.entity?.length ?? 1) - 1))}
-                    </td>
-                    <td>{emergency ? <strong>Break-glass (emergency)</strong> : basis}</td>
-                    <td>{permitted ? 'permitted' : <strong>refused</strong>}</td>
-                  </tr>
-                );
-              })}
-            </tbody>
-          </table>
+          <div className="table-scroll" tabIndex={0} role="region" aria-label="Access log table">
+            <table className="log">
+              <caption className="sr-only">Every access to your record, newest first</caption>
+              <thead>
+                <tr>
+                  <th scope="col">When</th>
+                  <th scope="col">Who</th>
+                  <th scope="col">What</th>
+                  <th scope="col">Basis</th>
+                  <th scope="col">Outcome</th>
+                </tr>
+              </thead>
+              <tbody>
+                {events.value.map((e) => {
+                  const emergency = e.purposeOfEvent?.[0]?.coding?.[0]?.code === 'ETREAT';
+                  const who = e.agent?.[0]?.who?.identifier?.value ?? '?';
+                  const policy: string = e.agent?.[0]?.policy?.[0] ?? '';
+                  const permitted = e.outcome === '0';
+                  const basis = !permitted
+                    ? '—'
+                    : emergency
+                      ? 'emergency access'
+                      : policy.includes('cns_')
+                        ? 'your consent'
+                        : who === session.subject
+                          ? 'you'
+                          : 'care relationship';
+                  return (
+                    <tr key={e.id} className={emergency ? 'urgent' : undefined} data-emergency={emergency || undefined}>
+                      <td>{when(e.recorded)}</td>
+                      <td>
+                        <code>{who}</code>
+                        {who === session.subject && ' (you)'}
+                      </td>
+                      <td>
+                        {ACTIONS[e.subtype?.[0]?.code] ?? 'access'} · {records(Math.max(0, (e.entity?.length ?? 1) - 1))}
+                      </td>
+                      <td>{emergency ? <strong>Break-glass (emergency)</strong> : basis}</td>
+                      <td>{permitted ? 'permitted' : <strong>refused</strong>}</td>
+                    </tr>
+                  );
+                })}
+              </tbody>
+            </table>
+          </div>
         )}
       </section>
     </>

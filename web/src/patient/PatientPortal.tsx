@@ -1,6 +1,6 @@
 /** The patient portal: key setup on first sign-in, then the record, trends, sharing and more. */
 import { useCallback, useEffect, useMemo, useState } from 'react';
-import { Fhir, type Bundle, type Resource } from '../api/fhir';
+import { Fhir, type Bundle } from '../api/fhir';
 import { requestJson } from '../api/http';
 import type { TxView } from '../api/ledger';
 import { Link } from '../app/router';
@@ -181,5 +181,3 @@ export default function PatientPortal({ path }: { path: string }) {
     </SignInGate>
   );
 }
-
-export type { Resource };
