@@ -310,6 +310,8 @@ describe('web app: patient and clinician journeys', { skip: skipUnlessBrowser(),
 
   it("verifies a transaction's inclusion proof and the log's consistency and integrity in the explorer", async () => {
     await patient.getByRole('navigation', { name: 'Areas' }).getByRole('link', { name: 'Ledger explorer' }).click();
+    await patient.locator('.blocks a').first().waitFor();
+    await screenshot(patient, 'explorer');
     await patient.locator('.blocks a').first().click();
     await patient.getByRole('button', { name: 'Verify inclusion proof' }).click();
     await patient.getByTestId('proof-result').filter({ hasText: 'Verified in this browser' }).waitFor(SLOW);
@@ -321,7 +323,8 @@ describe('web app: patient and clinician journeys', { skip: skipUnlessBrowser(),
     assert.deepEqual(await unlabeledControls(patient), []);
     await patient.getByRole('button', { name: 'Verify integrity' }).click();
     await patient.getByTestId('integrity-result').filter({ hasText: 'check out' }).waitFor({ timeout: 600_000 });
-    await screenshot(patient, 'explorer');
+    await patient.getByTestId('integrity-result').scrollIntoViewIfNeeded();
+    await screenshot(patient, 'explorer-integrity');
 
     await patient.goto(`${server.url}/explorer/tx/${'0'.repeat(64)}`);
     await patient.getByRole('alert').filter({ hasText: 'No transaction' }).waitFor();
