@@ -54,3 +54,14 @@ export {
   verifyTransaction,
   type Trust,
 } from './proofs.js';
+export {
+  DeviceClient,
+  DeviceApiError,
+  signBatch,
+  DEVICE_CODES,
+  type BatchBody,
+  type Series,
+  type SignedBatch,
+  type DeviceSeries,
+  type PopulationQueryInput,
+} from './devices.js';
