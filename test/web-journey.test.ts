@@ -294,6 +294,7 @@ describe('web app: patient and clinician journeys', { skip: skipUnlessBrowser(),
 
     await clinician.reload();
     await clinician.getByRole('heading', { name: 'Chart not available' }).waitFor();
+    await clinician.getByText(/with your id prac_demo-clinician/).waitFor();
     await clinician.getByLabel('Reason').selectOption('emergency-treatment');
     await clinician.getByLabel(/^Justification/).fill('Unconscious in the emergency department, needs history.');
     await screenshot(clinician, 'clinician-break-glass');

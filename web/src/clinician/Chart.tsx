@@ -93,7 +93,7 @@ function decodeText(base64: string): string {
   }
 }
 
-export function Chart({ fhir, id }: { fhir: Fhir; id: string }) {
+export function Chart({ fhir, id, me }: { fhir: Fhir; id: string; me: string }) {
   const chart = useAsync(async () => {
     const bundle = await fhir.get<Bundle>(`Patient/${encodeURIComponent(id)}/$everything`);
     return (bundle.entry ?? []).flatMap((e) => (e.resource ? [e.resource] : []));
@@ -128,6 +128,14 @@ export function Chart({ fhir, id }: { fhir: Fhir; id: string }) {
           You have no access to the chart of patient <code>{id}</code>: they have not shared it with you or your organization, or
           it does not exist. In an emergency you may open it; the patient and your privacy officer will see that you did.
         </p>
+        <section aria-labelledby="request-title">
+          <h2 id="request-title">Ask for access</h2>
+          <p>
+            Outside an emergency, ask the patient to share their record with you: in their MedLedger patient portal, under
+            Sharing, “Another organization or one practitioner”, with your id <code>{me}</code>. The chart opens here as soon as
+            their consent is on the ledger.
+          </p>
+        </section>
         <BreakGlass fhir={fhir} patientId={id} onOpened={chart.reload} />
       </>
     );
