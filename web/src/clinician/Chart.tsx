@@ -132,8 +132,8 @@ export function Chart({ fhir, id, me }: { fhir: Fhir; id: string; me: string }) 
           <h2 id="request-title">Ask for access</h2>
           <p>
             Outside an emergency, ask the patient to share their record with you: in their MedLedger patient portal, under
-            Sharing, “Another organization or one practitioner”, with your id <code>{me}</code>. The chart opens here as soon as
-            their consent is on the ledger.
+            Sharing, “Another organization or one practitioner”, with your id <code>{me}</code>. Once their consent is on the
+            ledger, open this chart again.
           </p>
         </section>
         <BreakGlass fhir={fhir} patientId={id} onOpened={chart.reload} />
