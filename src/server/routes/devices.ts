@@ -199,7 +199,8 @@ export const deviceRoutes: FastifyPluginAsync<DeviceRoutesOptions> = async (app,
       if (!code) throw new DeviceError('device.invalid', `code must be one of ${DEVICE_CODES.map((c) => c.code).join(', ')}`);
       const to = parseTime(q.to, 'to') ?? clock();
       const from = parseTime(q.from, 'from') ?? to - 7 * DAY_MS;
-      const points = q.points === undefined ? 200 : Number(q.points);
+      // By default one point per hour of the default week: answered from the hourly roll-up.
+      const points = q.points === undefined ? 168 : Number(q.points);
       const series = devices.series(pseudonym, code, from, to, points);
       // The decision a FHIR read of these batch Observations gets (their author is the device).
       const decision = access.decide(principal, {
