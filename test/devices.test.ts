@@ -304,6 +304,42 @@ describe('device batches', () => {
 
   test('JSON bodies work too; a suspended device is refused; the routes are in the OpenAPI document', async () => {
     const keys = generateKeyPair();
+    // A clinician without access to the patient's record may not add a device to it.
+    const clinician = 'prac_dev-clinician';
+    assert.ok(
+      (
+        await server.node.submitOwn({
+          type: 'participant.register',
+          body: {
+            kind: 'practitioner',
+            id: clinician,
+            key: generateKeyPair().publicKey,
+            org: server.org.id,
+            roles: ['clinician'],
+          },
+        })
+      ).ok,
+    );
+    await server.auth!.store.addAccount({
+      id: clinician,
+      kind: 'practitioner',
+      username: 'dev-clinician',
+      password: 'dev-clinician-pw',
+      display: 'c',
+    });
+    const clinicianToken = await server.auth!.mint({
+      origin: server.url,
+      subject: clinician,
+      clientId: 'test-suite',
+      scope: 'user/*.cruds',
+      ttlSeconds: 600,
+    });
+    const blind = await api(`/patients/${patientId}/devices`, {
+      method: 'POST',
+      token: clinicianToken,
+      body: JSON.stringify({ publicKey: base64urlOf(generateKeyPair().publicKey) }),
+    });
+    assert.equal(blind.status, 403, JSON.stringify(blind.body));
     const registered = await api(`/patients/${pseudonym}/devices`, {
       method: 'POST',
       body: JSON.stringify({ publicKey: Buffer.from(keys.publicKey).toString('hex') }),

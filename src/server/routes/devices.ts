@@ -151,6 +151,17 @@ export const deviceRoutes: FastifyPluginAsync<DeviceRoutesOptions> = async (app,
       if (principal.kind === 'practitioner' && !principal.roles.some((r) => r === 'clinician' || r === 'nurse')) {
         throw new ApiError('auth.forbidden', "devices are registered by the patient or the patient's care team");
       }
+      // A device writes into the patient's record: a clinician adds one only to a record they may
+      // read (consent, emergency access, or the organization-wide treatment rule), never blindly.
+      if (principal.kind === 'practitioner') {
+        const decision = access.decide(principal, {
+          patient: pseudonym,
+          type: 'Observation',
+          custodian: options.org,
+          authors: [],
+        });
+        if (!decision.permit) throw new ApiError('auth.forbidden', `no access to this patient's record: ${decision.reason}`);
+      }
       const text = request.body.publicKey;
       const key = /^[0-9a-f]{64}$/i.test(text) ? Buffer.from(text, 'hex') : bytesOfBase64url(text);
       if (!key || key.length !== 32)
