@@ -19,6 +19,7 @@ import { FileKeyStore } from '../src/storage/file-keystore.js';
 import { VaultStore, vaultPaths } from '../src/vault/store.js';
 import { PSEUDONYM_SYSTEM } from '../src/fhir/repository.js';
 import type { TxPayload } from '../src/ledger/tx.js';
+import type { PractitionerRole } from '../src/ledger/payloads/participant.js';
 import { cometbftBinary, createNetwork, startOrg, stopOrg, type NetworkOrg } from '../src/consensus/cometbft/network.js';
 import { tempDir } from './support/fixtures.js';
 import { apiOf, freeBase, getJson, submitTx, waitFor } from './support/network.js';
@@ -52,10 +53,10 @@ describe('record exchange on a 4-validator CometBFT network', { skip, timeout: 2
   }
 
   /** A practitioner on the ledger with a login account and a 10-minute token for their node's FHIR API. */
-  async function clinician(org: NetworkOrg, id: string): Promise<string> {
+  async function clinician(org: NetworkOrg, id: string, roles: PractitionerRole[] = ['clinician']): Promise<string> {
     await asOrg(org, {
       type: 'participant.register',
-      body: { kind: 'practitioner', id, key: generateKeyPair().publicKey, org: org.id, roles: ['clinician'] },
+      body: { kind: 'practitioner', id, key: generateKeyPair().publicKey, org: org.id, roles },
     });
     const keystore = FileKeyStore.open(paths(org.dataDir).keystore, resolvePassphrase(org.dataDir));
     const store = AuthStore.open(org.dataDir, keystore);
@@ -241,6 +242,98 @@ describe('record exchange on a 4-validator CometBFT network', { skip, timeout: 2
     assert.equal(opened.status, 200, JSON.stringify(opened.body));
     assert.equal(fromA(await everythingAtB()).length, 2);
     await onEveryLedger((e) => e.decision === 'permit' && e.basis === 'break-glass');
+  });
+
+  it('a population query by organization 2’s analyst merges every custodian’s partial before suppressing small cells', async () => {
+    const DIABETES = 'http://snomed.info/sct|44054006';
+    const analyst = await clinician(b, 'prac_b-analyst', ['analyst']);
+    /** `n` patients with diabetes at `org` (one transaction Bundle); their pseudonyms there. */
+    async function cohort(org: NetworkOrg, token: string, n: number): Promise<string[]> {
+      const entry = Array.from({ length: n }, (_, i) => [
+        {
+          fullUrl: `urn:uuid:00000000-0000-4000-8000-${String(i).padStart(12, '0')}`,
+          resource: { resourceType: 'Patient', birthDate: `19${50 + i}-05-01`, gender: i % 2 ? 'female' : 'male' },
+          request: { method: 'POST', url: 'Patient' },
+        },
+        {
+          resource: {
+            resourceType: 'Condition',
+            subject: { reference: `urn:uuid:00000000-0000-4000-8000-${String(i).padStart(12, '0')}` },
+            code: { coding: [{ system: 'http://snomed.info/sct', code: '44054006' }] },
+            onsetDateTime: '2025-03-10',
+          },
+          request: { method: 'POST', url: 'Condition' },
+        },
+      ]).flat();
+      const reply = await fhir<Bundle>(org, token, 'POST', '', { resourceType: 'Bundle', type: 'transaction', entry });
+      assert.equal(reply.status, 200, JSON.stringify(reply.body).slice(0, 500));
+      const ids = (reply.body.entry ?? []).flatMap((e) => /(?:^|\/)Patient\/([^/]+)/.exec(e.response?.location ?? '')?.[1] ?? []);
+      assert.equal(ids.length, n);
+      const keystore = FileKeyStore.open(paths(org.dataDir).keystore, resolvePassphrase(org.dataDir));
+      const vault = new VaultStore(vaultPaths(org.dataDir).db, keystore, { readonly: true });
+      try {
+        return ids.map((id) => vault.pseudonymOf(id)!);
+      } finally {
+        vault.close();
+      }
+    }
+    const atA = await cohort(a, tokenA, 7);
+    const atB = await cohort(b, tokenB, 6);
+    // Everyone but the last patient at organization 1 opts in to public-health use by organization 2.
+    const optIn = async (org: NetworkOrg, pseudonyms: string[]) => {
+      for (const id of pseudonyms) {
+        const keys = generateKeyPair();
+        await asOrg(org, { type: 'participant.register', body: { kind: 'patient', id, key: keys.publicKey } });
+        if (id === atA[6]) continue;
+        await submitTx(
+          org,
+          new Identity(CHAIN, id, keys).sign({
+            type: 'consent.grant',
+            body: { id: randomPseudonym('cns'), patient: id, grantee: b.id, purpose: 'PUBHLTH', types: ['Condition'] },
+          }),
+        );
+      }
+    };
+    await optIn(a, atA);
+    await optIn(b, atB);
+    const res = await fetch(`${apiOf(b)}/api/v1/population/query`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${analyst}`, 'content-type': 'application/json' },
+      body: JSON.stringify({
+        purpose: 'PUBHLTH',
+        type: 'Condition',
+        code: DIABETES,
+        interval: 'year',
+        from: '2025-01-01T00:00:00Z',
+        to: '2026-01-01T00:00:00Z',
+      }),
+    });
+    const answer = (await res.json()) as {
+      optedIn: number | null;
+      cells: { period: string; patients: number | null; suppressed: boolean }[];
+      custodians: { answered: string[]; missing: unknown[] };
+    };
+    assert.equal(res.status, 200, JSON.stringify(answer));
+    // 6 + 6 opted in: each custodian alone is under k = 10, together they are not; the 7th never counts.
+    assert.equal(answer.optedIn, 12, JSON.stringify(answer));
+    assert.deepEqual(
+      answer.cells.map((c) => [c.period.slice(0, 4), c.patients, c.suppressed]),
+      [['2025', 12, false]],
+    );
+    assert.deepEqual([...answer.custodians.answered].sort(), orgs.map((o) => o.id).sort());
+    assert.deepEqual(answer.custodians.missing, []);
+    // Organization 1 logged the query for each of its six opted-in patients, on every ledger.
+    for (const id of atA.slice(0, 6))
+      for (const org of orgs)
+        await waitFor(`${org.id}: aggregate event for ${id}`, async () => {
+          const { txs } = await getJson<{ txs: LedgerTx[] }>(org, `/api/v1/subjects/${id}/txs?limit=20`);
+          return txs.some(
+            (t) =>
+              t.tx.type === 'access.log' &&
+              t.tx.signer === a.id &&
+              (t.tx.body.events ?? []).some((e) => e.actor === 'prac_b-analyst' && e.decision === 'permit'),
+          );
+        });
   });
 
   it('all four nodes still agree on the latest block', async () => {

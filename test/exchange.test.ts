@@ -19,7 +19,7 @@ import { decodeTx, type TxPayload } from '../src/ledger/tx.js';
 import type { AccessEvent } from '../src/ledger/payloads/access.js';
 import { ORG_KEY } from '../src/node/data-dir.js';
 import { ExchangeClient } from '../src/exchange/requester.js';
-import { EXCHANGE_PATH } from '../src/exchange/protocol.js';
+import { AGGREGATE_PATH, EXCHANGE_PATH } from '../src/exchange/protocol.js';
 import { unwrapWith } from '../src/exchange/rewrap.js';
 import {
   newStamp,
@@ -348,6 +348,42 @@ describe('record exchange (custodian A, asking organization B)', () => {
       entriesOf(bundle.body).map((r) => r.resourceType),
       ['Patient'],
     );
+  });
+
+  it('population partials go only to another organization’s analysts, for well-formed queries', async () => {
+    const post = async (body: unknown) => {
+      const raw = Buffer.from(JSON.stringify(body));
+      const stamp = newStamp(ORG_B, FOUNDER, Date.now());
+      const res = await fetch(`${a.url}${AGGREGATE_PATH}`, {
+        method: 'POST',
+        headers: {
+          'content-type': 'application/json',
+          [REQUEST_HEADER]: signRequest(CHAIN, new Signer(orgBKeys), stamp, AGGREGATE_PATH, raw),
+        },
+        body: raw,
+      });
+      return { status: res.status, json: (await res.json()) as { code?: string; partial?: { v: number } } };
+    };
+    const query = {
+      purpose: 'PUBHLTH',
+      type: 'Condition',
+      code: 'http://snomed.info/sct|44054006',
+      interval: 'year',
+      from: Date.UTC(2025, 0, 1),
+      to: Date.UTC(2026, 0, 1),
+      groupBy: [],
+      asOf: Date.UTC(2026, 0, 1),
+    };
+    const clinicianAsks = await post({ requester: PRAC_B, query, height: 0 });
+    assert.deepEqual([clinicianAsks.status, clinicianAsks.json.code], [403, 'population.forbidden']);
+    await a.commit(registerPractitioner(orgB, 'prac_b-analyst', ['analyst']).tx);
+    const ok = await post({ requester: 'prac_b-analyst', query, height: 0 });
+    assert.equal(ok.status, 200, JSON.stringify(ok.json));
+    assert.equal(ok.json.partial?.v, 1);
+    for (const bad of [{ ...query, interval: 'century' }, { ...query, to: query.from }, { ...query, groupBy: ['name'] }, 'x']) {
+      const refused = await post({ requester: 'prac_b-analyst', query: bad, height: 0 });
+      assert.equal(refused.status, 400, JSON.stringify(bad));
+    }
   });
 
   it('response signatures bind the request stamp and status', () => {

@@ -9,6 +9,8 @@ import { RECORD_ID_PATTERN } from '../ledger/payloads/record.js';
 import type { WrappedKey } from './rewrap.js';
 
 export const EXCHANGE_PATH = '/exchange/v1/records';
+/** Population queries: a custodian's partial aggregate for another organization's analyst. */
+export const AGGREGATE_PATH = '/exchange/v1/aggregates';
 /** Most entries one answer carries (a patient's $everything above that is refused as too costly). */
 export const MAX_EXCHANGE_ENTRIES = 5000;
 
@@ -26,6 +28,25 @@ export interface ExchangeRequest {
   /** The asking node's committed ledger height: the custodian decides on state at least this new. */
   readonly height: number;
 }
+
+/** A population query asked of a custodian for one analyst of the asking organization. */
+export interface AggregateRequest {
+  readonly requester: string;
+  /** The query as the analyst's node normalized it (checked again by the custodian). */
+  readonly query: unknown;
+  readonly height: number;
+}
+
+export const aggregateRequestSchema = {
+  type: 'object',
+  required: ['requester', 'query', 'height'],
+  additionalProperties: false,
+  properties: {
+    requester: { type: 'string', pattern: ID_PATTERNS.practitioner.source },
+    query: { type: 'object' },
+    height: { type: 'integer', minimum: 0 },
+  },
+} as const;
 
 export interface SealedEntry {
   readonly type: string;

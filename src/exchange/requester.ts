@@ -14,7 +14,14 @@ import type { Signer } from '../crypto/ed25519.js';
 import { decodeTx } from '../ledger/tx.js';
 import type { Chain } from '../node/chain.js';
 import { decryptVersion, IntegrityError } from '../vault/vault.js';
-import { answerFromJson, EXCHANGE_PATH, ProtocolError, type ExchangeQuery, type SealedEntry } from './protocol.js';
+import {
+  AGGREGATE_PATH,
+  answerFromJson,
+  EXCHANGE_PATH,
+  ProtocolError,
+  type ExchangeQuery,
+  type SealedEntry,
+} from './protocol.js';
 import { unwrapWith, UnwrapError } from './rewrap.js';
 import { newStamp, RESPONSE_HEADER, REQUEST_HEADER, signRequest, verifyResponse } from './signing.js';
 
@@ -29,6 +36,11 @@ export interface RemoteResource {
 /** What one custodian contributed: resources, or why nothing. */
 export type CustodianResult =
   | { readonly custodian: string; readonly ok: true; readonly resources: RemoteResource[]; readonly total?: number }
+  | { readonly custodian: string; readonly ok: false; readonly code: string; readonly message: string };
+
+/** One custodian's partial result of a population query, or why there is none. */
+export type PartialResult =
+  | { readonly custodian: string; readonly ok: true; readonly partial: unknown }
   | { readonly custodian: string; readonly ok: false; readonly code: string; readonly message: string };
 
 export interface ExchangeClientOptions {
@@ -52,6 +64,20 @@ class Refused extends Error {
 }
 
 const CATCH_UP_MS = 5000;
+
+/** Runs one custodian's part; a refusal or a network error becomes that custodian's failure. */
+async function settle<T extends { ok: true }>(
+  custodian: string,
+  task: () => Promise<T>,
+): Promise<({ custodian: string } & T) | { custodian: string; ok: false; code: string; message: string }> {
+  try {
+    return { custodian, ...(await task()) };
+  } catch (error) {
+    if (error instanceof Refused) return { custodian, ok: false, code: error.code, message: error.message };
+    const message = error instanceof Error ? error.message : String(error);
+    return { custodian, ok: false, code: 'exchange.unreachable', message: `${custodian}: ${message}` };
+  }
+}
 
 export class ExchangeClient {
   readonly #o: ExchangeClientOptions;
@@ -93,35 +119,44 @@ export class ExchangeClient {
   }
 
   async fromOne(custodian: string, requester: string, patient: string, query: ExchangeQuery): Promise<CustodianResult> {
-    try {
-      return { custodian, ok: true, ...(await this.#ask(custodian, requester, patient, query)) };
-    } catch (error) {
-      if (error instanceof Refused) return { custodian, ok: false, code: error.code, message: error.message };
-      const message = error instanceof Error ? error.message : String(error);
-      return { custodian, ok: false, code: 'exchange.unreachable', message: `${custodian}: ${message}` };
-    }
+    return settle(custodian, async () => ({ ok: true as const, ...(await this.#ask(custodian, requester, patient, query)) }));
   }
 
-  async #ask(
-    custodian: string,
-    requester: string,
-    patient: string,
-    query: ExchangeQuery,
-  ): Promise<{ resources: RemoteResource[]; total?: number }> {
+  /**
+   * Every other organization's partial result of a population query for one of this node's
+   * analysts (only aggregates leave a custodian; see src/population). The caller validates them.
+   */
+  async partialsFromAll(analyst: string, query: unknown): Promise<PartialResult[]> {
+    const others = [...this.#o.peers.keys()].filter((org) => org !== this.#o.org).sort();
+    return Promise.all(
+      others.map((custodian) =>
+        settle(custodian, async () => {
+          const json = await this.#post(custodian, AGGREGATE_PATH, {
+            requester: analyst,
+            query,
+            height: this.#o.chain.head().height,
+          });
+          const partial = (json as { partial?: unknown }).partial;
+          if (partial === undefined) throw new Refused('exchange.malformed', `${custodian} sent no partial`);
+          return { ok: true as const, partial };
+        }),
+      ),
+    );
+  }
+
+  /** POSTs a signed request to a custodian's node; the answer's JSON once its signature checks out. */
+  async #post(custodian: string, path: string, payload: unknown): Promise<unknown> {
     const { chain, org, orgSigner, peers } = this.#o;
     const base = peers.get(custodian);
     if (base === undefined) throw new Refused('exchange.no_peer', `no node address is configured for ${custodian}`);
     const key = chain.app.participant(custodian);
     if (key?.kind !== 'organization' || key.status !== 'active')
       throw new Refused('exchange.forbidden', `${custodian} is not an active organization`);
-    const body = Buffer.from(JSON.stringify({ requester, patient, query, height: chain.head().height }));
+    const body = Buffer.from(JSON.stringify(payload));
     const stamp = newStamp(org, custodian, Date.now());
-    const response = await fetch(`${base}${EXCHANGE_PATH}`, {
+    const response = await fetch(`${base}${path}`, {
       method: 'POST',
-      headers: {
-        'content-type': 'application/json',
-        [REQUEST_HEADER]: signRequest(chain.chainId, orgSigner, stamp, EXCHANGE_PATH, body),
-      },
+      headers: { 'content-type': 'application/json', [REQUEST_HEADER]: signRequest(chain.chainId, orgSigner, stamp, path, body) },
       body,
       signal: AbortSignal.timeout(this.#o.timeoutMs ?? 15_000),
     });
@@ -138,6 +173,17 @@ export class ExchangeClient {
       const error = json as { code?: unknown; message?: unknown };
       throw new Refused(String(error.code ?? 'exchange.failed'), `${custodian}: ${String(error.message ?? response.status)}`);
     }
+    return json;
+  }
+
+  async #ask(
+    custodian: string,
+    requester: string,
+    patient: string,
+    query: ExchangeQuery,
+  ): Promise<{ resources: RemoteResource[]; total?: number }> {
+    const { chain, peers } = this.#o;
+    const json = await this.#post(custodian, EXCHANGE_PATH, { requester, patient, query, height: chain.head().height });
     let answer;
     try {
       answer = answerFromJson(json);
@@ -146,6 +192,7 @@ export class ExchangeClient {
       throw error;
     }
     if (answer.custodian !== custodian) throw new Refused('exchange.malformed', `${custodian} answered as ${answer.custodian}`);
+    const base = peers.get(custodian)!;
     await this.#catchUp(answer.height);
     const resources: RemoteResource[] = [];
     for (const entry of answer.entries) {

@@ -21,9 +21,11 @@ import { appliesTo, inForce, type Consent } from '../state/consents.js';
 import { parseDeviceCode } from '../devices/codes.js';
 import { BATCH_SYSTEM } from '../devices/observation.js';
 import type { DeviceSampleStore } from '../devices/store.js';
+import { readPartial, readQuery } from './wire.js';
 import {
   computePartial,
   finalize,
+  mergePartials,
   DEFAULT_K,
   type AggregateSpec,
   type PatientFacts,
@@ -63,7 +65,25 @@ export interface QueryAnswer {
   readonly result: PopulationResult;
   /** Height of the ledger state the cohort was taken from. */
   readonly height: number;
+  /** Custodians whose partial is in the result, and those whose is not (the result is then incomplete). */
+  readonly custodians: { readonly answered: readonly string[]; readonly missing: readonly MissingCustodian[] };
 }
+
+export interface MissingCustodian {
+  readonly custodian: string;
+  readonly reason: string;
+}
+
+/** Other custodians' partials for one query (record exchange); see ExchangeClient.partialsFromAll. */
+export type PartialsFromOthers = (
+  analyst: string,
+  query: PopulationQuery,
+) => Promise<
+  readonly (
+    | { readonly custodian: string; readonly ok: true; readonly partial: unknown }
+    | { readonly custodian: string; readonly ok: false; readonly code: string; readonly message: string }
+  )[]
+>;
 
 const PAGE = 1000;
 
@@ -75,13 +95,16 @@ export class PopulationService {
   readonly #k: number;
   /** The device sample index: device samples count in observation queries for their codes. */
   readonly #samples: DeviceSampleStore | undefined;
+  /** In a network: the other custodians' partials. */
+  readonly #federation: PartialsFromOthers | undefined;
 
   constructor(
     node: LedgerNode,
     repository: FhirRepository,
     access: AccessService,
-    options: { clock?: () => number; k?: number; samples?: DeviceSampleStore } = {},
+    options: { clock?: () => number; k?: number; samples?: DeviceSampleStore; federation?: PartialsFromOthers } = {},
   ) {
+    this.#federation = options.federation;
     this.#samples = options.samples;
     this.#node = node;
     this.#repository = repository;
@@ -91,9 +114,8 @@ export class PopulationService {
   }
 
   /** Patients held here whose consent in force lets `analyst` (or this organization) use `type` for `purpose`. */
-  optedIn(purpose: PopulationPurpose, type: PopulationType, analyst: string): OptedIn[] {
+  optedIn(purpose: PopulationPurpose, type: PopulationType, analyst: string, org = this.#node.org.id): OptedIn[] {
     const now = this.#clock();
-    const org = this.#node.org.id;
     const links = this.#repository.vault.db
       .prepare('SELECT patient_id, pseudonym FROM patient_links ORDER BY pseudonym')
       .all() as {
@@ -122,10 +144,10 @@ export class PopulationService {
   }
 
   /** This node's partial result (for the network: only aggregates leave the node) and the cohort it used. */
-  partial(query: PopulationQuery, analyst: string): { partial: PopulationPartial; cohort: OptedIn[] } {
+  partial(query: PopulationQuery, analyst: string, org = this.#node.org.id): { partial: PopulationPartial; cohort: OptedIn[] } {
     const cohort: OptedIn[] = [];
     const facts: PatientFacts[] = [];
-    for (const p of this.optedIn(query.purpose, query.type, analyst)) {
+    for (const p of this.optedIn(query.purpose, query.type, analyst, org)) {
       const f = this.#facts(query, p.patientId);
       // A Patient deleted or erased here is no longer in any population.
       if (f === undefined) continue;
@@ -135,13 +157,53 @@ export class PopulationService {
     return { partial: computePartial(query, facts), cohort };
   }
 
-  /** A single-node query: partial, suppression, and the access events on the ledger first. */
+  /**
+   * A query: this node's partial and, in a network, every other custodian's (only aggregates leave
+   * a node), merged before small cells are suppressed. The access events of this node's cohort are
+   * on the ledger before the answer leaves; other custodians log their own.
+   */
   async query(principal: Principal, query: PopulationQuery): Promise<QueryAnswer> {
     const { analyst } = this.authorize(principal, query.type);
     const height = this.#node.chain.head().height;
     const { partial, cohort } = this.partial(query, analyst);
+    await this.#logAggregate(this.#access.actorOf(principal), cohort);
+    const partials = [partial];
+    const answered = [this.#node.org.id];
+    const missing: MissingCustodian[] = [];
+    for (const remote of this.#federation ? await this.#federation(analyst, query) : []) {
+      try {
+        if (!remote.ok) throw new PopulationError('population.invalid', `${remote.code}: ${remote.message}`);
+        partials.push(readPartial(remote.partial));
+        answered.push(remote.custodian);
+      } catch (error) {
+        missing.push({ custodian: remote.custodian, reason: (error as Error).message });
+      }
+    }
+    return { query, result: finalize(mergePartials(...partials), this.#k), height, custodians: { answered, missing } };
+  }
+
+  /**
+   * This node's partial for an analyst of another organization (record exchange): the cohort is
+   * the patients whose research or public-health consent names that analyst or their organization.
+   */
+  async partialFor(from: string, request: { readonly requester: string; readonly query: unknown }): Promise<PopulationPartial> {
+    const analyst = this.#node.chain.app.participant(request.requester);
+    if (
+      analyst?.kind !== 'practitioner' ||
+      analyst.org !== from ||
+      analyst.status !== 'active' ||
+      !analyst.roles?.includes('analyst')
+    )
+      throw new PopulationError('population.forbidden', `${request.requester} is not an active analyst of ${from}`);
+    const query = readQuery(request.query);
+    const { partial, cohort } = this.partial(query, analyst.id, from);
+    await this.#logAggregate(analyst.id, cohort);
+    return partial;
+  }
+
+  /** One `aggregate` access event per patient whose data a query used, with the consent as basis. */
+  async #logAggregate(actor: string, cohort: readonly OptedIn[]): Promise<void> {
     const at = this.#clock();
-    const actor = this.#access.actorOf(principal);
     const events: AccessEvent[] = cohort.map((p) => ({
       actor,
       patient: p.pseudonym,
@@ -153,7 +215,6 @@ export class PopulationService {
       grant: p.consent.id,
     }));
     if (events.length > 0) await this.#access.recorder.recordAll(events);
-    return { query, result: finalize(partial, this.#k), height };
   }
 
   #facts(query: PopulationQuery, patientId: string): PatientFacts | undefined {

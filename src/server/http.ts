@@ -156,15 +156,20 @@ export async function buildHttpServer(node: LedgerNode, options: HttpOptions = {
       ...(options.publicUrl !== undefined && { publicUrl: options.publicUrl }),
       ...(options.exchange && { exchange: options.exchange.client }),
     });
-    if (options.exchange) {
-      await app.register(exchangeRoutes, { custodian: options.exchange.custodian, orgSigner: options.exchange.orgSigner });
-    }
-    await registerHealthDataRoutes(app, node, {
+    const { population } = await registerHealthDataRoutes(app, node, {
       fhir: options.fhir,
       auth,
       access: options.access,
       ...(options.publicUrl !== undefined && { publicUrl: options.publicUrl }),
+      ...(options.exchange && { exchange: options.exchange.client }),
     });
+    if (options.exchange) {
+      await app.register(exchangeRoutes, {
+        custodian: options.exchange.custodian,
+        orgSigner: options.exchange.orgSigner,
+        aggregates: (from, request) => population.partialFor(from, request),
+      });
+    }
   }
   return app;
 }

@@ -5,8 +5,16 @@
  * parses) by this organization's, so both sides know whom they talk to; see src/exchange.
  */
 import type { FastifyPluginAsync, FastifyRequest } from 'fastify';
-import { ExchangeCustodian, ExchangeRefused } from '../../exchange/custodian.js';
-import { answerToJson, EXCHANGE_PATH, requestSchema, type ExchangeRequest } from '../../exchange/protocol.js';
+import type { ExchangeCustodian } from '../../exchange/custodian.js';
+import {
+  AGGREGATE_PATH,
+  aggregateRequestSchema,
+  answerToJson,
+  EXCHANGE_PATH,
+  requestSchema,
+  type AggregateRequest,
+  type ExchangeRequest,
+} from '../../exchange/protocol.js';
 import {
   MAX_SKEW_MS,
   parseRequestHeader,
@@ -24,6 +32,8 @@ export interface ExchangeRoutesOptions {
   /** Signs answers with the organization's ledger key. */
   readonly orgSigner: Signer;
   readonly clock?: () => number;
+  /** Population queries: this node's partial aggregate for another organization's analyst (src/population). */
+  readonly aggregates?: (from: string, request: AggregateRequest) => Promise<unknown>;
 }
 
 const STATUS: Record<string, number> = {
@@ -35,6 +45,8 @@ const STATUS: Record<string, number> = {
   'exchange.invalid': 400,
   'exchange.too_costly': 413,
   'exchange.behind': 503,
+  'population.forbidden': 403,
+  'population.invalid': 400,
 };
 
 class Rejected extends Error {
@@ -80,8 +92,9 @@ export const exchangeRoutes: FastifyPluginAsync<ExchangeRoutesOptions> = async (
   });
 
   app.setErrorHandler((error: Error & { statusCode?: number; validation?: unknown }, request, reply) => {
-    if (error instanceof Rejected || error instanceof ExchangeRefused) {
-      return reply.status(STATUS[error.code] ?? 400).send({ code: error.code, message: error.message });
+    const code = (error as { code?: unknown }).code;
+    if (typeof code === 'string' && STATUS[code] !== undefined) {
+      return reply.status(STATUS[code]).send({ code, message: error.message });
     }
     if (error.validation || (error.statusCode !== undefined && error.statusCode < 500))
       return reply.status(error.statusCode === 413 ? 413 : 400).send({ code: 'exchange.invalid', message: error.message });
@@ -89,7 +102,8 @@ export const exchangeRoutes: FastifyPluginAsync<ExchangeRoutesOptions> = async (
     return reply.status(500).send({ code: 'internal', message: 'internal error' });
   });
 
-  app.post<{ Body: ExchangeRequest }>(EXCHANGE_PATH, { schema: { hide: true, body: requestSchema } }, async (request) => {
+  /** The asking organization, once the request's header, time, signature and nonce check out. */
+  function authenticated(request: FastifyRequest, path: string): string {
     const exchange = request.exchange;
     if (!exchange) throw new Rejected('exchange.unauthenticated', `a signed ${REQUEST_HEADER} header is required`);
     const { stamp, sig, raw } = exchange;
@@ -99,9 +113,22 @@ export const exchangeRoutes: FastifyPluginAsync<ExchangeRoutesOptions> = async (
     const sender = node.chain.app.participant(stamp.from);
     if (sender?.kind !== 'organization' || sender.status !== 'active')
       throw new Rejected('exchange.unauthenticated', `${stamp.from} is not an active organization`);
-    if (!verifyRequest(node.chain.chainId, stamp, sig, sender.key, EXCHANGE_PATH, raw))
+    if (!verifyRequest(node.chain.chainId, stamp, sig, sender.key, path, raw))
       throw new Rejected('exchange.unauthenticated', `the request is not signed by ${stamp.from}'s ledger key`);
     if (!replays.admit(stamp, now)) throw new Rejected('exchange.replayed', 'this request was already answered');
-    return answerToJson(await custodian.serve(stamp.from, request.body));
-  });
+    return stamp.from;
+  }
+
+  app.post<{ Body: ExchangeRequest }>(EXCHANGE_PATH, { schema: { hide: true, body: requestSchema } }, async (request) =>
+    answerToJson(await custodian.serve(authenticated(request, EXCHANGE_PATH), request.body)),
+  );
+
+  const { aggregates } = options;
+  if (aggregates) {
+    app.post<{ Body: AggregateRequest }>(
+      AGGREGATE_PATH,
+      { schema: { hide: true, body: aggregateRequestSchema } },
+      async (request) => ({ partial: await aggregates(authenticated(request, AGGREGATE_PATH), request.body) }),
+    );
+  }
 };

@@ -11,19 +11,22 @@ import { DeviceService } from '../../devices/service.js';
 import { deviceRoutes } from './devices.js';
 import { PopulationService } from '../../population/service.js';
 import { populationRoutes } from './population.js';
+import type { ExchangeClient } from '../../exchange/requester.js';
 
 export interface HealthDataOptions {
   readonly fhir: FhirRepository;
   readonly auth: AuthService;
   readonly access: AccessLayer;
   readonly publicUrl?: string;
+  /** In a network: population queries gather the other custodians' partials through record exchange. */
+  readonly exchange?: ExchangeClient;
 }
 
 export async function registerHealthDataRoutes(
   app: FastifyInstance,
   node: LedgerNode,
   options: HealthDataOptions,
-): Promise<void> {
+): Promise<{ population: PopulationService }> {
   const authenticate = (authorization: string | undefined, origin: string) =>
     options.auth.authenticate(authorization, options.publicUrl ?? origin);
   const devices = DeviceService.open(node, options.fhir);
@@ -36,9 +39,11 @@ export async function registerHealthDataRoutes(
     org: node.org.id,
     authenticate,
   });
-  await app.register(populationRoutes, {
-    prefix: '/api/v1',
-    population: new PopulationService(node, options.fhir, options.access.service, { samples: devices.store }),
-    authenticate,
+  const exchange = options.exchange;
+  const population = new PopulationService(node, options.fhir, options.access.service, {
+    samples: devices.store,
+    ...(exchange && { federation: (analyst, query) => exchange.partialsFromAll(analyst, query) }),
   });
+  await app.register(populationRoutes, { prefix: '/api/v1', population, authenticate });
+  return { population };
 }

@@ -107,6 +107,7 @@ export const populationRoutes: FastifyPluginAsync<PopulationRoutesOptions> = asy
         suppression: `cells with fewer than ${answer.result.k} patients, or from a stratum with fewer than ${answer.result.k} opted-in patients, are suppressed (numbers null); a mean needs values from at least ${answer.result.k} patients`,
         optedIn: answer.result.optedIn,
         height: answer.height,
+        custodians: answer.custodians,
         suppressedCells: answer.result.suppressedCells,
         cells: answer.result.cells,
       };
