@@ -17,7 +17,8 @@ export interface TxView {
 export interface BlockView {
   header: { height: number; time: number; txCount: number; logSize: number; proposer: string; [k: string]: unknown };
   hash: string;
-  txs: { hash: string; tx?: TxView['tx'] }[];
+  /** The transactions' wire bytes, base64 (the `blocks?from=` listing returns them in full). */
+  txs: string[];
 }
 
 export interface StatusView {

@@ -30,7 +30,7 @@ function Overview() {
         hash: b.hash,
         time: b.header.time,
         txs: await Promise.all(
-          (b.txs as unknown as string[]).map(async (b64) => {
+          b.txs.map(async (b64) => {
             const wire = bytesOfBase64(b64);
             const tx = decodeTx(wire, s.chain, { skipSignature: true });
             return {
