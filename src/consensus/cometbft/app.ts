@@ -187,7 +187,7 @@ export class AbciApp extends EventEmitter<AbciAppEvents> {
     let checked = decoded.ok ? this.chain.app.checkTx(decoded.value) : decoded;
     // A transaction may wait in the mempool for its predecessors, but not arbitrarily far ahead.
     if (checked.ok && decoded.ok) {
-      const next = this.chain.app.participant(decoded.value.tx.signer)?.nextSeq ?? 0;
+      const next = this.chain.app.nextSeq(decoded.value.tx.signer);
       if (decoded.value.tx.seq > next + MAX_SEQ_AHEAD)
         checked = fail('tx.sequence_gap', `sequence ${decoded.value.tx.seq} is more than ${MAX_SEQ_AHEAD} ahead of ${next}`);
     }

@@ -211,10 +211,6 @@ export function createNetwork(options: CreateOptions): Network {
           allow_duplicate_ip: true,
           // CometBFT batches p2p messages for this long; every consensus step waits for it.
           flush_throttle_timeout: `${options.gossipMs ?? 100}ms`,
-          // A loaded block (thousands of ~400-byte transactions) plus mempool gossip to every peer
-          // exceeds the 5 MB/s default rate limit; a local or datacenter link carries far more.
-          send_rate: 20_480_000,
-          recv_rate: 20_480_000,
         },
         // Room for the transactions in flight on a loaded network (default 5,000).
         mempool: { size: 20_000 },
