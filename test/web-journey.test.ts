@@ -61,9 +61,10 @@ describe('web app: patient and clinician journeys', { skip: skipUnlessBrowser(),
     clinician.setDefaultTimeout(30_000);
   });
 
+  let serverClosed = false;
   after(async () => {
     await browser?.close();
-    await server?.close();
+    if (!serverClosed) await server?.close();
   });
 
   it('serves the app at / with client routes, and never shadows the APIs', async () => {
@@ -405,6 +406,22 @@ describe('web app: patient and clinician journeys', { skip: skipUnlessBrowser(),
     assert.equal(server.node.chain.app.erasureRequest(request)?.patient, pseudonym);
     await patient.getByRole('button', { name: 'Check progress' }).click();
     await patient.getByText(/Done: your organization committed|has not finished erasing yet/).waitFor(SLOW);
+  });
+
+  it('shows clear messages, not blank screens, when the node goes away', async () => {
+    await clinician.goto(`${server.url}/clinician`);
+    await clinician.getByRole('heading', { name: 'Find a patient' }).waitFor();
+    await patient.goto(`${server.url}/patient/sharing`);
+    await patient.getByRole('heading', { name: 'Active grants' }).waitFor();
+    await server.close();
+    serverClosed = true;
+    // Both pages are loaded; what they ask the node for next fails for real.
+    await patient.getByRole('link', { name: 'Who accessed my record' }).click();
+    await patient.getByRole('alert').filter({ hasText: 'could not be reached' }).first().waitFor();
+    await clinician.getByLabel('Name').fill('anyone');
+    await clinician.getByRole('button', { name: 'Search' }).click();
+    await clinician.getByRole('alert').filter({ hasText: 'could not be reached' }).waitFor();
+    await screenshot(patient, 'node-unreachable');
   });
 
   it('logged no script errors or content-security-policy violations in the browser', () => {

@@ -155,7 +155,7 @@ export function Chart({ fhir, id, me }: { fhir: Fhir; id: string; me: string }) 
         <h1>{patient ? nameOf(patient) : `Patient ${id}`}</h1>
         <p className="meta">
           born {patient?.birthDate ?? '—'} · {patient?.gender ?? ''} · id <code>{id}</code> · live updates{' '}
-          <span className={`live ${pseudonym.value ? live : 'offline'}`}>{pseudonym.value ? live : 'unavailable'}</span>
+          <span className={`live state-${pseudonym.value ? live : 'offline'}`}>{pseudonym.value ? live : 'unavailable'}</span>
         </p>
       </div>
       {update && <Notice>{update}</Notice>}

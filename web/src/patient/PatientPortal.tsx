@@ -130,7 +130,7 @@ function Portal({ session, path, onSignOut }: { session: Session; path: string; 
       <div className="area-head">
         <h1>My health record</h1>
         <p className="meta">
-          Signed in as patient <code>{session.subject}</code> · updates <span className={`live ${live}`}>{live}</span> ·{' '}
+          Signed in as patient <code>{session.subject}</code> · updates <span className={`live state-${live}`}>{live}</span> ·{' '}
           <button type="button" className="link" onClick={onSignOut}>
             Sign out
           </button>
