@@ -452,12 +452,31 @@ describe('access.log', () => {
     assert.equal(attempt(w, w.orgB, log(...events)), 'ok');
   });
 
-  test('refused: foreign actors, grants that do not cover the access, signers other than an organization', () => {
+  test('a custodian logs another organization’s practitioner only as refused or under their own grant (record exchange)', () => {
+    const w = buildWorld();
+    const g = grant({ patient: w.patient.id, grantee: w.orgB.id });
+    const bg = breakGlass(w.clinicianB.id, w.otherPatient.id);
+    commitAll(w.ledger, [w.patient.sign(g), w.orgB.sign(bg)]);
+    const consentBasis = { decision: 'permit', basis: 'consent', grant: idOf(g) } as Partial<AccessEvent>;
+    // Organization A, custodian, discloses to B's clinician under the consent to B, or their break-glass, or refuses.
+    assert.equal(attempt(w, w.orgA, log(event(w.clinicianB.id, w.patient.id, consentBasis))), 'ok');
+    const opened = { decision: 'permit', basis: 'break-glass', grant: idOf(bg) } as Partial<AccessEvent>;
+    assert.equal(attempt(w, w.orgA, log(event(w.clinicianB.id, w.otherPatient.id, opened))), 'ok');
+    assert.equal(attempt(w, w.orgA, log(event(w.clinicianB.id, w.otherPatient.id))), 'ok');
+    // Never under its own treatment relationship, and never a grant the actor does not hold.
+    const treatment = { decision: 'permit', basis: 'treatment' } as Partial<AccessEvent>;
+    assert.equal(attempt(w, w.orgA, log(event(w.clinicianB.id, w.patient.id, treatment))), 'tx.unauthorized');
+    assert.equal(attempt(w, w.orgB, log(event(w.clinicianA.id, w.patient.id, consentBasis))), 'tx.invalid');
+  });
+
+  test('refused: foreign actors without a basis, grants that do not cover the access, signers other than an organization', () => {
     const w = buildWorld();
     const g = grant({ patient: w.patient.id, grantee: w.orgB.id });
     commitAll(w.ledger, [w.patient.sign(g)]);
     const consentBasis = { decision: 'permit', basis: 'consent', grant: idOf(g) } as Partial<AccessEvent>;
-    assert.equal(attempt(w, w.orgB, log(event(w.clinicianA.id, w.patient.id))), 'tx.unauthorized');
+    const treatment = { decision: 'permit', basis: 'treatment' } as Partial<AccessEvent>;
+    assert.equal(attempt(w, w.orgB, log(event(w.clinicianA.id, w.patient.id, treatment))), 'tx.unauthorized');
+    assert.equal(attempt(w, w.orgB, log(event('prac_nobody', w.patient.id))), 'tx.unauthorized');
     assert.equal(attempt(w, w.orgA, log(event(w.clinicianA.id, w.patient.id, consentBasis))), 'tx.invalid');
     assert.equal(attempt(w, w.orgB, log(event(w.clinicianB.id, w.otherPatient.id, consentBasis))), 'tx.invalid');
     const wrongKind = { ...consentBasis, basis: 'break-glass' } as Partial<AccessEvent>;
