@@ -139,6 +139,24 @@ describe('web app: patient and clinician journeys', { skip: skipUnlessBrowser(),
     await patient.getByRole('button', { name: 'Sign and share' }).click();
     await patient.getByRole('alert').filter({ hasText: 'Name an organization' }).waitFor();
 
+    // A narrow grant: one practitioner, observations only, until a date.
+    await patient.getByLabel('Their MedLedger id (org_… or prac_…)').fill('prac_demo-registrar');
+    await patient.getByLabel('Observation', { exact: true }).check();
+    await patient.getByLabel(/^Until/).fill('2030-01-31');
+    await patient.getByRole('button', { name: 'Sign and share' }).click();
+    const narrow = patient.locator('.grants li').filter({ hasText: 'prac_demo-registrar' });
+    await narrow.filter({ hasText: 'Observation' }).filter({ hasText: 'until 2030-01-31' }).waitFor(SLOW);
+    const narrowId = (await narrow.getAttribute('data-consent'))!;
+    const scoped = server.node.chain.app.consent(narrowId);
+    assert.deepEqual(
+      [scoped?.grantee, scoped?.types, scoped?.until],
+      ['prac_demo-registrar', ['Observation'], Date.parse('2030-01-31T23:59:59Z')],
+    );
+    await patient.getByRole('button', { name: 'Revoke the grant to prac_demo-registrar' }).click();
+    await narrow.waitFor({ state: 'detached', ...SLOW });
+    await patient.getByLabel('Observation', { exact: true }).uncheck();
+    await patient.getByLabel(/^Until/).fill('');
+
     await patient.getByLabel(/^This organization|Test Hospital/).check();
     await patient.getByRole('button', { name: 'Sign and share' }).click();
     const notice = await patient.getByText(/Shared with org_test-hospital/).textContent(SLOW);
