@@ -125,6 +125,11 @@ describe('AuditEvent view (IHE BALP)', () => {
     assert.deepEqual(consented!.agent[0]?.policy, ['urn:medledger:consent:cns_abcdefghijklmnopqrstuvwxyz']);
     assert.equal(consented!.entity?.filter((e) => e.what?.identifier?.system === RECORD_SYSTEM).length, 1);
     assert.equal(emergency!.purposeOfEvent?.[0]?.coding?.[0]?.code, 'ETREAT');
+    assert.equal(consented!.purposeOfEvent?.[0]?.coding?.[0]?.code, 'TREAT');
+    // A population query's event shows the purpose of the consent it relied on.
+    const research = auditEventResource(tx, 0, events[0]!, undefined, 'PUBHLTH');
+    assertValid(research);
+    assert.equal(research.purposeOfEvent?.[0]?.coding?.[0]?.code, 'PUBHLTH');
     assert.equal(denied!.outcome, '4');
     assert.equal(consented!.outcome, '0');
   });

@@ -7,6 +7,7 @@
 import type { AuditEvent, Consent as FhirConsent, Reference, Resource } from '@medplum/fhirtypes';
 import { toHex } from '../crypto/bytes.js';
 import type { AccessAction, AccessEvent } from '../ledger/payloads/access.js';
+import type { ConsentPurpose } from '../ledger/payloads/consent.js';
 import type { Consent } from '../state/consents.js';
 
 export const PARTICIPANT_SYSTEM = 'urn:medledger:participant';
@@ -87,8 +88,18 @@ export interface LoggedTx {
   readonly signer: string;
 }
 
-/** One AuditEvent per access event of an `access.log` transaction; ids are `<log index>-<n>`. */
-export function auditEventResource(tx: LoggedTx, position: number, event: AccessEvent, patientId?: string): AuditEvent {
+/**
+ * One AuditEvent per access event of an `access.log` transaction; ids are `<log index>-<n>`. The
+ * purpose of use is the consent's (e.g. PUBHLTH for a population query) when the caller looked it
+ * up, ETREAT for emergency access, else TREAT.
+ */
+export function auditEventResource(
+  tx: LoggedTx,
+  position: number,
+  event: AccessEvent,
+  patientId?: string,
+  consentPurpose?: ConsentPurpose,
+): AuditEvent {
   const interaction = INTERACTION[event.action];
   const permitted = event.decision === 'permit';
   const emergency = permitted && event.basis === 'break-glass';
@@ -105,7 +116,14 @@ export function auditEventResource(tx: LoggedTx, position: number, event: Access
     outcome: permitted ? '0' : '4',
     ...(!permitted && { outcomeDesc: 'access denied' }),
     purposeOfEvent: [
-      { coding: [{ system: 'http://terminology.hl7.org/CodeSystem/v3-ActReason', code: emergency ? 'ETREAT' : 'TREAT' }] },
+      {
+        coding: [
+          {
+            system: 'http://terminology.hl7.org/CodeSystem/v3-ActReason',
+            code: emergency ? 'ETREAT' : (consentPurpose ?? 'TREAT'),
+          },
+        ],
+      },
     ],
     agent: [
       {

@@ -210,7 +210,8 @@ export const ledgerViewRoutes: FastifyPluginAsync<LedgerViewOptions> = async (ap
               : signer === org;
         if (!visible || (subject.startsWith('pat_') && event.patient !== subject)) return;
         const patientId = patientIdOf(event.patient);
-        out.push(auditEventResource({ index, hash: tx.value.hash, signer }, position, event, patientId));
+        const purpose = 'grant' in event && event.basis === 'consent' ? chain.app.consent(event.grant)?.purpose : undefined;
+        out.push(auditEventResource({ index, hash: tx.value.hash, signer }, position, event, patientId, purpose));
       });
       return out;
     });
