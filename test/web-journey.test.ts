@@ -30,6 +30,7 @@ describe('web app: patient and clinician journeys', { skip: skipUnlessBrowser(),
   let clinician: Page;
   let patientFhirId: string;
   let patientName: string;
+  let patientBirthDate: string;
   let pseudonym: string;
   let kit = '';
   const consoleErrors: string[] = [];
@@ -44,6 +45,7 @@ describe('web app: patient and clinician journeys', { skip: skipUnlessBrowser(),
     patientFhirId = server.auth!.store.account(pseudonym)!.patient!;
     const read = await call<Patient>(`${server.url}/fhir`, 'GET', `/Patient/${patientFhirId}`);
     patientName = read.body.name![0]!.family!;
+    patientBirthDate = read.body.birthDate!;
     browser = await launch();
     patientContext = await browser.newContext({ viewport: { width: 1280, height: 900 } });
     clinicianContext = await browser.newContext({ viewport: { width: 1280, height: 900 } });
@@ -180,6 +182,11 @@ describe('web app: patient and clinician journeys', { skip: skipUnlessBrowser(),
     await clinician.goto(`${server.url}/clinician`);
     await signInOnNode(clinician, DEMO_PRACTITIONERS[0]!.username, DEMO_PRACTITIONERS[0]!.password);
     await clinician.getByRole('heading', { name: 'Find a patient' }).waitFor();
+    // By birth date alone, then by name.
+    await clinician.getByLabel('Birth date').fill(patientBirthDate);
+    await clinician.getByRole('button', { name: 'Search' }).click();
+    await clinician.locator(`a[href="/clinician/patient/${patientFhirId}"]`).waitFor();
+    await clinician.getByLabel('Birth date').fill('');
     await clinician.getByLabel('Name').fill(patientName);
     await clinician.getByRole('button', { name: 'Search' }).click();
     await clinician.locator(`a[href="/clinician/patient/${patientFhirId}"]`).click();
