@@ -8,13 +8,11 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Identity } from '../src/client/identity.js';
 import { toBase64, toHex } from '../src/crypto/bytes.js';
 import { keyPairFromSeed } from '../src/crypto/ed25519.js';
-import type { SignedTx } from '../src/ledger/tx.js';
 import { NODE_KEY, ORG_KEY, paths, resolvePassphrase } from '../src/node/data-dir.js';
 import { validatorIdOf } from '../src/ledger/payloads/governance.js';
 import { generateKeyPair } from '../src/crypto/ed25519.js';
@@ -30,6 +28,7 @@ import {
   type NetworkOrg,
 } from '../src/consensus/cometbft/network.js';
 import { registerPatient, registerPractitioner, tempDir } from './support/fixtures.js';
+import { freeBase, getJson as get, submitTx as submit, waitFor } from './support/network.js';
 
 const binary = cometbftBinary();
 const required = process.env['MEDLEDGER_REQUIRE_ALL'] === '1';
@@ -43,37 +42,6 @@ interface Status {
 interface Block {
   hash: string;
   header: { stateRoot: string; logRoot: string; logSize: number; proposer: string };
-}
-
-async function get<T>(org: NetworkOrg, path: string): Promise<T> {
-  const res = await fetch(`http://127.0.0.1:${org.httpPort}${path}`, { signal: AbortSignal.timeout(5000) });
-  assert.equal(res.status, 200, `${org.id} GET ${path}: ${res.status}`);
-  return (await res.json()) as T;
-}
-
-async function submit(org: NetworkOrg, tx: SignedTx, timeoutMs = 30_000): Promise<{ height: number; index: number }> {
-  const res = await fetch(`http://127.0.0.1:${org.httpPort}/api/v1/txs`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json' },
-    body: JSON.stringify({ tx: toBase64(tx.wire) }),
-    signal: AbortSignal.timeout(timeoutMs),
-  });
-  const body = (await res.json()) as { height: number; index: number; code?: string; message?: string };
-  assert.equal(res.status, 200, `${org.id} POST /txs: ${JSON.stringify(body)}`);
-  return body;
-}
-
-async function waitFor(what: string, check: () => Promise<boolean>, timeoutMs = 30_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    try {
-      if (await check()) return;
-    } catch {
-      // a node still starting
-    }
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
 }
 
 /** Every node in `orgs` has block `height` and they agree on it (same hash, roots and proposer). */
@@ -111,23 +79,6 @@ async function blockEvent(response: Response, height: number): Promise<{ height:
   } finally {
     await reader.cancel();
   }
-}
-
-/** A run of 8 free consecutive ports' worth of spacing: base..base+50. */
-async function freeBase(): Promise<number> {
-  const free = (port: number) =>
-    new Promise<boolean>((resolve) => {
-      const server = createServer();
-      server.once('error', () => resolve(false));
-      server.listen(port, '127.0.0.1', () => server.close(() => resolve(true)));
-    });
-  for (let attempt = 0; attempt < 50; attempt++) {
-    // Below Linux's ephemeral range (32768+), where other tests' port-0 listeners land.
-    const base = 10_000 + Math.floor(Math.random() * 400) * 50;
-    const ports = [1, 2, 3, 4].flatMap((i) => [base + 10 * i, base + 10 * i + 1, base + 5 + i]);
-    if ((await Promise.all(ports.map(free))).every(Boolean)) return base;
-  }
-  throw new Error('no free ports');
 }
 
 describe('a 4-validator CometBFT network', { skip, timeout: 180_000 }, () => {
