@@ -80,6 +80,8 @@ describe('web app: patient and clinician journeys', { skip: skipUnlessBrowser(),
     const api = await fetch(`${server.url}/api/v1/nothing-here`, { headers: { accept: 'text/html' } });
     assert.equal(api.status, 404);
     assert.equal(((await api.json()) as { code: string }).code, 'not_found');
+    const status = (await (await fetch(`${server.url}/api/v1/status`)).json()) as { organization: string };
+    assert.equal(status.organization, server.org.id, "the node names its organization (the portal's custodian)");
     const fhir = await fetch(`${server.url}/fhir/metadata`);
     assert.equal(fhir.status, 200);
     assert.equal(((await fhir.json()) as { resourceType: string }).resourceType, 'CapabilityStatement');

@@ -80,6 +80,8 @@ export function ledgerRoutes(node: LedgerNode): FastifyPluginAsync {
         validators: chain.app.validators().map((v) => ({ name: v.name, key: toHex(v.key) })),
         consensus: chain.genesis.consensus ?? 'solo',
         backlog: node.sequencer.backlog,
+        // The organization that runs this node: the custodian of what it holds (patients grant it access, ask it to erase).
+        organization: node.org.id,
       };
     });
 

@@ -31,6 +31,8 @@ export interface StatusView {
   blockHash: string;
   consensus: string;
   validators: { name: string; key: string }[];
+  /** The organization that runs this node. */
+  organization?: string;
 }
 
 export const status = () => requestJson<StatusView>('/api/v1/status');

@@ -2,7 +2,7 @@
 import { useCallback, useEffect, useMemo, useState } from 'react';
 import { Fhir, type Bundle } from '../api/fhir';
 import { requestJson } from '../api/http';
-import type { TxView } from '../api/ledger';
+import { status, type TxView } from '../api/ledger';
 import { Link } from '../app/router';
 import { SignInGate } from '../auth/SignInGate';
 import type { Session } from '../auth/oauth';
@@ -81,10 +81,18 @@ function Portal({ session, path, onSignOut }: { session: Session; path: string; 
   }, [fhir, session.patient]);
   const keyState = useAsync(() => initialKeyState(session.subject), [session.subject]);
   const [keys, setKeys] = useState<KeyState | undefined>();
-  const organization = useAsync(
-    () => requestJson<{ genesis: { founder: { id: string; name?: string } } }>('/api/v1/genesis').then((g) => g.genesis.founder),
-    [],
-  );
+  // The node's own organization holds this record: the one to share with and to ask for erasure.
+  const organization = useAsync(async () => {
+    const [node, genesis] = await Promise.all([
+      status(),
+      requestJson<{ genesis: { founder: { id: string; name?: string }; members?: { id: string; name?: string }[] } }>(
+        '/api/v1/genesis',
+      ),
+    ]);
+    const id = node.organization ?? genesis.genesis.founder.id;
+    const known = [genesis.genesis.founder, ...(genesis.genesis.members ?? [])].find((o) => o.id === id);
+    return { id, ...(known?.name !== undefined && { name: known.name }) };
+  }, []);
   useEffect(() => {
     if (keyState.value) setKeys((k) => k ?? keyState.value);
   }, [keyState.value]);
