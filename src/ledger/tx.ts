@@ -27,13 +27,7 @@ const TX_DOMAIN = concatBytes(utf8('medledger/tx/v1'), new Uint8Array([0]));
 export const CHAIN_ID_PATTERN = /^[a-z0-9][a-z0-9._-]{0,63}$/;
 
 /** Every payload type the ledger knows. Later modules add their payload unions here. */
-export type TxPayload =
-  | ParticipantPayload
-  | RecordPayload
-  | ConsentPayload
-  | AccessPayload
-  | ErasurePayload
-  | GovernancePayload;
+export type TxPayload = ParticipantPayload | RecordPayload | ConsentPayload | AccessPayload | ErasurePayload | GovernancePayload;
 export type TxType = TxPayload['type'];
 
 interface PayloadCodec {
