@@ -1,6 +1,6 @@
 /** The app shell: navigation, client routes, and one lazily loaded bundle per area. */
 import { lazy, Suspense, useEffect, useRef, useState } from 'react';
-import { completeSignIn, type Role } from '../auth/oauth';
+import { completeSignIn } from '../auth/oauth';
 import { Busy, ErrorBoundary, ErrorBox } from '../ui/feedback';
 import { Link, navigate, useLocation } from './router';
 import { Home } from './Home';
@@ -94,5 +94,3 @@ export function App() {
     </>
   );
 }
-
-export type { Role };

@@ -8,7 +8,6 @@ import { requestJson } from '../api/http';
 import { ledger, must, trustFromGenesis } from '../api/ledger';
 import {
   blockHash,
-  bytesOfHex,
   checkCheckpoint,
   CompactRange,
   decodeHeader,
@@ -86,5 +85,3 @@ export async function verifyIntegrity(
     throw new Error('the latest signed checkpoint does not match the log rebuilt from the blocks');
   return { blocks: total, txs, root: hexOf(head.root) };
 }
-
-export { bytesOfHex };

@@ -1,10 +1,9 @@
 /** First sign-in: make the key here, enroll it, store the encrypted backups, hand over the kit. */
 import { useState, type FormEvent } from 'react';
 import { Busy, ErrorBox } from '../ui/feedback';
-import { keyFingerprint, type RecoveryKit } from '../sdk';
+import type { NobleSigner, RecoveryKit } from '../sdk';
 import { usePatient } from './context';
 import { recoverWithKit, setUpKeys, unlock, type SetupStep } from './keyring';
-import type { NobleSigner } from '../sdk';
 
 const STEPS: Record<SetupStep, string> = {
   keys: 'Making your key and encrypting its backups on this device (this takes a few seconds)…',
@@ -215,5 +214,3 @@ function Recover() {
     </details>
   );
 }
-
-export { keyFingerprint };
