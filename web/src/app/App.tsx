@@ -4,14 +4,17 @@ import { completeSignIn } from '../auth/oauth';
 import { Busy, ErrorBoundary, ErrorBox } from '../ui/feedback';
 import { Link, navigate, useLocation } from './router';
 import { Home } from './Home';
+import { currentSession } from '../auth/oauth';
 
 const PatientPortal = lazy(() => import('../patient/PatientPortal'));
 const ClinicianWorkspace = lazy(() => import('../clinician/ClinicianWorkspace'));
 const Explorer = lazy(() => import('../explorer/Explorer'));
+const PopulationDashboard = lazy(() => import('../population/PopulationDashboard'));
 
-const AREAS: { path: string; label: string }[] = [
+const AREAS: { path: string; label: string; practitioners?: true }[] = [
   { path: '/patient', label: 'Patient portal' },
   { path: '/clinician', label: 'Clinician workspace' },
+  { path: '/population', label: 'Population health', practitioners: true },
   { path: '/explorer', label: 'Ledger explorer' },
 ];
 
@@ -42,6 +45,7 @@ function Area({ path, search }: { path: string; search: URLSearchParams }) {
   if (path === '/patient' || path.startsWith('/patient/')) return <PatientPortal path={path} />;
   if (path === '/clinician' || path.startsWith('/clinician/')) return <ClinicianWorkspace path={path} />;
   if (path === '/explorer' || path.startsWith('/explorer/')) return <Explorer path={path} />;
+  if (path === '/population') return <PopulationDashboard />;
   return (
     <>
       <h1>Page not found</h1>
@@ -74,7 +78,8 @@ export function App() {
         </Link>
         <nav aria-label="Areas">
           <ul>
-            {AREAS.map((a) => (
+            {/* Practitioner-only areas are linked once a practitioner is signed in (the page itself asks to sign in). */}
+            {AREAS.filter((a) => !a.practitioners || currentSession('clinician')).map((a) => (
               <li key={a.path}>
                 <Link to={a.path} aria-current={path.startsWith(a.path) ? 'page' : undefined}>
                   {a.label}

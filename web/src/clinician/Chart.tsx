@@ -3,8 +3,9 @@
  * encounters, documents and the full timeline; forms to record and amend; emergency access when
  * the chart is hidden. It reloads when the patient's record changes on the ledger.
  */
-import { useCallback, useState } from 'react';
+import { lazy, Suspense, useCallback, useState } from 'react';
 import type { Bundle, Fhir, Resource } from '../api/fhir';
+import type { Session } from '../auth/oauth';
 import { ApiFailure } from '../api/http';
 import type { TxView } from '../api/ledger';
 import { Link } from '../app/router';
@@ -19,6 +20,8 @@ import { AmendForm } from './AmendForm';
 import { BreakGlass } from './BreakGlass';
 import { ChartForms } from './ChartForms';
 import { pseudonymOf } from './pseudonym';
+
+const DeviceStreams = lazy(() => import('../devices/DeviceStreams'));
 
 type Any = Resource & Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
 
@@ -93,7 +96,8 @@ function decodeText(base64: string): string {
   }
 }
 
-export function Chart({ fhir, id, me }: { fhir: Fhir; id: string; me: string }) {
+export function Chart({ fhir, id, session }: { fhir: Fhir; id: string; session: Session }) {
+  const me = session.subject;
   const chart = useAsync(async () => {
     const bundle = await fhir.get<Bundle>(`Patient/${encodeURIComponent(id)}/$everything`);
     return (bundle.entry ?? []).flatMap((e) => (e.resource ? [e.resource] : []));
@@ -176,6 +180,9 @@ export function Chart({ fhir, id, me }: { fhir: Fhir; id: string; me: string }) 
         <h2 id="labs-title">Labs</h2>
         <TrendCharts resources={all} only="laboratory" />
       </section>
+      <Suspense fallback={<Busy label="Loading device data…" />}>
+        <DeviceStreams session={session} patient={id} title="Device data" />
+      </Suspense>
       <ChartForms fhir={fhir} patientId={id} onSaved={chart.reload} />
       {amending && (
         <AmendForm

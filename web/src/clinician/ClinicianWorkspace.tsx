@@ -27,7 +27,7 @@ function Workspace({ path, session, onSignOut }: { path: string; session: Sessio
           </button>
         </p>
       </div>
-      {chart ? <Chart fhir={fhir} id={chart[1]!} me={session.subject} /> : <PatientSearch fhir={fhir} />}
+      {chart ? <Chart fhir={fhir} id={chart[1]!} session={session} /> : <PatientSearch fhir={fhir} />}
     </>
   );
 }

@@ -1,5 +1,5 @@
 /** The patient portal: key setup on first sign-in, then the record, trends, sharing and more. */
-import { useCallback, useEffect, useMemo, useState } from 'react';
+import { lazy, Suspense, useCallback, useEffect, useMemo, useState } from 'react';
 import { Fhir, type Bundle } from '../api/fhir';
 import { requestJson } from '../api/http';
 import { status, type TxView } from '../api/ledger';
@@ -19,9 +19,13 @@ import { RecordDetail, RecordTimeline } from './RecordTimeline';
 import { Sharing } from './Sharing';
 import { Trends } from './Trends';
 
+// Device charts load only when the tab is opened (shared with the clinician chart).
+const DeviceStreams = lazy(() => import('../devices/DeviceStreams'));
+
 const TABS = [
   { path: '/patient', label: 'My record' },
   { path: '/patient/trends', label: 'Trends' },
+  { path: '/patient/devices', label: 'Devices' },
   { path: '/patient/sharing', label: 'Sharing' },
   { path: '/patient/access', label: 'Who accessed my record' },
   { path: '/patient/download', label: 'Download' },
@@ -167,6 +171,10 @@ function Portal({ session, path, onSignOut }: { session: Session; path: string; 
         <RecordDetail type={detail[1]!} id={detail[2]!} />
       ) : path === '/patient/trends' ? (
         <Trends />
+      ) : path === '/patient/devices' ? (
+        <Suspense fallback={<Busy label="Loading…" />}>
+          <DeviceStreams session={session} patient={session.patient!} title="My devices" />
+        </Suspense>
       ) : path === '/patient/sharing' ? (
         <Sharing />
       ) : path === '/patient/access' ? (
