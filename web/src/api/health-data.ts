@@ -12,6 +12,7 @@ const patientPath = (patient: string) => `/api/v1/patients/${encodeURIComponent(
 export interface DeviceInfo {
   readonly id: string;
   readonly status: string;
+  /** The ledger height of its registration. */
   readonly registeredAt: number;
   readonly registeredBy: string;
   /** Absent when the reader may not see what this node stored from the device. */

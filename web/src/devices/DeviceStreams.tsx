@@ -105,7 +105,9 @@ function DeviceList({ devices }: { devices: readonly DeviceInfo[] }) {
                 <code>{d.id}</code>
               </td>
               <td>{d.status}</td>
-              <td>{when(d.registeredAt)}</td>
+              <td>
+                block {d.registeredAt} by <code>{d.registeredBy}</code>
+              </td>
               {/* Counts are absent when this reader may not see the device's data. */}
               <td>{d.batches ?? '—'}</td>
               <td>{d.samples?.toLocaleString('en') ?? '—'}</td>
@@ -137,7 +139,8 @@ function Streams({ session, patient }: { session: Session; patient: string }) {
   const [refreshed, setRefreshed] = useState(0);
   const streams = useAsync(async () => {
     const codes = await deviceCodes();
-    const to = Date.now();
+    // Ranges end at the next whole hour, so hour-sized buckets need no widening by the node.
+    const to = Math.ceil(Date.now() / HOUR) * HOUR;
     const from = to - range.ms;
     const series = await Promise.all(
       codes.map(async (code) => ({
@@ -186,6 +189,10 @@ function StreamCharts({ label, series }: { label: string; series: readonly { cod
     );
   return (
     <>
+      <p className="hint">
+        Each line is the mean of a time bucket; the shading around it runs from the bucket&apos;s lowest to its highest value.
+        Times are UTC.
+      </p>
       <div className="charts">
         {withData.map(({ code, series: s }) => {
           const points: SpreadPoint[] = s.points.map((b) => ({
@@ -198,11 +205,13 @@ function StreamCharts({ label, series }: { label: string; series: readonly { cod
           }));
           return (
             <div key={code.code} className="stream" data-code={code.code} data-samples={s.samples}>
-              <TrendChart measure={measureOf(code)} points={points} withTime gapMs={s.bucketMs * 1.5} />
-              <p className="hint">
-                {s.samples.toLocaleString('en')} samples in {points.length} {bucketText(s.bucketMs)} buckets: the line is each
-                bucket&apos;s mean, the shading its lowest to highest value.
-              </p>
+              <TrendChart
+                measure={measureOf(code)}
+                points={points}
+                withTime
+                gapMs={s.bucketMs * 1.5}
+                note={`${s.samples.toLocaleString('en')} samples in ${points.length} ${bucketText(s.bucketMs)} buckets`}
+              />
             </div>
           );
         })}

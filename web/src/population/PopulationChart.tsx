@@ -15,7 +15,7 @@ export const METRICS: readonly { value: Metric; label: string }[] = [
 
 const W = 640;
 const H = 240;
-const PAD = { left: 52, right: 12, top: 12, bottom: 30 };
+const PAD = { left: 52, right: 28, top: 12, bottom: 30 };
 /** Distinguishable colours (and dash patterns, for anyone who cannot tell them apart). */
 const COLOURS = ['#0b4f7c', '#c2410c', '#1b6b34', '#7e22ce', '#a4161a', '#0f766e', '#854d0e', '#334155'];
 const DASHES = ['', '6 3', '2 3', '8 3 2 3'];

@@ -108,7 +108,7 @@ function Answer({ answer }: { answer: PopulationAnswer }) {
         </div>
       </dl>
       <p className="hint">
-        Answered by {answered.join(', ')}. {answer.suppression[0]!.toUpperCase() + answer.suppression.slice(1)}.
+        Answered by {answered.join(', ')}. {answer.suppression.charAt(0).toUpperCase() + answer.suppression.slice(1)}.
       </p>
       {missing.length > 0 && (
         <div className="error" role="alert" data-testid="incomplete">

@@ -5,6 +5,7 @@
  * with a min/max (drawn as a shaded spread around the mean line), times to the minute, and the
  * bucket length, so the line breaks where no samples arrived instead of bridging the gap.
  */
+import type { ReactNode } from 'react';
 import { outOfRange, type Measure, type Point } from './measures';
 
 const W = 560;
@@ -28,6 +29,7 @@ export function TrendChart({
   points,
   withTime = false,
   gapMs,
+  note,
 }: {
   measure: Measure;
   points: readonly (Point | SpreadPoint)[];
@@ -35,6 +37,8 @@ export function TrendChart({
   withTime?: boolean;
   /** Consecutive points further apart than this are not joined. */
   gapMs?: number;
+  /** A line under the chart (e.g. how many samples the points stand for). */
+  note?: ReactNode;
 }) {
   const id = `chart-${measure.key}`;
   if (points.length === 0) return null;
@@ -80,7 +84,9 @@ export function TrendChart({
         {measure.range && (
           <span className="range">
             {' '}
-            · reference {low ?? '–'}–{high ?? '–'} {measure.unit}
+            · reference{' '}
+            {low !== undefined && high !== undefined ? `${low}–${high}` : low !== undefined ? `≥ ${low}` : `≤ ${high}`}{' '}
+            {measure.unit}
           </span>
         )}
       </figcaption>
@@ -126,6 +132,7 @@ export function TrendChart({
           </circle>
         ))}
       </svg>
+      {note && <p className="hint">{note}</p>}
       <details>
         <summary>Values as a table</summary>
         <table>
