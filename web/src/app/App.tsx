@@ -1,10 +1,9 @@
 /** The app shell: navigation, client routes, and one lazily loaded bundle per area. */
 import { lazy, Suspense, useEffect, useRef, useState } from 'react';
-import { completeSignIn } from '../auth/oauth';
+import { completeSignIn, currentSession } from '../auth/oauth';
 import { Busy, ErrorBoundary, ErrorBox } from '../ui/feedback';
 import { Link, navigate, useLocation } from './router';
 import { Home } from './Home';
-import { currentSession } from '../auth/oauth';
 
 const PatientPortal = lazy(() => import('../patient/PatientPortal'));
 const ClinicianWorkspace = lazy(() => import('../clinician/ClinicianWorkspace'));
