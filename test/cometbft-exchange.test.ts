@@ -156,6 +156,11 @@ describe('record exchange on a 4-validator CometBFT network', { skip, timeout: 2
     const keys = generateKeyPair();
     await asOrg(a, { type: 'participant.register', body: { kind: 'patient', id: pseudonym, key: keys.publicKey } });
     patient = new Identity(CHAIN, pseudonym, keys);
+    // Organization 2's node commits the same block a moment later.
+    await waitFor(`${b.id} to see the enrollment`, async () => {
+      const res = await fetch(`${apiOf(b)}/api/v1/participants/${pseudonym}`);
+      return res.status === 200;
+    });
 
     // Organization 2 registers the same person by their network pseudonym.
     const linked = await fhir(b, tokenB, 'POST', 'Patient', {

@@ -40,10 +40,10 @@ export class ExchangeCustodian {
   async serve(from: string, request: ExchangeRequest): Promise<ExchangeAnswer> {
     const { node, enforcement } = this;
     const { repository } = enforcement;
+    await catchUp(node, request.height);
     const practitioner = node.chain.app.participant(request.requester);
     if (practitioner?.kind !== 'practitioner' || practitioner.org !== from || practitioner.status !== 'active')
       throw new ExchangeRefused('exchange.forbidden', `${request.requester} is not an active practitioner of ${from}`);
-    await this.#catchUp(request.height);
     const principal: Principal = {
       kind: 'practitioner',
       id: practitioner.id,
@@ -112,13 +112,17 @@ export class ExchangeCustodian {
     }
     return { custodian: node.org.id, height: node.chain.head().height, entries, ...(total !== undefined && { total }) };
   }
+}
 
-  async #catchUp(height: number): Promise<void> {
-    const deadline = Date.now() + CATCH_UP_MS;
-    while (this.node.chain.head().height < height) {
-      if (Date.now() > deadline)
-        throw new ExchangeRefused('exchange.behind', `this node has not yet committed height ${height}; try again`);
-      await new Promise((resolve) => setTimeout(resolve, 50));
-    }
+/**
+ * Waits (up to 5 s) until this node has committed `height`, the asking node's height: a consent or
+ * a practitioner it just committed must count here too.
+ */
+export async function catchUp(node: LedgerNode, height: number): Promise<void> {
+  const deadline = Date.now() + CATCH_UP_MS;
+  while (node.chain.head().height < height) {
+    if (Date.now() > deadline)
+      throw new ExchangeRefused('exchange.behind', `this node has not yet committed height ${height}; try again`);
+    await new Promise((resolve) => setTimeout(resolve, 50));
   }
 }

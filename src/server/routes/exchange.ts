@@ -5,7 +5,7 @@
  * parses) by this organization's, so both sides know whom they talk to; see src/exchange.
  */
 import type { FastifyPluginAsync, FastifyRequest } from 'fastify';
-import type { ExchangeCustodian } from '../../exchange/custodian.js';
+import { catchUp, type ExchangeCustodian } from '../../exchange/custodian.js';
 import {
   AGGREGATE_PATH,
   aggregateRequestSchema,
@@ -128,7 +128,11 @@ export const exchangeRoutes: FastifyPluginAsync<ExchangeRoutesOptions> = async (
     app.post<{ Body: AggregateRequest }>(
       AGGREGATE_PATH,
       { schema: { hide: true, body: aggregateRequestSchema } },
-      async (request) => ({ partial: await aggregates(authenticated(request, AGGREGATE_PATH), request.body) }),
+      async (request) => {
+        const from = authenticated(request, AGGREGATE_PATH);
+        await catchUp(node, request.body.height);
+        return { partial: await aggregates(from, request.body) };
+      },
     );
   }
 };
