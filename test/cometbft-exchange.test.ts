@@ -20,9 +20,9 @@ import { VaultStore, vaultPaths } from '../src/vault/store.js';
 import { PSEUDONYM_SYSTEM } from '../src/fhir/repository.js';
 import type { TxPayload } from '../src/ledger/tx.js';
 import type { PractitionerRole } from '../src/ledger/payloads/participant.js';
-import { cometbftBinary, createNetwork, startOrg, stopOrg, type NetworkOrg } from '../src/consensus/cometbft/network.js';
+import { cometbftBinary, startOrg, stopOrg, type NetworkOrg } from '../src/consensus/cometbft/network.js';
 import { tempDir } from './support/fixtures.js';
-import { apiOf, freeBase, getJson, submitTx, waitFor } from './support/network.js';
+import { apiOf, createTestNetwork, getJson, submitTx, waitFor } from './support/network.js';
 
 const binary = cometbftBinary();
 const required = process.env['MEDLEDGER_REQUIRE_ALL'] === '1';
@@ -113,18 +113,7 @@ describe('record exchange on a 4-validator CometBFT network', { skip, timeout: 2
   before(async () => {
     assert.ok(binary, 'cometbft is required (MEDLEDGER_REQUIRE_ALL=1): install it as .ci/run does or set COMETBFT_BIN');
     temp = tempDir('mlxnet-');
-    const base = await freeBase();
-    const network = createNetwork({
-      dir: temp.path,
-      orgs: 4,
-      chain: CHAIN,
-      basePort: base,
-      httpBasePort: base + 5,
-      timeoutCommitMs: 150,
-      timeoutProposeMs: 800,
-      timeoutVoteMs: 300,
-      gossipMs: 20,
-    });
+    const network = await createTestNetwork(temp.path, CHAIN);
     orgs = network.orgs;
     [a, b] = [orgs[0]!, orgs[1]!];
     for (const org of [a, b]) {

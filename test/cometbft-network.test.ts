@@ -20,7 +20,6 @@ import { FileKeyStore } from '../src/storage/file-keystore.js';
 import { SqliteLedgerStore } from '../src/storage/sqlite/ledger-store.js';
 import {
   cometbftBinary,
-  createNetwork,
   orgProcesses,
   startOrg,
   stopOrg,
@@ -28,7 +27,7 @@ import {
   type NetworkOrg,
 } from '../src/consensus/cometbft/network.js';
 import { registerPatient, registerPractitioner, tempDir } from './support/fixtures.js';
-import { freeBase, getJson as get, submitTx as submit, waitFor } from './support/network.js';
+import { createTestNetwork, getJson as get, submitTx as submit, waitFor } from './support/network.js';
 
 const binary = cometbftBinary();
 const required = process.env['MEDLEDGER_REQUIRE_ALL'] === '1';
@@ -91,18 +90,7 @@ describe('a 4-validator CometBFT network', { skip, timeout: 180_000 }, () => {
   before(async () => {
     assert.ok(binary, 'cometbft is required (MEDLEDGER_REQUIRE_ALL=1): install it as .ci/run does or set COMETBFT_BIN');
     temp = tempDir('mlnet-');
-    const base = await freeBase();
-    network = createNetwork({
-      dir: temp.path,
-      orgs: 4,
-      chain: 'test-net',
-      basePort: base,
-      httpBasePort: base + 5,
-      timeoutCommitMs: 150,
-      timeoutProposeMs: 800,
-      timeoutVoteMs: 300,
-      gossipMs: 20,
-    });
+    network = await createTestNetwork(temp.path, 'test-net');
     orgs = network.orgs;
     await Promise.all(orgs.map((org) => startOrg(org)));
     const dataDir = orgs[0]!.dataDir;

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { createServer } from 'node:net';
 import { toBase64 } from '../../src/crypto/bytes.js';
 import type { SignedTx } from '../../src/ledger/tx.js';
-import type { NetworkOrg } from '../../src/consensus/cometbft/network.js';
+import { createNetwork, type Network, type NetworkOrg } from '../../src/consensus/cometbft/network.js';
 
 export const apiOf = (org: NetworkOrg): string => `http://127.0.0.1:${org.httpPort}`;
 
@@ -54,4 +54,20 @@ export async function freeBase(): Promise<number> {
     if ((await Promise.all(ports.map(free))).every(Boolean)) return base;
   }
   throw new Error('no free ports');
+}
+
+/** A 4-organization network in `dir` on free ports, with consensus timeouts short enough for tests. */
+export async function createTestNetwork(dir: string, chain: string): Promise<Network> {
+  const base = await freeBase();
+  return createNetwork({
+    dir,
+    orgs: 4,
+    chain,
+    basePort: base,
+    httpBasePort: base + 5,
+    timeoutCommitMs: 150,
+    timeoutProposeMs: 800,
+    timeoutVoteMs: 300,
+    gossipMs: 20,
+  });
 }
