@@ -111,10 +111,31 @@ function stratumOf(spec: AggregateSpec, p: PatientFacts): string {
 
 const toMicros = (value: number): bigint => BigInt(Math.round(value * 1e6));
 
+/** A cell while it is being added up: the sum as a bigint, exact. */
+interface CellSum {
+  patients: number;
+  events: number;
+  valuePatients: number;
+  values: number;
+  sum: bigint;
+}
+
+const emptyCell = (): CellSum => ({ patients: 0, events: 0, valuePatients: 0, values: 0, sum: 0n });
+
+/** The JSON-safe partial of added-up strata and cells, keys sorted so equal partials serialize equally. */
+function partialOf(strata: Readonly<Record<string, number>>, cells: ReadonlyMap<string, CellSum>): PopulationPartial {
+  const out: Record<string, PartialCell> = {};
+  for (const key of [...cells.keys()].sort()) {
+    const { sum, ...counts } = cells.get(key)!;
+    out[key] = { ...counts, sumMicros: sum.toString() };
+  }
+  return { v: 1, strata: sortedRecord(strata), cells: out };
+}
+
 /** One custodian's contribution from its opted-in patients. */
 export function computePartial(spec: AggregateSpec, patients: readonly PatientFacts[]): PopulationPartial {
   const strata: Record<string, number> = {};
-  const cells = new Map<string, { patients: number; events: number; valuePatients: number; values: number; sum: bigint }>();
+  const cells = new Map<string, CellSum>();
   for (const p of patients) {
     const stratum = stratumOf(spec, p);
     strata[stratum] = (strata[stratum] ?? 0) + 1;
@@ -123,7 +144,7 @@ export function computePartial(spec: AggregateSpec, patients: readonly PatientFa
     for (const e of p.events) {
       if (e.t < spec.from || e.t >= spec.to) continue;
       const key = `${new Date(periodStart(e.t, spec.interval)).toISOString()}|${stratum}`;
-      const cell = cells.get(key) ?? { patients: 0, events: 0, valuePatients: 0, values: 0, sum: 0n };
+      const cell = cells.get(key) ?? emptyCell();
       if (!seen.has(key)) {
         seen.add(key);
         cell.patients += 1;
@@ -142,7 +163,7 @@ export function computePartial(spec: AggregateSpec, patients: readonly PatientFa
     for (const d of p.daily ?? []) {
       if (d.n === 0) continue;
       const key = `${new Date(periodStart(d.day, spec.interval)).toISOString()}|${stratum}`;
-      const cell = cells.get(key) ?? { patients: 0, events: 0, valuePatients: 0, values: 0, sum: 0n };
+      const cell = cells.get(key) ?? emptyCell();
       if (!seen.has(key)) {
         seen.add(key);
         cell.patients += 1;
@@ -157,18 +178,7 @@ export function computePartial(spec: AggregateSpec, patients: readonly PatientFa
       cells.set(key, cell);
     }
   }
-  const out: Record<string, PartialCell> = {};
-  for (const key of [...cells.keys()].sort()) {
-    const c = cells.get(key)!;
-    out[key] = {
-      patients: c.patients,
-      events: c.events,
-      valuePatients: c.valuePatients,
-      values: c.values,
-      sumMicros: c.sum.toString(),
-    };
-  }
-  return { v: 1, strata: sortedRecord(strata), cells: out };
+  return partialOf(strata, cells);
 }
 
 function sortedRecord<T>(record: Readonly<Record<string, T>>): Record<string, T> {
@@ -180,11 +190,12 @@ function sortedRecord<T>(record: Readonly<Record<string, T>>): Record<string, T>
 /** Adds partials (from custodians holding different patients). Exact, associative, commutative. */
 export function mergePartials(...partials: readonly PopulationPartial[]): PopulationPartial {
   const strata: Record<string, number> = {};
-  const cells: Record<string, { patients: number; events: number; valuePatients: number; values: number; sum: bigint }> = {};
+  const cells = new Map<string, CellSum>();
   for (const p of partials) {
     for (const [key, n] of Object.entries(p.strata)) strata[key] = (strata[key] ?? 0) + n;
     for (const [key, c] of Object.entries(p.cells)) {
-      const into = (cells[key] ??= { patients: 0, events: 0, valuePatients: 0, values: 0, sum: 0n });
+      const into = cells.get(key) ?? emptyCell();
+      cells.set(key, into);
       into.patients += c.patients;
       into.events += c.events;
       into.valuePatients += c.valuePatients;
@@ -192,18 +203,7 @@ export function mergePartials(...partials: readonly PopulationPartial[]): Popula
       into.sum += BigInt(c.sumMicros);
     }
   }
-  const out: Record<string, PartialCell> = {};
-  for (const key of Object.keys(cells).sort()) {
-    const c = cells[key]!;
-    out[key] = {
-      patients: c.patients,
-      events: c.events,
-      valuePatients: c.valuePatients,
-      values: c.values,
-      sumMicros: c.sum.toString(),
-    };
-  }
-  return { v: 1, strata: sortedRecord(strata), cells: out };
+  return partialOf(strata, cells);
 }
 
 /** A reported cell; counts below k are null and the cell is marked suppressed. */

@@ -4,6 +4,7 @@
  * arrive as ApiFailure with the node's code (e.g. `access.forbidden`, `population.forbidden`).
  */
 import type { Session } from '../auth/oauth';
+import type { DeviceSeries } from '../sdk';
 import { requestJson } from './http';
 
 const bearer = (session: Session) => ({ authorization: `Bearer ${session.accessToken}` });
@@ -28,21 +29,8 @@ export interface DeviceCodeInfo {
   readonly category: string;
 }
 
-export interface SeriesBucket {
-  readonly t: string;
-  readonly n: number;
-  readonly min: number;
-  readonly max: number;
-  readonly mean: number;
-}
-
-export interface DeviceSeries {
-  readonly from: string;
-  readonly to: string;
-  readonly bucketMs: number;
-  readonly samples: number;
-  readonly points: readonly SeriesBucket[];
-}
+/** The series answer as the SDK types it (src/client/devices.ts). */
+export type { DeviceSeries } from '../sdk';
 
 export const patientDevices = (session: Session, patient: string) =>
   requestJson<{ devices: DeviceInfo[] }>(`${patientPath(patient)}/devices`, { headers: bearer(session) }).then((r) => r.devices);
