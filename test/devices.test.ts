@@ -251,6 +251,8 @@ describe('device batches', () => {
       assert.equal(h.max, Math.max(...part.map((p) => p.max)));
       assert.ok(Math.abs(h.mean - part.reduce((sum, p) => sum + p.mean, 0) / 6) < 0.01);
     }
+    const forged = await api(path, { token: 'not-a-token' });
+    assert.deepEqual([forged.status, forged.body['code']], [401, 'auth.required']);
     const bad = await api(`/patients/${patientId}/device-series?code=12345-6`, { token: patientToken });
     assert.equal(bad.status, 400);
     assert.equal(bad.body['code'], 'device.invalid');

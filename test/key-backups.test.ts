@@ -74,7 +74,10 @@ describe('key backups', () => {
   });
 
   it('gives the backup to the signed-in patient only', async () => {
-    assert.equal((await get()).status, 401);
+    const anonymous = await get();
+    assert.equal(anonymous.status, 401);
+    assert.equal(((await anonymous.json()) as { code: string }).code, 'auth.required');
+    assert.equal((await get('Bearer not-a-token')).status, 401, 'an invalid token');
     assert.equal((await get(`Bearer ${server.token}`)).status, 403, 'a backend system token');
     const mine = await server.auth!.mint({
       origin: server.url,

@@ -50,7 +50,9 @@ describe('patient self-enrollment', () => {
     const device = new NobleSigner(generateKeyPair());
     const request = signEnrollment(device, chain, patient);
 
-    assert.equal((await enroll(request)).status, 401, 'no token');
+    const anonymous = await enroll(request);
+    assert.equal(anonymous.status, 401, 'no token');
+    assert.equal(((await anonymous.json()) as { code: string }).code, 'auth.required');
     assert.equal((await enroll(request, clinicianToken)).status, 403, 'not a patient token');
     const stale = signEnrollment(device, chain, patient, Date.now() - 60 * 60_000);
     assert.equal((await enroll(stale, patientToken)).status, 400, 'an old signature');

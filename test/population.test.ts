@@ -274,6 +274,13 @@ describe('population health', () => {
       body: '{}',
     });
     assert.ok(none.status === 400 || none.status === 401);
+    const anonymous = await fetch(`${server.url}/api/v1/population/query`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ purpose: 'HRESCH', type: 'Condition', code: DIABETES }),
+    });
+    assert.equal(anonymous.status, 401);
+    assert.equal(((await anonymous.json()) as { code: string }).code, 'auth.required');
   });
 
   test('each query is on the ledger: an aggregate access event for every opted-in patient, none for the others', async () => {

@@ -13,6 +13,7 @@
  * need `Observation` read scope and, for series, the same consent decision as a FHIR read of the
  * batch Observations — which is logged on the ledger before the answer leaves.
  */
+import { bearerPrincipal } from '../bearer.js';
 import type { FastifyPluginAsync, FastifyRequest } from 'fastify';
 import type { Principal } from '../../auth/principal.js';
 import { scopeAllows } from '../../auth/policy.js';
@@ -52,17 +53,10 @@ export const deviceRoutes: FastifyPluginAsync<DeviceRoutesOptions> = async (app,
   app.setErrorHandler((error: Error & { validation?: unknown; status?: number }, _request, reply) => {
     if (error instanceof DeviceError) return reply.status(error.status).send({ code: error.code, message: error.message });
     if (error instanceof ApiError) return reply.status(error.status).send({ code: error.code, message: error.message });
-    if (error.name === 'AuthError' && (error.status === 401 || error.status === 403)) {
-      return reply
-        .status(error.status)
-        .send({ code: error.status === 401 ? 'auth.required' : 'auth.forbidden', message: error.message });
-    }
     throw error;
   });
 
-  async function principalOf(request: FastifyRequest): Promise<Principal> {
-    return options.authenticate(request.headers.authorization, `${request.protocol}://${request.host}`);
-  }
+  const principalOf = (request: FastifyRequest): Promise<Principal> => bearerPrincipal(options.authenticate, request);
 
   /** The ledger pseudonym of a patient held here, from a FHIR Patient id or the pseudonym itself. */
   function pseudonymOf(patient: string): { pseudonym: string; patientId: string } {

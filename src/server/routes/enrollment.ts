@@ -5,6 +5,7 @@
  * device holds it. Only a pseudonym not yet on the ledger can be enrolled this way: replacing a
  * key is `participant.rotate_key`, signed by the current key, never something the node does.
  */
+import { bearerPrincipal } from '../bearer.js';
 import type { FastifyPluginAsync } from 'fastify';
 import type { Principal } from '../../auth/principal.js';
 import { enrollmentMessage } from '../../client/enrollment.js';
@@ -44,13 +45,7 @@ export const enrollmentRoutes: FastifyPluginAsync<EnrollmentRoutesOptions> = asy
       },
     },
     async (request, reply) => {
-      let principal: Principal;
-      try {
-        principal = await options.authenticate(request.headers.authorization, `${request.protocol}://${request.host}`);
-      } catch (error) {
-        if ((error as { status?: number }).status === 401) throw new ApiError('auth.required', 'sign in as the patient');
-        throw error;
-      }
+      const principal = await bearerPrincipal(options.authenticate, request, 'sign in as the patient');
       if (principal.kind !== 'patient') throw new ApiError('auth.forbidden', 'only a signed-in patient enrolls their own key');
       const patient = principal.id;
       if (node.chain.app.participant(patient)) throw new ApiError('state.conflict', `${patient} is already enrolled`);

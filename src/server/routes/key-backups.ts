@@ -5,6 +5,7 @@
  *   GET /key-backups/{patient}/{kind}  — to the patient only, signed in with a patient token,
  *       e.g. on a new device or after losing it (the recovery path in README).
  */
+import { bearerPrincipal } from '../bearer.js';
 import type { FastifyPluginAsync } from 'fastify';
 import type { Principal } from '../../auth/principal.js';
 import type { AccessStore } from '../../access/store.js';
@@ -96,13 +97,7 @@ export const keyBackupRoutes: FastifyPluginAsync<KeyBackupRoutesOptions> = async
       },
     },
     async (request) => {
-      let principal: Principal;
-      try {
-        principal = await options.authenticate(request.headers.authorization, `${request.protocol}://${request.host}`);
-      } catch (error) {
-        if ((error as { status?: number }).status === 401) throw new ApiError('auth.required', 'sign in as the patient');
-        throw error;
-      }
+      const principal = await bearerPrincipal(options.authenticate, request, 'sign in as the patient');
       if (principal.kind !== 'patient' || principal.id !== request.params.patient)
         throw new ApiError('auth.forbidden', 'only the patient may fetch their key backup');
       const found = store.backup(request.params.patient, request.params.kind);

@@ -5,6 +5,8 @@
  *                            suppressed (k stated in the answer). Analysts only; every query is on
  *                            the ledger as access events before the answer leaves.
  */
+import { bearerPrincipal } from '../bearer.js';
+import { ApiError } from '../errors.js';
 import type { FastifyPluginAsync, FastifyRequest } from 'fastify';
 import type { Principal } from '../../auth/principal.js';
 import { GROUP_BY, INTERVALS, type GroupBy, type Interval } from '../../population/aggregate.js';
@@ -38,20 +40,15 @@ const YEAR_MS = 365 * 86_400_000;
 export const populationRoutes: FastifyPluginAsync<PopulationRoutesOptions> = async (app, options) => {
   const clock = options.clock ?? Date.now;
 
-  app.setErrorHandler((error: Error & { status?: number }, _request, reply) => {
+  app.setErrorHandler((error: Error, _request, reply) => {
     if (error instanceof PopulationError) {
       return reply.status(error.code === 'population.forbidden' ? 403 : 400).send({ code: error.code, message: error.message });
     }
-    if (error.name === 'AuthError' && (error.status === 401 || error.status === 403)) {
-      return reply
-        .status(error.status)
-        .send({ code: error.status === 401 ? 'auth.required' : 'auth.forbidden', message: error.message });
-    }
+    if (error instanceof ApiError) return reply.status(error.status).send({ code: error.code, message: error.message });
     throw error;
   });
 
-  const principalOf = (request: FastifyRequest): Promise<Principal> =>
-    options.authenticate(request.headers.authorization, `${request.protocol}://${request.host}`);
+  const principalOf = (request: FastifyRequest): Promise<Principal> => bearerPrincipal(options.authenticate, request);
 
   app.post<{ Body: QueryBody }>(
     '/population/query',
