@@ -13,7 +13,6 @@ import { after, before, describe, it } from 'node:test';
 import { decodeJwt, exportJWK, generateKeyPair, SignJWT } from 'jose';
 import type { Bundle, OperationOutcome, Patient } from '@medplum/fhirtypes';
 import { startTestNode, startTestServer, type TestServer } from './support/fixtures.js';
-import { generateKeyPair as generateKeyPairEd } from '../src/crypto/ed25519.js';
 import { FhirRepository } from '../src/fhir/repository.js';
 import { AuthService } from '../src/auth/service.js';
 import { buildHttpServer, requestLogger } from '../src/server/http.js';
@@ -346,17 +345,7 @@ describe('authorization code + PKCE (patient, standalone launch)', () => {
 
 describe('authorization code + PKCE (clinician)', () => {
   it('a clinician gets user/ scopes (patient/ ones are refused on the consent page) and an online_access refresh token', async () => {
-    const registered = await server.node.submitOwn({
-      type: 'participant.register',
-      body: {
-        kind: 'practitioner',
-        id: 'prac_grey',
-        key: generateKeyPairEd().publicKey,
-        org: server.org.id,
-        roles: ['clinician'],
-      },
-    });
-    assert.ok(registered.ok);
+    await server.addPractitioner('prac_grey');
     await server.auth!.store.addAccount({
       id: 'prac_grey',
       kind: 'practitioner',
@@ -601,17 +590,7 @@ describe('bearer token verification on /fhir', () => {
     const ghost = await auth.mint({ origin: server.url, subject: 'prac_ghost', clientId: APP, scope: 'user/*.cruds' });
     assert.equal((await fhir('GET', `/Patient/${patientId}`, ghost)).status, 401, 'not on the ledger');
 
-    const registered = await server.node.submitOwn({
-      type: 'participant.register',
-      body: {
-        kind: 'practitioner',
-        id: 'prac_house',
-        key: generateKeyPairEd().publicKey,
-        org: server.org.id,
-        roles: ['clinician'],
-      },
-    });
-    assert.ok(registered.ok);
+    await server.addPractitioner('prac_house');
     await auth.store.addAccount({
       id: 'prac_house',
       kind: 'practitioner',

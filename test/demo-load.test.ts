@@ -13,7 +13,6 @@ import { ensureDemoConsents } from '../src/demo/consents.js';
 import type { Principal } from '../src/auth/principal.js';
 import { parseScopes } from '../src/auth/scopes.js';
 import { startTestServer, tempDir, type TestServer } from './support/fixtures.js';
-import { generateKeyPair } from '../src/crypto/ed25519.js';
 import { authFetch } from './support/fhir-api.js';
 
 const PATIENTS = 3;
@@ -121,17 +120,7 @@ describe('demo patients on the ledger', () => {
       assert.deepEqual(first, { enrolled: 8, consented: 7 });
       assert.deepEqual(await ensureDemoConsents(server.node, server.fhir!), { enrolled: 0, consented: 0 });
       // The organization has been signing through the node (submitOwn): register through it too.
-      const registered = await server.node.submitOwn({
-        type: 'participant.register',
-        body: {
-          kind: 'practitioner',
-          id: 'prac_demo-reader',
-          key: generateKeyPair().publicKey,
-          org: server.org.id,
-          roles: ['clinician'],
-        },
-      });
-      assert.ok(registered.ok);
+      await server.addPractitioner('prac_demo-reader');
       const reader: Principal = {
         kind: 'practitioner',
         id: 'prac_demo-reader',

@@ -308,20 +308,7 @@ describe('device batches', () => {
     const keys = generateKeyPair();
     // A clinician without access to the patient's record may not add a device to it.
     const clinician = 'prac_dev-clinician';
-    assert.ok(
-      (
-        await server.node.submitOwn({
-          type: 'participant.register',
-          body: {
-            kind: 'practitioner',
-            id: clinician,
-            key: generateKeyPair().publicKey,
-            org: server.org.id,
-            roles: ['clinician'],
-          },
-        })
-      ).ok,
-    );
+    await server.addPractitioner(clinician);
     await server.auth!.store.addAccount({
       id: clinician,
       kind: 'practitioner',

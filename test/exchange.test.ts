@@ -98,16 +98,7 @@ describe('record exchange (custodian A, asking organization B)', () => {
     });
     assert.ok(admitted.ok, JSON.stringify(admitted));
     await a.commit(registerPractitioner(orgB, PRAC_B).tx);
-    await asA({
-      type: 'participant.register',
-      body: {
-        kind: 'practitioner',
-        id: 'prac_a-clinician',
-        key: generateKeyPair().publicKey,
-        org: FOUNDER,
-        roles: ['clinician'],
-      },
-    });
+    await a.addPractitioner('prac_a-clinician');
 
     const patient = await call<Resource>(fhir, 'POST', '/Patient', {
       body: { resourceType: 'Patient', name: [{ family: MARKER }] },

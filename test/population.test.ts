@@ -91,11 +91,7 @@ describe('population health', () => {
       ['prac_pop-analyst', ['analyst']],
       ['prac_pop-clinician', ['clinician']],
     ] as const) {
-      const ok = await server.node.submitOwn({
-        type: 'participant.register',
-        body: { kind: 'practitioner', id, key: generateKeyPair().publicKey, org: server.org.id, roles: [...roles] },
-      });
-      assert.ok(ok.ok);
+      await server.addPractitioner(id, roles);
       await server.auth!.store.addAccount({ id, kind: 'practitioner', username: id, password: `${id}-password`, display: id });
       tokens.set(
         id,

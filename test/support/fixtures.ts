@@ -9,6 +9,7 @@ import type { FastifyInstance } from 'fastify';
 import { Identity, randomPseudonym } from '../../src/client/identity.js';
 import { generateKeyPair, keyPairFromSeed, type KeyPair } from '../../src/crypto/ed25519.js';
 import type { SignedTx } from '../../src/ledger/tx.js';
+import type { PractitionerRole } from '../../src/ledger/payloads/participant.js';
 import { initDataDir, ORG_KEY } from '../../src/node/data-dir.js';
 import { LedgerNode } from '../../src/node/ledger-node.js';
 import { buildHttpServer } from '../../src/server/http.js';
@@ -34,6 +35,11 @@ export interface TestNode {
   submit(tx: SignedTx): Promise<SubmitOutcome>;
   /** Submits and fails the test unless the transaction commits. */
   commit(tx: SignedTx): Promise<SubmitOutcome & { ok: true }>;
+  /**
+   * Registers a practitioner of the founding organization, signed by the node (which keeps the
+   * organization's sequence numbers, also for the FHIR writes it signs); fails unless it commits.
+   */
+  addPractitioner(id: string, roles?: readonly PractitionerRole[]): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -62,6 +68,13 @@ export async function startTestNode(options: { dir?: string; sequencer?: Sequenc
       const outcome = await submit(tx);
       if (!outcome.ok) throw new Error(`expected commit, got ${outcome.error.code}: ${outcome.error.message}`);
       return outcome;
+    },
+    async addPractitioner(id, roles = ['clinician']) {
+      const outcome = await node.submitOwn({
+        type: 'participant.register',
+        body: { kind: 'practitioner', id, key: generateKeyPair().publicKey, org: FOUNDER, roles: [...roles] },
+      });
+      if (!outcome.ok) throw new Error(`expected commit, got ${outcome.error.code}: ${outcome.error.message}`);
     },
     async close() {
       await node.close();
