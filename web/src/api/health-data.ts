@@ -77,14 +77,8 @@ export interface PopulationCell {
   readonly suppressed: boolean;
 }
 
-export interface PopulationAnswer {
-  readonly purpose: Purpose;
-  readonly type: QueryType;
-  readonly code: string;
-  readonly interval: Interval;
-  readonly from: string;
-  readonly to: string;
-  readonly groupBy: readonly GroupBy[];
+/** The node's answer: the query as it ran (times as ISO strings), then the result. */
+export interface PopulationAnswer extends PopulationQuery {
   readonly k: number;
   readonly suppression: string;
   /** Opted-in patients in all; null when fewer than k (withheld). */

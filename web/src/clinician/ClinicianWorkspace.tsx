@@ -1,5 +1,6 @@
 /** The clinician workspace: patient search, charts, forms, emergency access. */
 import { useMemo } from 'react';
+import { SignedInAs } from '../auth/SignedInAs';
 import { Fhir } from '../api/fhir';
 import type { Session } from '../auth/oauth';
 import { SignInGate } from '../auth/SignInGate';
@@ -20,12 +21,7 @@ function Workspace({ path, session, onSignOut }: { path: string; session: Sessio
   return (
     <>
       <div className="area-head">
-        <p className="meta">
-          Signed in as <code>{session.subject}</code> ·{' '}
-          <button type="button" className="link" onClick={onSignOut}>
-            Sign out
-          </button>
-        </p>
+        <SignedInAs subject={session.subject} onSignOut={onSignOut} />
       </div>
       {chart ? <Chart fhir={fhir} id={chart[1]!} session={session} /> : <PatientSearch fhir={fhir} />}
     </>

@@ -1,5 +1,6 @@
 /** The patient portal: key setup on first sign-in, then the record, trends, sharing and more. */
 import { lazy, Suspense, useCallback, useEffect, useMemo, useState } from 'react';
+import { SignedInAs } from '../auth/SignedInAs';
 import { Fhir, type Bundle } from '../api/fhir';
 import { requestJson } from '../api/http';
 import { status, type TxView } from '../api/ledger';
@@ -141,12 +142,9 @@ function Portal({ session, path, onSignOut }: { session: Session; path: string; 
     <PatientContext.Provider value={area}>
       <div className="area-head">
         <h1>My health record</h1>
-        <p className="meta">
-          Signed in as patient <code>{session.subject}</code> · updates <span className={`live state-${live}`}>{live}</span> ·{' '}
-          <button type="button" className="link" onClick={onSignOut}>
-            Sign out
-          </button>
-        </p>
+        <SignedInAs subject={session.subject} as="patient" onSignOut={onSignOut}>
+          updates <span className={`live state-${live}`}>{live}</span>
+        </SignedInAs>
       </div>
       <nav aria-label="Patient portal" className="tabs">
         <ul>

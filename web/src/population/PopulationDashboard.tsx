@@ -5,6 +5,7 @@
  * the answer arrives, which the page says before the analyst runs one.
  */
 import { useState } from 'react';
+import { SignedInAs } from '../auth/SignedInAs';
 import { populationQuery, type PopulationAnswer, type PopulationQuery } from '../api/health-data';
 import { ApiFailure } from '../api/http';
 import type { Session } from '../auth/oauth';
@@ -39,12 +40,7 @@ function Dashboard({ session, onSignOut }: { session: Session; onSignOut: () => 
     <>
       <div className="area-head">
         <h1>Population health</h1>
-        <p className="meta">
-          Signed in as <code>{session.subject}</code> ·{' '}
-          <button type="button" className="link" onClick={onSignOut}>
-            Sign out
-          </button>
-        </p>
+        <SignedInAs subject={session.subject} onSignOut={onSignOut} />
       </div>
       <p className="lead">
         Counts, rates and means over time among the patients who opted in to research or public health. Only aggregates leave a
