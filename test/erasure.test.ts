@@ -10,9 +10,8 @@ import assert from 'node:assert/strict';
 import { copyFileSync, existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
-import Database from 'better-sqlite3-multiple-ciphers';
+import { openEncryptedSqlite } from '../src/storage/sqlite/cipher.js';
 import { Identity, randomPseudonym } from '../src/client/identity.js';
-import { toHex } from '../src/crypto/bytes.js';
 import { generateKeyPair } from '../src/crypto/ed25519.js';
 import { paths } from '../src/node/data-dir.js';
 import { VAULT_DB_KEY, vaultPaths } from '../src/vault/store.js';
@@ -42,8 +41,7 @@ describe('erasure', () => {
     const source = vaultPaths(server.dir).db;
     copyFileSync(source, copy);
     if (existsSync(`${source}-wal`)) copyFileSync(`${source}-wal`, `${copy}-wal`);
-    const db = new Database(copy);
-    db.pragma(`key="x'${toHex(server.node.keystore.secretKey(VAULT_DB_KEY)!)}'"`);
+    const { db } = openEncryptedSqlite(copy, server.node.keystore.secretKey(VAULT_DB_KEY)!);
     db.pragma('wal_checkpoint(TRUNCATE)');
     // Re-keying is refused in WAL mode; the copy goes back to a rollback journal first.
     db.pragma('journal_mode = DELETE');

@@ -1,6 +1,6 @@
 /**
  * The authorization server's database (`auth.sqlite` in the data directory), encrypted as a whole
- * like the vault (SQLite3 Multiple Ciphers, ChaCha20-Poly1305 pages) under a random 256-bit key
+ * like the vault (SQLite3 Multiple Ciphers, src/storage/sqlite/cipher.ts) under a random 256-bit key
  * kept in the node keystore as `auth-db`.
  *
  * Tables:

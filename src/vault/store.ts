@@ -1,7 +1,7 @@
 /**
  * The vault's SQLite database (`vault.sqlite` in the data directory), encrypted as a whole with
- * SQLite3 Multiple Ciphers (ChaCha20-Poly1305 pages) under a random 256-bit key kept in the node
- * keystore as `vault-db`. Only ciphertext envelopes and wrapped data keys are stored in it, and the
+ * SQLite3 Multiple Ciphers (src/storage/sqlite/cipher.ts) under a random 256-bit key kept in the
+ * node keystore as `vault-db`. Only ciphertext envelopes and wrapped data keys are stored in it, and the
  * file itself is encrypted too, so the search index (same database) rests encrypted as well.
  *
  * Tables:
@@ -15,13 +15,13 @@
  *   committed).
  * - `patient_links`: FHIR Patient logical id ↔ ledger pseudonym (kept off the ledger).
  */
-import Database from 'better-sqlite3-multiple-ciphers';
+import type Database from 'better-sqlite3-multiple-ciphers';
 import { closeSync, existsSync, fdatasync, openSync } from 'node:fs';
 import { join } from 'node:path';
 import { generateDataKey } from '../crypto/aead.js';
-import { toHex } from '../crypto/bytes.js';
 import type { KeyStore } from '../storage/ports.js';
 import { SEARCH_DDL } from '../fhir/search/schema.js';
+import { openEncryptedSqlite } from '../storage/sqlite/cipher.js';
 import { Checkpointer, FALLBACK_AUTOCHECKPOINT_PAGES } from '../storage/sqlite/checkpointer.js';
 import type { WrappedKeyRow, WrappedKeyTable } from './kek.js';
 
@@ -190,16 +190,16 @@ export class VaultStore implements WrappedKeyTable {
     const readonly = options.readonly ?? false;
     const key = readonly ? keystore.secretKey(VAULT_DB_KEY) : databaseKey(keystore, path);
     if (!key) throw new VaultStoreError(`the keystore has no "${VAULT_DB_KEY}" key to open ${path}`);
-    const db = new Database(path, { readonly, fileMustExist: readonly });
+    let opened;
+    try {
+      opened = openEncryptedSqlite(path, key, { readonly });
+    } catch (error) {
+      key.fill(0);
+      throw new VaultStoreError(`cannot open ${path}: wrong database key or not a vault (${(error as Error).message})`);
+    }
+    const { db, cipher } = opened;
     let checkpointer: Checkpointer | undefined;
     try {
-      // Must come first: every page, including page 1 and the WAL frames, is encrypted.
-      db.pragma(`key="x'${toHex(key)}'"`);
-      try {
-        db.prepare('SELECT count(*) FROM sqlite_master').get();
-      } catch (error) {
-        throw new VaultStoreError(`cannot open ${path}: wrong database key or not a vault (${(error as Error).message})`);
-      }
       // Read-only: the write statements below are prepared but never run.
       if (!readonly) {
         db.pragma('journal_mode = WAL');
@@ -212,7 +212,7 @@ export class VaultStore implements WrappedKeyTable {
         // Checkpoints run on a worker thread (checkpointer.ts); this connection only checkpoints
         // should the worker fall far behind.
         db.pragma(`wal_autocheckpoint = ${FALLBACK_AUTOCHECKPOINT_PAGES}`);
-        checkpointer = new Checkpointer(path, key);
+        checkpointer = new Checkpointer(path, { cipher, key });
       }
     } catch (error) {
       checkpointer?.stop();

@@ -14,11 +14,13 @@
  */
 import Database from 'better-sqlite3-multiple-ciphers';
 import { isMainThread, parentPort, Worker, workerData } from 'node:worker_threads';
+import { toHex } from '../../crypto/bytes.js';
+import { keyPragmas, type PageCipher } from './cipher.js';
 
 interface CheckpointerData {
   readonly path: string;
-  /** The SQLite3 Multiple Ciphers key of an encrypted database; null for a plain one. */
-  readonly keyHex: string | null;
+  /** The pragmas keying a connection to an encrypted database; none for a plain one. */
+  readonly keyPragmas: readonly string[];
   /** Int32Array over a SharedArrayBuffer: [0] stop requested, [1] worker finished, [2] connection open. */
   readonly control: SharedArrayBuffer;
   /** Pause between two checkpoints. */
@@ -33,13 +35,17 @@ export class Checkpointer {
   readonly #control: Int32Array;
   #stopped = false;
 
-  /** Starts checkpointing the database at `path` (encrypted under `key`, if given). */
-  constructor(path: string, key: Uint8Array | null, options: { idleMs?: number } = {}) {
+  /** Starts checkpointing the database at `path` (encrypted under `encryption.key`, if given). */
+  constructor(
+    path: string,
+    encryption: { readonly cipher: PageCipher; readonly key: Uint8Array } | null,
+    options: { idleMs?: number } = {},
+  ) {
     const control = new SharedArrayBuffer(12);
     this.#control = new Int32Array(control);
     const data: CheckpointerData = {
       path,
-      keyHex: key && Buffer.from(key).toString('hex'),
+      keyPragmas: encryption ? keyPragmas(encryption.cipher, toHex(encryption.key)) : [],
       control,
       idleMs: options.idleMs ?? 1000,
     };
@@ -72,7 +78,7 @@ function runWorker(data: CheckpointerData): void {
     if (Atomics.load(control, 0) !== 0) return;
     db = new Database(data.path, { fileMustExist: true });
     Atomics.store(control, 2, 1);
-    if (data.keyHex !== null) db.pragma(`key="x'${data.keyHex}'"`);
+    for (const pragma of data.keyPragmas) db.pragma(pragma);
     db.pragma('synchronous = FULL');
     db.pragma('busy_timeout = 0');
     while (Atomics.load(control, 0) === 0) {

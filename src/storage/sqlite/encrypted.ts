@@ -1,13 +1,13 @@
 /**
- * Opens a whole-file encrypted SQLite database (SQLite3 Multiple Ciphers, ChaCha20-Poly1305
- * pages) under a random 256-bit key kept in the node keystore, created with the file. Every page
- * — WAL frames included — is ciphertext at rest.
+ * Opens a whole-file encrypted SQLite database (SQLite3 Multiple Ciphers, see cipher.ts) under a
+ * random 256-bit key kept in the node keystore, created with the file. Every page — WAL frames
+ * included — is ciphertext at rest.
  */
-import Database from 'better-sqlite3-multiple-ciphers';
+import type Database from 'better-sqlite3-multiple-ciphers';
 import { existsSync } from 'node:fs';
 import { generateDataKey } from '../../crypto/aead.js';
-import { toHex } from '../../crypto/bytes.js';
 import type { KeyStore } from '../ports.js';
+import { openEncryptedSqlite } from './cipher.js';
 
 export class EncryptedDatabaseError extends Error {}
 
@@ -28,11 +28,9 @@ export function openEncryptedDatabase(
     key = generateDataKey();
     keystore.put(keyName, key);
   }
-  const db = new Database(path, { readonly, fileMustExist: readonly });
+  let db: Database.Database | undefined;
   try {
-    // Must come first: page 1 is encrypted too.
-    db.pragma(`key="x'${toHex(key)}'"`);
-    db.prepare('SELECT count(*) FROM sqlite_master').get();
+    db = openEncryptedSqlite(path, key, { readonly }).db;
     if (!readonly) {
       db.pragma('journal_mode = WAL');
       db.pragma('synchronous = FULL');
@@ -40,7 +38,7 @@ export function openEncryptedDatabase(
     }
     return db;
   } catch (error) {
-    db.close();
+    db?.close();
     throw new EncryptedDatabaseError(`cannot open ${path}: wrong key or not a MedLedger database (${(error as Error).message})`);
   } finally {
     key.fill(0);
