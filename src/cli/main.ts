@@ -11,6 +11,7 @@ import { runVerify, verifySpec } from './commands/verify.js';
 import { patientSpec, runPatient } from './commands/patient.js';
 import { governanceSpec, runGovernance } from './commands/governance.js';
 import { deviceSpec, runDevice } from './commands/device.js';
+import { runVault, vaultSpec } from './commands/vault.js';
 
 const COMMANDS: Record<string, { summary: string; run: (argv: string[]) => number | Promise<number> }> = {
   init: { summary: initSpec.summary, run: runInit },
@@ -24,6 +25,7 @@ const COMMANDS: Record<string, { summary: string; run: (argv: string[]) => numbe
   patient: { summary: patientSpec.summary, run: runPatient },
   governance: { summary: governanceSpec.summary, run: runGovernance },
   device: { summary: deviceSpec.summary, run: runDevice },
+  vault: { summary: vaultSpec.summary, run: runVault },
 };
 
 function usage(): string {

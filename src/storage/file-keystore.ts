@@ -4,7 +4,8 @@
  * associated data, so a sealed key cannot be moved under another name. Writes are atomic.
  */
 import { createCipheriv, createDecipheriv, randomBytes, scryptSync } from 'node:crypto';
-import { existsSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { closeSync, existsSync, fsyncSync, openSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { dirname } from 'node:path';
 import type { KeyStore } from './ports.js';
 
 interface SealedKey {
@@ -107,10 +108,28 @@ export class FileKeyStore implements KeyStore {
     this.#save();
   }
 
+  /**
+   * Atomic and durable: the new file is written and fsynced beside the old one, renamed over it and
+   * the directory fsynced, so after a power loss the keystore is the old or the new one, and a
+   * caller that goes on (e.g. re-wrapping data keys under a KEK it just put) never relies on a key
+   * that is not on disk yet.
+   */
   #save(): void {
     const temp = `${this.#path}.tmp`;
-    writeFileSync(temp, `${JSON.stringify(this.#file, null, 2)}\n`, { mode: 0o600 });
+    const fd = openSync(temp, 'w', 0o600);
+    try {
+      writeFileSync(fd, `${JSON.stringify(this.#file, null, 2)}\n`);
+      fsyncSync(fd);
+    } finally {
+      closeSync(fd);
+    }
     renameSync(temp, this.#path);
+    const dir = openSync(dirname(this.#path), 'r');
+    try {
+      fsyncSync(dir);
+    } finally {
+      closeSync(dir);
+    }
   }
 }
 

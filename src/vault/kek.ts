@@ -28,7 +28,7 @@ export class KekRing {
 
   /** Opens the ring, creating `kek-1` when the keystore holds no KEK yet. */
   static open(keystore: KeyStore): KekRing {
-    const ids = listKekIds(keystore);
+    const ids = kekIds(keystore);
     const ring = new KekRing(keystore, ids.at(-1) ?? 0);
     if (ids.length === 0) ring.create();
     return ring;
@@ -41,7 +41,7 @@ export class KekRing {
 
   /** Every KEK id in the keystore, ascending. */
   ids(): number[] {
-    return listKekIds(this.#keystore);
+    return kekIds(this.#keystore);
   }
 
   /** The KEK with this id; throws when it is not in the keystore (e.g. retired). */
@@ -83,7 +83,8 @@ export class KekRing {
   }
 }
 
-function listKekIds(keystore: KeyStore): number[] {
+/** The ids of the KEKs in a keystore, ascending (without opening a ring, which would create `kek-1`). */
+export function kekIds(keystore: KeyStore): number[] {
   const ids: number[] = [];
   for (const name of keystore.names()) {
     const m = NAME.exec(name);

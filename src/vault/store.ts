@@ -255,7 +255,14 @@ export class VaultStore implements WrappedKeyTable {
         { res: number; version: number; record: string; kek: number; wrapped_key: Buffer }
       >(
         `SELECT v.res, v.version, c.record, v.kek, v.wrapped_key FROM versions v JOIN current c ON c.res = v.res
-         WHERE v.kek IS NOT NULL AND v.kek <> ? ORDER BY v.res, v.version LIMIT ?`,
+         WHERE v.kek IS NOT NULL AND v.kek <> ? ORDER BY v.kek, v.res, v.version LIMIT ?`,
+      ),
+      wrappedKeys: db.prepare<[], { res: number; version: number; record: string; kek: number; wrapped_key: Buffer }>(
+        `SELECT v.res, v.version, c.record, v.kek, v.wrapped_key FROM versions v JOIN current c ON c.res = v.res
+         WHERE v.kek IS NOT NULL ORDER BY v.kek, v.res, v.version`,
+      ),
+      keyCounts: db.prepare<[], { kek: number; n: number }>(
+        'SELECT kek, count(*) AS n FROM versions WHERE kek IS NOT NULL GROUP BY kek ORDER BY kek',
       ),
       rewrap: db.prepare<[Buffer, number, number, number]>(
         'UPDATE versions SET wrapped_key = ?, kek = ? WHERE res = ? AND version = ?',
@@ -386,14 +393,23 @@ export class VaultStore implements WrappedKeyTable {
     return this.#s.allResources.all().map(toResource);
   }
 
+  /**
+   * Ordered by KEK first, so the partial index `versions_kek` serves the query and each batch of a
+   * rotation starts where the previous one ended instead of re-scanning the rows already re-wrapped
+   * (ordered by row, a rotation of n versions read O(n²/batch) rows).
+   */
   wrappedNotUnder(kek: number, limit: number): WrappedKeyRow[] {
-    return this.#s.wrappedNotUnder.all(kek, limit).map((r) => ({
-      res: r.res,
-      version: r.version,
-      label: wrapLabel(r.record, r.version),
-      kek: r.kek,
-      wrapped: u8(r.wrapped_key),
-    }));
+    return this.#s.wrappedNotUnder.all(kek, limit).map(toWrappedKey);
+  }
+
+  /** Every stored wrapped data key (pending versions included; deleted and erased versions have none). */
+  *wrappedKeys(): IterableIterator<WrappedKeyRow> {
+    for (const row of this.#s.wrappedKeys.iterate()) yield toWrappedKey(row);
+  }
+
+  /** How many data keys are wrapped under each KEK id, ascending by id. */
+  wrappedKeyCounts(): { readonly kek: number; readonly count: number }[] {
+    return this.#s.keyCounts.all().map((r) => ({ kek: r.kek, count: r.n }));
   }
 
   rewrap(
@@ -424,6 +440,14 @@ export class VaultStore implements WrappedKeyTable {
     this.#walFd = undefined;
   }
 }
+
+const toWrappedKey = (r: { res: number; version: number; record: string; kek: number; wrapped_key: Buffer }): WrappedKeyRow => ({
+  res: r.res,
+  version: r.version,
+  label: wrapLabel(r.record, r.version),
+  kek: r.kek,
+  wrapped: u8(r.wrapped_key),
+});
 
 /** The label a version's data key is wrapped with: moving a wrapped key to another version fails. */
 export const wrapLabel = (record: string, version: number): string => `${record}/${version}`;
