@@ -13,9 +13,8 @@ import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import Database from 'better-sqlite3-multiple-ciphers';
+import { openEncryptedSqlite } from '../src/storage/sqlite/cipher.js';
 import { Identity, randomPseudonym } from '../src/client/identity.js';
-import { toHex } from '../src/crypto/bytes.js';
 import { generateKeyPair } from '../src/crypto/ed25519.js';
 import { FhirRepository } from '../src/fhir/repository.js';
 import { startErasureWorker } from '../src/node/access-ledger.js';
@@ -81,9 +80,9 @@ describe('medledger vault status / rotate-kek', { timeout: 240_000 }, () => {
    * through a connection of its own; the files themselves may be checkpointed by any opener).
    */
   const files = (): Record<string, string> => {
-    const db = new Database(vaultPaths(dir).db, { readonly: true });
+    const key = FileKeyStore.open(paths(dir).keystore, PASSPHRASE).secretKey(VAULT_DB_KEY)!;
+    const { db } = openEncryptedSqlite(vaultPaths(dir).db, key, { readonly: true });
     try {
-      db.pragma(`key="x'${toHex(FileKeyStore.open(paths(dir).keystore, PASSPHRASE).secretKey(VAULT_DB_KEY)!)}'"`);
       const hash = createHash('sha256');
       for (const row of db
         .prepare('SELECT res, version, kek, wrapped_key FROM versions ORDER BY res, version')
@@ -264,9 +263,8 @@ describe('medledger vault status / rotate-kek', { timeout: 240_000 }, () => {
   });
 
   it('refuses when a wrapped data key is damaged, naming it, and changes nothing', async () => {
-    const db = new Database(vaultPaths(dir).db);
     const key = FileKeyStore.open(paths(dir).keystore, PASSPHRASE).secretKey(VAULT_DB_KEY)!;
-    db.pragma(`key="x'${toHex(key)}'"`);
+    const { db } = openEncryptedSqlite(vaultPaths(dir).db, key);
     const row = db.prepare('SELECT res, version, wrapped_key FROM versions WHERE kek IS NOT NULL LIMIT 1').get() as {
       res: number;
       version: number;
