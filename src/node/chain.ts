@@ -196,18 +196,40 @@ export class Chain extends EventEmitter<ChainEvents> {
 
   /** Persists a block sealed on top of the current head, atomically, and makes it the head. */
   persist(sealed: SealedBlock): CommittedBlock {
+    const committed = this.#apply(sealed, 'synced');
+    this.emit('block', committed);
+    return committed;
+  }
+
+  /**
+   * As {@link persist}, but the disk wait is off the event loop: the block is the head at once (the
+   * next one can be built on it), and `durable` resolves, and 'block' is emitted, once the store
+   * has it on disk. Nobody may be told about the block before `durable`.
+   */
+  persistDeferred(sealed: SealedBlock): { block: CommittedBlock; durable: Promise<void> } {
+    const block = this.#apply(sealed, 'deferred');
+    const durable = this.store.sync().then(() => {
+      this.emit('block', block);
+    });
+    return { block, durable };
+  }
+
+  #apply(sealed: SealedBlock, durability: 'synced' | 'deferred'): CommittedBlock {
     const { header, stored, txs, checkpoint, outcome, logNodes, range } = sealed;
     const height = header.height;
     const firstIndex = stored.firstIndex;
     if (height !== this.#head.height + 1 || !Buffer.from(header.prevHash).equals(this.#head.hash))
       throw new Error(`sealed block ${height} does not follow the head at ${this.#head.height}`);
-    this.store.commitBlock({
-      block: stored,
-      txs: txs.map((tx, i) => ({ index: firstIndex + i, hash: tx.hash, height, wire: tx.wire })),
-      logNodes,
-      stateChanges: outcome.changes,
-      subjects: txs.flatMap((tx, i) => subjectsOf(tx.tx).map((subject) => ({ subject, index: firstIndex + i }))),
-    });
+    this.store.commitBlock(
+      {
+        block: stored,
+        txs: txs.map((tx, i) => ({ index: firstIndex + i, hash: tx.hash, height, wire: tx.wire })),
+        logNodes,
+        stateChanges: outcome.changes,
+        subjects: txs.flatMap((tx, i) => subjectsOf(tx.tx).map((subject) => ({ subject, index: firstIndex + i }))),
+      },
+      durability,
+    );
     this.#range = range;
     if (this.genesis.consensus === 'cometbft') this.#witness = sealed.witness;
     this.#head = {
@@ -220,15 +242,13 @@ export class Chain extends EventEmitter<ChainEvents> {
     };
     this.app.commit(height, outcome);
     const reader = new MemoizingReader(this.store, logNodes);
-    const committed: CommittedBlock = {
+    return {
       header,
       stored,
       txs,
       checkpoint,
       proofFor: (position) => inclusionProof(reader, firstIndex + position, header.logSize),
     };
-    this.emit('block', committed);
-    return committed;
   }
 
   inclusionProof(index: number, size: number): Uint8Array[] {

@@ -44,7 +44,14 @@ export interface LedgerStore extends StateReader, LogNodeReader {
   genesis(): Uint8Array | undefined;
   /** Writes the genesis document and the state it implies, once, atomically. */
   initialize(genesis: Uint8Array, changes: readonly StateChange[]): void;
-  commitBlock(commit: BlockCommit): void;
+  /**
+   * Persists one block atomically. `synced` (the default): on disk when this returns. `deferred`:
+   * committed and visible (a killed process loses nothing), but on disk only once {@link sync}
+   * resolves — for a caller that keeps the disk wait off its thread and tells nobody before.
+   */
+  commitBlock(commit: BlockCommit, durability?: 'synced' | 'deferred'): void;
+  /** Resolves once every block committed before the call is on disk. */
+  sync(): Promise<void>;
 
   latestBlock(): StoredBlock | undefined;
   block(height: number): StoredBlock | undefined;

@@ -16,12 +16,13 @@
  * - `patient_links`: FHIR Patient logical id ↔ ledger pseudonym (kept off the ledger).
  */
 import type Database from 'better-sqlite3-multiple-ciphers';
-import { closeSync, existsSync, fdatasync, openSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { generateDataKey } from '../crypto/aead.js';
 import type { KeyStore } from '../storage/ports.js';
 import { SEARCH_DDL } from '../fhir/search/schema.js';
 import { openEncryptedSqlite } from '../storage/sqlite/cipher.js';
+import { unsynced, WalSync } from '../storage/sqlite/wal-sync.js';
 import { Checkpointer, FALLBACK_AUTOCHECKPOINT_PAGES } from '../storage/sqlite/checkpointer.js';
 import type { WrappedKeyRow, WrappedKeyTable } from './kek.js';
 
@@ -175,11 +176,7 @@ export class VaultStore implements WrappedKeyTable {
   /** The open database, for modules (the FHIR search index) that keep their tables in it. */
   readonly db: Database.Database;
   readonly #s;
-  readonly #walPath: string;
-  #walFd: number | undefined;
-  /** The WAL sync running now, and the one queued behind it for commits made meanwhile. */
-  #syncing: Promise<void> | undefined;
-  #nextSync: Promise<void> | undefined;
+  readonly #wal: WalSync;
   #checkpointer: Checkpointer | undefined;
 
   /**
@@ -223,7 +220,7 @@ export class VaultStore implements WrappedKeyTable {
     }
     this.db = db;
     this.#checkpointer = checkpointer;
-    this.#walPath = `${path}-wal`;
+    this.#wal = new WalSync(path);
     this.#s = {
       resourceByTypeId: db.prepare<[string, string], RawResource>('SELECT * FROM current WHERE type = ? AND id = ?'),
       resourceByRes: db.prepare<[number], RawResource>('SELECT * FROM current WHERE res = ?'),
@@ -281,50 +278,16 @@ export class VaultStore implements WrappedKeyTable {
   }
 
   /**
-   * Runs `fn` in one SQLite transaction committed WITHOUT an fsync (synchronous=NORMAL: in WAL
-   * mode the frames are written to the OS, so a killed process loses nothing, but not yet to the
-   * disk). Follow it with {@link syncWal} before relying on it surviving a power loss.
+   * Runs `fn` in one SQLite transaction committed WITHOUT an fsync (see wal-sync.ts). Follow it
+   * with {@link syncWal} before relying on it surviving a power loss.
    */
   transactionUnsynced<T>(fn: () => T): T {
-    this.db.pragma('synchronous = NORMAL');
-    try {
-      return this.db.transaction(fn)();
-    } finally {
-      this.db.pragma('synchronous = FULL');
-    }
+    return unsynced(this.db, () => this.db.transaction(fn)());
   }
 
-  /**
-   * Makes every transaction committed so far durable: fdatasync of the WAL file (what a
-   * synchronous=FULL commit does), but on the libuv thread pool, so the event loop keeps working
-   * while the disk does. Commits made while a sync runs share the next one (group fsync).
-   */
+  /** Makes every transaction committed so far durable, off the event loop (group fsync). */
   syncWal(): Promise<void> {
-    if (!this.#syncing) {
-      this.#syncing = this.#sync().finally(() => {
-        this.#syncing = undefined;
-      });
-      return this.#syncing;
-    }
-    // A sync already running may have started before the caller's commit: wait for a fresh one.
-    this.#nextSync ??= this.#syncing.then(
-      () => {
-        this.#nextSync = undefined;
-        return this.syncWal();
-      },
-      () => {
-        this.#nextSync = undefined;
-        return this.syncWal();
-      },
-    );
-    return this.#nextSync;
-  }
-
-  #sync(): Promise<void> {
-    // The WAL exists once the database has been written in WAL mode (the schema at open did).
-    this.#walFd ??= openSync(this.#walPath, 'r+');
-    const fd = this.#walFd;
-    return new Promise((resolve, reject) => fdatasync(fd, (error) => (error ? reject(error) : resolve())));
+    return this.#wal.sync();
   }
 
   resource(type: string, id: string): ResourceRow | undefined {
@@ -436,8 +399,7 @@ export class VaultStore implements WrappedKeyTable {
     this.#checkpointer?.stop();
     this.#checkpointer = undefined;
     if (this.db.open) this.db.close();
-    if (this.#walFd !== undefined) closeSync(this.#walFd);
-    this.#walFd = undefined;
+    this.#wal.close();
   }
 }
 

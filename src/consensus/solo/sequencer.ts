@@ -1,15 +1,16 @@
 /**
  * The solo sequencer: one node orders transactions into blocks with group commit. While block N is
- * being made durable, new submissions queue; as soon as N is committed, everything queued (up to
- * the block limit) becomes block N+1. Nothing is produced while idle, and a submitter hears back
- * only when its transaction is committed (with its proof) or rejected (with the reason).
+ * being made durable (its fsync runs off the event loop, see Chain.persistDeferred), new
+ * submissions queue; as soon as N is on disk, everything queued (up to the block limit) becomes
+ * block N+1. Nothing is produced while idle, and a submitter hears back only when its transaction
+ * is durably committed (with its proof) or rejected (with the reason).
  */
 import { toHex } from '../../crypto/bytes.js';
 import type { Signer } from '../../crypto/ed25519.js';
 import type { SignedCheckpoint } from '../../ledger/block.js';
 import type { LedgerError } from '../../ledger/errors.js';
 import type { SignedTx, TxPayload } from '../../ledger/tx.js';
-import type { Chain } from '../../node/chain.js';
+import type { Chain, CommittedBlock } from '../../node/chain.js';
 
 export interface Receipt {
   readonly hash: Uint8Array;
@@ -67,6 +68,8 @@ export class SoloSequencer {
   #parkedCount = 0;
   readonly #byHash = new Map<string, Pending>();
   #scheduled = false;
+  /** The last block's disk wait; the next block is produced after it. */
+  #durable: Promise<void> | undefined;
   #ownSerial = 0;
   #parkTimer: NodeJS.Timeout | undefined;
   #closed = false;
@@ -126,20 +129,26 @@ export class SoloSequencer {
   }
 
   #schedule(): void {
-    if (this.#scheduled) return;
+    if (this.#scheduled || this.#durable) return;
     this.#scheduled = true;
     // setImmediate runs after pending I/O, so requests that arrived during the last commit join this block.
     setImmediate(() => {
       this.#scheduled = false;
       this.#produceBlock();
-      if (this.#queue.length > 0) this.#schedule();
-      else if (this.#parkedCount > 0) this.#wakeForParked();
-      else if (this.#byHash.size === 0) {
-        clearTimeout(this.#parkTimer);
-        this.#parkTimer = undefined;
-        for (const done of this.#idle.splice(0)) done();
-      }
+      this.#next();
     });
+  }
+
+  /** After a block (or a turn without one): the next block, a wake-up for parked ones, or idle. */
+  #next(): void {
+    if (this.#durable) return;
+    if (this.#queue.length > 0) this.#schedule();
+    else if (this.#parkedCount > 0) this.#wakeForParked();
+    else if (this.#byHash.size === 0) {
+      clearTimeout(this.#parkTimer);
+      this.#parkTimer = undefined;
+      for (const done of this.#idle.splice(0)) done();
+    }
   }
 
   /** With only out-of-order transactions left, wake when the first of them times out. */
@@ -184,15 +193,31 @@ export class SoloSequencer {
     this.#queue.unshift(...candidates.slice(taken));
     this.#expireParked(now, rejected);
 
-    if (included.length > 0) {
-      const outcome = execution.finish();
-      try {
-        const block = this.#chain.commitBlock(
+    if (included.length === 0) {
+      for (const [pending, error] of rejected) this.#settle(pending, { ok: false, error });
+      return;
+    }
+    const outcome = execution.finish();
+    let block: CommittedBlock;
+    let durable: Promise<void>;
+    try {
+      ({ block, durable } = this.#chain.persistDeferred(
+        this.#chain.seal(
           now,
           included.map((p) => p.tx),
           outcome,
           this.#signer,
-        );
+        ),
+      ));
+    } catch (error) {
+      // Storage failed: nothing of this block is durable, so nobody may be told otherwise.
+      for (const pending of included)
+        this.#settle(pending, reject('node.overloaded', `block commit failed: ${messageOf(error)}`));
+      throw error;
+    }
+    // Everyone hears back once the block is on disk (rejections too: they may rest on its state).
+    this.#durable = durable.then(
+      () => {
         included.forEach((pending, position) => {
           this.#settle(pending, {
             ok: true,
@@ -206,14 +231,18 @@ export class SoloSequencer {
             },
           });
         });
-      } catch (error) {
-        // Storage failed: nothing of this block is durable, so nobody may be told otherwise.
-        const message = error instanceof Error ? error.message : String(error);
-        for (const pending of included) this.#settle(pending, reject('node.overloaded', `block commit failed: ${message}`));
+        for (const [pending, error] of rejected) this.#settle(pending, { ok: false, error });
+        this.#durable = undefined;
+        this.#next();
+      },
+      (error: unknown) => {
+        // The block is committed but may not be on disk: this node cannot vouch for its ledger
+        // any more. Nobody is told it committed, and the process stops rather than build on it.
+        for (const pending of included)
+          this.#settle(pending, reject('node.overloaded', `block sync failed: ${messageOf(error)}`));
         throw error;
-      }
-    }
-    for (const [pending, error] of rejected) this.#settle(pending, { ok: false, error });
+      },
+    );
   }
 
   #settle(pending: Pending, outcome: SubmitOutcome): void {
@@ -266,6 +295,8 @@ export class SoloSequencer {
 
 /** Stands in for an own transaction until it is signed in a block; never delivered or stored. */
 const PLACEHOLDER = {} as SignedTx;
+
+const messageOf = (error: unknown): string => (error instanceof Error ? error.message : String(error));
 
 function reject(code: LedgerError['code'], message: string): SubmitOutcome {
   return { ok: false, error: { code, message } };

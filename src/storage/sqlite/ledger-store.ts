@@ -7,6 +7,7 @@ import Database from 'better-sqlite3-multiple-ciphers';
 import type { LogNode } from '../../ledger/merkle.js';
 import type { StateChange } from '../../state/store.js';
 import type { BlockCommit, LedgerStore, StoredBlock, StoredTx, SubjectRow } from '../ports.js';
+import { unsynced, WalSync } from './wal-sync.js';
 
 const SCHEMA = `
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value BLOB NOT NULL) WITHOUT ROWID;
@@ -82,6 +83,7 @@ export class SqliteLedgerStore implements LedgerStore {
   readonly #commitTx: (commit: BlockCommit) => void;
   readonly #writeState: (changes: readonly StateChange[]) => void;
   readonly #putSubjects: (rows: readonly SubjectRow[]) => void;
+  readonly #wal: WalSync;
 
   constructor(path: string, options: { readonly readonly?: boolean } = {}) {
     this.#db = new Database(path, { readonly: options.readonly ?? false, fileMustExist: options.readonly ?? false });
@@ -91,6 +93,7 @@ export class SqliteLedgerStore implements LedgerStore {
       this.#db.exec(SCHEMA);
     }
     this.#db.pragma('cache_size = -65536');
+    this.#wal = new WalSync(path);
     const db = this.#db;
     this.#stmts = {
       getMeta: db.prepare<[string], { value: Buffer }>('SELECT value FROM meta WHERE key = ?'),
@@ -158,8 +161,13 @@ export class SqliteLedgerStore implements LedgerStore {
     })();
   }
 
-  commitBlock(commit: BlockCommit): void {
-    this.#commitTx(commit);
+  commitBlock(commit: BlockCommit, durability: 'synced' | 'deferred' = 'synced'): void {
+    if (durability === 'synced') this.#commitTx(commit);
+    else unsynced(this.#db, () => this.#commitTx(commit));
+  }
+
+  sync(): Promise<void> {
+    return this.#wal.sync();
   }
 
   get(key: string): Uint8Array | undefined {
@@ -243,5 +251,6 @@ export class SqliteLedgerStore implements LedgerStore {
 
   close(): void {
     this.#db.close();
+    this.#wal.close();
   }
 }
