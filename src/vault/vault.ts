@@ -1027,6 +1027,19 @@ export class Vault {
     return true;
   }
 
+  /**
+   * Inside the transaction that erases a resource: forgets the content files of all its versions;
+   * returns their ids, for the caller to delete once the transaction has committed.
+   */
+  forgetContents(res: number): string[] {
+    return this.#store.dropContents(res);
+  }
+
+  /** Deletes a content file unless a version holds it: cleanup after a write that failed. */
+  discardContent(id: string): void {
+    if (!this.#store.contentHeld(id)) this.contents.remove(id);
+  }
+
   /** Inside a transaction: drops a pending version; returns the content file it held, to delete after. */
   #dropPending(res: number, version: number): string[] {
     const content = this.#store.contentOf(res, version);
