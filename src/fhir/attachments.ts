@@ -5,8 +5,8 @@
  * download gets the bytes streamed — both only after the file is checked against the reference.
  */
 import type { Readable } from 'node:stream';
-import { ContentRefError, contentRefOf, withoutContentRef } from '../vault/content-ref.js';
-import { ContentIntegrityError, type ContentStore } from '../vault/content-store.js';
+import { ContentRefError, contentRefOf, withoutContentRef, type ContentRef } from '../vault/content-ref.js';
+import { ContentIntegrityError, openCiphertext, type ContentStore } from '../vault/content-store.js';
 import { IntegrityError, type JsonObject } from '../vault/vault.js';
 
 /** The version a resource was read from, as an IntegrityError names it. */
@@ -37,11 +37,28 @@ function refOf(at: ReadAddress, resource: JsonObject) {
 
 /** The stored resource as FHIR JSON: content from a file is inlined as `data`, the reference removed. */
 export function presented(contents: ContentStore, at: ReadAddress, resource: JsonObject): JsonObject {
+  return inlined(at, resource, (ref) => contents.plaintextSync(ref));
+}
+
+/**
+ * A version received from another custodian (record exchange) with the ciphertext of the content
+ * file it references: checked against the sealed reference and inlined like {@link presented}.
+ */
+export function receivedWith(at: ReadAddress, resource: JsonObject, ciphertext: Uint8Array | undefined): JsonObject {
+  if (ciphertext !== undefined && refOf(at, resource) === undefined)
+    throw new IntegrityError(at, 'content came with a version that references none');
+  return inlined(at, resource, (ref) => {
+    if (ciphertext === undefined) throw new ContentIntegrityError('the content is missing');
+    return openCiphertext(ref, ciphertext);
+  });
+}
+
+function inlined(at: ReadAddress, resource: JsonObject, plaintext: (ref: ContentRef) => Buffer): JsonObject {
   const ref = refOf(at, resource);
   if (ref === undefined) return resource;
   let bytes: Buffer;
   try {
-    bytes = contents.plaintextSync(ref);
+    bytes = plaintext(ref);
   } catch (error) {
     if (error instanceof ContentIntegrityError) throw new IntegrityError(at, error.message);
     throw error;
