@@ -10,6 +10,8 @@ import { startTestServer, type TestServer } from './support/fixtures.js';
 import { authFetch, call } from './support/fhir-api.js';
 import { MAX_BINARY_BYTES } from '../src/fhir/rest/binary.js';
 import { CONTENT_FIELD } from '../src/vault/content-ref.js';
+import { auditDataDir } from '../src/verify/audit.js';
+import { paths } from '../src/node/data-dir.js';
 
 describe('FHIR Binary content', { timeout: 120_000 }, () => {
   let t: TestServer;
@@ -248,6 +250,10 @@ describe('FHIR Binary content', { timeout: 120_000 }, () => {
       const check = t.fhir!.vault.verifyAll();
       assert.equal(check.ok, false);
       assert.match(!check.ok ? check.mismatch.reason : '', /content file/);
+      // `medledger verify --data` checks it too, without any data key.
+      const audit = await auditDataDir(paths(t.dir).ledger, { vault: { dataDir: t.dir, keystore: t.node.keystore } });
+      assert.equal(audit.ok, false);
+      assert.match(audit.problem?.message ?? '', /content file/);
     } finally {
       writeFileSync(file, original);
     }
