@@ -100,6 +100,13 @@ describe('FHIR Binary content', { timeout: 120_000 }, () => {
     assert.equal(after.total, before.total);
   });
 
+  it('removes the streamed file when the write fails after the upload', async () => {
+    const filesBefore = contentFiles();
+    const response = await upload(randomBytes(100_000), 'application/pdf', '/Binary/not$an$id', 'PUT');
+    assert.equal(response.status, 400);
+    assert.deepEqual(contentFiles(), filesBefore);
+  });
+
   it('accepts raw bytes only for Binary', async () => {
     const response = await upload('%PDF', 'application/pdf', '/Observation');
     assert.equal(response.status, 415);
