@@ -344,11 +344,11 @@ export class FhirRepository {
   }
 
   #found(type: string, id: string, result: ReadResult, version?: number): Stored {
-    const ok = this.#ok(type, id, result, version);
+    const ok = this.#existing(type, id, result, version);
     return { resource: this.#presented(type, id, ok), version: ok.version, lastUpdated: ok.lastUpdated };
   }
 
-  #ok(type: string, id: string, result: ReadResult, version?: number): ReadResult & { status: 'ok' } {
+  #existing(type: string, id: string, result: ReadResult, version?: number): ReadResult & { status: 'ok' } {
     const what = version === undefined ? `${type}/${id}` : `${type}/${id}/_history/${version}`;
     if (result.status === 'not_found') throw notFound(`${what} does not exist`);
     if (result.status === 'gone') throw gone(`${what} was deleted`);
@@ -374,7 +374,7 @@ export class FhirRepository {
    */
   async binaryContent(id: string): Promise<{ stored: Stored; content: RawContent }> {
     checkId(id);
-    const result = this.#ok('Binary', id, this.#read('Binary', id));
+    const result = this.#existing('Binary', id, this.#read('Binary', id));
     let content: RawContent;
     try {
       content = await rawContent(
