@@ -32,7 +32,10 @@ import {
 } from '../src/exchange/signing.js';
 import { PSEUDONYM_SYSTEM } from '../src/fhir/repository.js';
 import { CHAIN, FOUNDER, registerPractitioner, startTestServer, type TestServer } from './support/fixtures.js';
-import { call, entriesOf } from './support/fhir-api.js';
+import { authFetch, call, entriesOf } from './support/fhir-api.js';
+import { CONTENT_FIELD } from '../src/vault/content-ref.js';
+import { decryptVersion, IntegrityError } from '../src/vault/vault.js';
+import { receivedWith } from '../src/fhir/attachments.js';
 
 const MARKER = `xchg${randomBytes(4).toString('hex')}`;
 const ORG_B = 'org_other-clinic';
@@ -306,6 +309,59 @@ describe('record exchange (custodian A, asking organization B)', () => {
     // The honest answer verifies under A's key for exactly that request.
     const parsed = parseRequestHeader(honest.header);
     assert.ok(parsed.ok);
+  });
+
+  it('an attachment travels with its content file as ciphertext, which B checks against the sealed reference', async () => {
+    const pdf = Buffer.concat([Buffer.from(`%PDF-1.7 ${MARKER}`), randomBytes(200_000)]);
+    const uploaded = await authFetch(`${fhir}/Binary`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/pdf' },
+      body: pdf,
+    });
+    assert.equal(uploaded.status, 201);
+    const binaryId = ((await uploaded.json()) as { id: string }).id;
+    const doc = await call(fhir, 'POST', '/DocumentReference', {
+      body: {
+        resourceType: 'DocumentReference',
+        status: 'current',
+        subject: { reference: `Patient/${a.fhir!.vault.patientIdOf(pseudonym)!}` },
+        content: [{ attachment: { contentType: 'application/pdf', url: `Binary/${binaryId}` } }],
+        context: { related: [{ reference: `Binary/${binaryId}` }] },
+      },
+    });
+    assert.equal(doc.status, 201, doc.text);
+    const query = { kind: 'search', type: 'DocumentReference', params: '_include=DocumentReference:related' };
+    const reply = await ask({ ...everything(), query });
+    assert.equal(reply.status, 200, reply.text);
+    assert.ok(!reply.text.includes(MARKER), 'no plaintext content in the answer');
+    const entry = (
+      reply.json.entries as {
+        type: string;
+        id: string;
+        record: string;
+        version: number;
+        envelope: string;
+        key: { enc: string; ct: string };
+        content?: string;
+      }[]
+    ).find((e) => e.type === 'Binary')!;
+    assert.ok(entry.content, 'the content file travels with the version');
+    // What B's node does (src/exchange/requester.ts) once the envelope matches the ledger.
+    const context = { chain: CHAIN, record: entry.record, version: entry.version, recipient: ORG_B };
+    const dataKey = await unwrapWith(
+      orgBKeys.secretKey,
+      { enc: fromBase64(entry.key.enc)!, ct: fromBase64(entry.key.ct)! },
+      context,
+    );
+    const at = { type: 'Binary', id: entry.id, version: entry.version, author: FOUNDER, record: entry.record };
+    const sealed = decryptVersion(dataKey, fromBase64(entry.envelope)!, at);
+    const binary = receivedWith(at, sealed, fromBase64(entry.content)!);
+    assert.ok(Buffer.from(binary['data'] as string, 'base64').equals(pdf));
+    assert.equal(CONTENT_FIELD in binary, false);
+    const altered = fromBase64(entry.content)!;
+    altered[1000]! ^= 1;
+    assert.throws(() => receivedWith(at, sealed, altered), IntegrityError);
+    assert.throws(() => receivedWith(at, sealed, undefined), IntegrityError);
   });
 
   it('after the patient revokes, B gets nothing again', async () => {

@@ -5,13 +5,15 @@
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { randomPseudonym } from '../src/client/identity.js';
 import { generateDataKey, wrapKey } from '../src/crypto/aead.js';
 import { paths } from '../src/node/data-dir.js';
 import type { KeyStore } from '../src/storage/ports.js';
 import { finishRotation, KekError, KekRing, kekName, rotateKek, type WrappedKeyRow } from '../src/vault/kek.js';
 import { vaultPaths, VAULT_DB_KEY } from '../src/vault/store.js';
+import { CONTENT_FIELD, contentRefOf } from '../src/vault/content-ref.js';
 import { IntegrityError, Vault, VaultError, type JsonObject } from '../src/vault/vault.js';
 import { FOUNDER, initTestDir, startTestNode, tempDir, type TestNode } from './support/fixtures.js';
 
@@ -468,6 +470,52 @@ describe('vault on disk', () => {
         (await vault.write({ type: 'Observation', id: 'kept', resource: observation('v3'), author: AUTHOR })).version,
         3,
       );
+      await vault.close();
+      await t.close();
+    } finally {
+      temp.remove();
+    }
+  });
+
+  it('content files: a committed version holds its file, a refused one leaves none, strays are swept on open', async () => {
+    const temp = tempDir();
+    initTestDir(temp.path);
+    try {
+      let t = await startTestNode({ dir: temp.path });
+      let vault = await Vault.open(t.node, temp.path);
+      const bytes = Buffer.from('scanned letter bytes');
+      const source = async function* () {
+        yield bytes;
+      };
+      const content = await vault.contents.write(source(), 1024);
+      const binary = { resourceType: 'Binary', contentType: 'application/pdf' };
+      await vault.write({ type: 'Binary', id: 'letter', resource: binary, author: AUTHOR, content });
+      // The ledger refuses an author that is not a participant: the version and its file are gone.
+      const refused = await vault.contents.write(source(), 1024);
+      await assert.rejects(
+        vault.write({ type: 'Binary', id: 'other', resource: binary, author: 'prac_nobody', content: refused }),
+      );
+      assert.deepEqual(readdirSync(vault.contents.dir), [content.id]);
+      // The reference is sealed inside the version; the vault refuses one given as resource data.
+      await assert.rejects(
+        vault.write({ type: 'Binary', id: 'forged', resource: { ...binary, [CONTENT_FIELD]: {} }, author: AUTHOR }),
+        /reserved/,
+      );
+      const stray = join(vault.contents.dir, 'ab'.repeat(16));
+      writeFileSync(stray, 'left by a crash');
+      writeFileSync(`${stray}.tmp`, 'half an upload');
+      await vault.close();
+      await t.close();
+
+      t = await startTestNode({ dir: temp.path });
+      vault = await Vault.open(t.node, temp.path);
+      assert.deepEqual(readdirSync(vault.contents.dir), [content.id]);
+      const read = vault.read('Binary', 'letter');
+      assert.ok(read.status === 'ok');
+      const ref = contentRefOf(read.resource)!;
+      assert.equal(ref.id, content.id);
+      assert.ok(vault.contents.plaintextSync(ref).equals(bytes));
+      assert.equal(vault.verifyAll({ decrypt: true }).ok, true);
       await vault.close();
       await t.close();
     } finally {

@@ -6,7 +6,7 @@
  * the practitioner or their organization, or their open emergency access — never this node's
  * treatment relationship). What is disclosed, or that nothing was, is on the ledger before the
  * answer leaves; the answer holds sealed versions with data keys wrapped for the asking
- * organization only.
+ * organization only, and the ciphertext of any content file (attachment) a version references.
  */
 import type { Resource } from '@medplum/fhirtypes';
 import type { Principal } from '../auth/principal.js';
@@ -14,7 +14,15 @@ import { isCompartmentType } from '../auth/policy.js';
 import { parseScopes } from '../auth/scopes.js';
 import type { Enforcement } from '../fhir/rest/enforcement.js';
 import type { LedgerNode } from '../node/ledger-node.js';
-import { MAX_EXCHANGE_ENTRIES, type ExchangeAnswer, type ExchangeRequest, type SealedEntry } from './protocol.js';
+import {
+  MAX_EXCHANGE_CONTENT_BYTES,
+  MAX_EXCHANGE_ENTRIES,
+  type ExchangeAnswer,
+  type ExchangeRequest,
+  type SealedEntry,
+} from './protocol.js';
+import { ContentIntegrityError } from '../vault/content-store.js';
+import { IntegrityError } from '../vault/vault.js';
 import { wrapFor } from './rewrap.js';
 
 /** Scopes of a remote practitioner: reading only. Their own node checked their token's scopes. */
@@ -94,10 +102,28 @@ export class ExchangeCustodian {
       );
     const recipient = node.chain.app.participant(from)!.key;
     const entries: SealedEntry[] = [];
+    let contentBytes = 0;
     for (const { resource, mode } of found) {
       const sealed = repository.vault.sealedVersion(resource.resourceType, resource.id!, Number(resource.meta?.versionId));
       if (!sealed) continue;
       try {
+        // An attachment's content file goes along as the ciphertext it is: the asking node checks
+        // it against the reference sealed in the envelope (src/fhir/attachments.ts).
+        let content: Uint8Array | undefined;
+        if (sealed.content) {
+          contentBytes += sealed.content.size;
+          if (contentBytes > MAX_EXCHANGE_CONTENT_BYTES)
+            throw new ExchangeRefused(
+              'exchange.too_costly',
+              `more than ${MAX_EXCHANGE_CONTENT_BYTES} bytes of attachments: ask per type`,
+            );
+          try {
+            content = repository.vault.contents.ciphertextSync(sealed.content);
+          } catch (error) {
+            if (error instanceof ContentIntegrityError) throw new IntegrityError(sealed, error.message);
+            throw error;
+          }
+        }
         const key = await wrapFor(recipient, sealed.dataKey, {
           chain: node.chain.chainId,
           record: sealed.record,
@@ -105,7 +131,7 @@ export class ExchangeCustodian {
           recipient: from,
         });
         const { type, id, record, version, lastUpdated, envelope } = sealed;
-        entries.push({ type, id, record, version, lastUpdated, mode, envelope, key });
+        entries.push({ type, id, record, version, lastUpdated, mode, envelope, key, ...(content && { content }) });
       } finally {
         sealed.dataKey.fill(0);
       }

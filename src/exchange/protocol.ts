@@ -13,6 +13,8 @@ export const EXCHANGE_PATH = '/exchange/v1/records';
 export const AGGREGATE_PATH = '/exchange/v1/aggregates';
 /** Most entries one answer carries (a patient's $everything above that is refused as too costly). */
 export const MAX_EXCHANGE_ENTRIES = 5000;
+/** Most attachment bytes (content file ciphertext) one answer carries. */
+export const MAX_EXCHANGE_CONTENT_BYTES = 64 * 1024 * 1024;
 
 export type ExchangeQuery =
   | { readonly kind: 'everything' }
@@ -57,6 +59,11 @@ export interface SealedEntry {
   readonly mode: 'match' | 'include';
   readonly envelope: Uint8Array;
   readonly key: WrappedKey;
+  /**
+   * The ciphertext of the content file the version references (a Binary uploaded as raw bytes):
+   * the reference, with the content key and hash, is inside the envelope.
+   */
+  readonly content?: Uint8Array;
 }
 
 export interface ExchangeAnswer {
@@ -107,6 +114,7 @@ export function answerToJson(answer: ExchangeAnswer): unknown {
       ...e,
       envelope: toBase64(e.envelope),
       key: { enc: toBase64(e.key.enc), ct: toBase64(e.key.ct) },
+      ...(e.content && { content: toBase64(e.content) }),
     })),
   };
 }
@@ -146,6 +154,7 @@ export function answerFromJson(value: unknown): ExchangeAnswer {
       mode,
       envelope: b64(e['envelope'], `${at}.envelope`),
       key: { enc: b64(e['key']['enc'], `${at}.key.enc`), ct: b64(e['key']['ct'], `${at}.key.ct`) },
+      ...(e['content'] !== undefined && { content: b64(e['content'], `${at}.content`) }),
     };
   });
   return {

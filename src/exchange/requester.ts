@@ -14,6 +14,7 @@ import type { Signer } from '../crypto/ed25519.js';
 import { decodeTx } from '../ledger/tx.js';
 import type { Chain } from '../node/chain.js';
 import { decryptVersion, IntegrityError } from '../vault/vault.js';
+import { receivedWith } from '../fhir/attachments.js';
 import {
   AGGREGATE_PATH,
   answerFromJson,
@@ -229,7 +230,7 @@ export class ExchangeClient {
       const at = { type: entry.type, id: entry.id, version: entry.version, author: version.author, record: entry.record };
       const resource = decryptVersion(dataKey, entry.envelope, at);
       if (resource['resourceType'] !== entry.type || resource['id'] !== entry.id) throw bad('the content is another resource');
-      return resource as unknown as Resource;
+      return receivedWith(at, resource, entry.content) as unknown as Resource;
     } catch (error) {
       if (error instanceof IntegrityError) throw bad(error.message);
       throw error;

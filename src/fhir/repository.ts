@@ -29,6 +29,8 @@ import {
 } from './search/index.js';
 import { collectReferences, validateResource } from './validation/validate.js';
 import { visibleSql, type VisibilityFilter } from './search/visibility.js';
+import { presented, rawContent, type RawContent } from './attachments.js';
+import { CONTENT_FIELD, withoutContentRef, type ContentRef } from '../vault/content-ref.js';
 
 export type { VisibilityFilter };
 
@@ -177,7 +179,7 @@ export class FhirRepository {
   async create(
     input: unknown,
     actor: Actor,
-    options: { ifNoneExist?: string; visibility?: VisibilityFilter } = {},
+    options: { ifNoneExist?: string; visibility?: VisibilityFilter; content?: ContentRef } = {},
   ): Promise<SavedResult> {
     const resource = this.#validate(input);
     const type = resource.resourceType;
@@ -185,8 +187,9 @@ export class FhirRepository {
     const ifNoneExist = options.ifNoneExist;
     if (ifNoneExist === undefined) {
       const id = randomUUID();
-      return this.#save(type, id, { ...resource, id } as Resource, actor, 0);
+      return this.#save(type, id, { ...resource, id } as Resource, actor, 0, options.content);
     }
+    if (options.content) throw badRequest('a raw upload cannot be a conditional create');
     return this.#conditionally(type, async () => {
       const existing = this.#conditionalMatch(type, ifNoneExist, options.visibility);
       if (existing.length === 1) return { ...this.#storedOf(existing[0]!), created: false };
@@ -227,8 +230,17 @@ export class FhirRepository {
     return step(0);
   }
 
-  /** PUT: updates, or creates with the client's id. `ifMatch` is the version the client saw. */
-  async update(type: string, id: string, input: unknown, actor: Actor, options: { ifMatch?: number } = {}): Promise<SavedResult> {
+  /**
+   * PUT: updates, or creates with the client's id. `ifMatch` is the version the client saw.
+   * `content` (create too): a Binary's bytes already in a vault content file (a raw upload).
+   */
+  async update(
+    type: string,
+    id: string,
+    input: unknown,
+    actor: Actor,
+    options: { ifMatch?: number; content?: ContentRef } = {},
+  ): Promise<SavedResult> {
     this.#checkWritable(type);
     checkId(id);
     const resource = this.#validate(input);
@@ -236,7 +248,7 @@ export class FhirRepository {
       throw badRequest(`resourceType ${resource.resourceType} does not match the URL (${type})`);
     if (resource.id === undefined) throw badRequest('an update must carry the resource id', `${type}.id`);
     if (resource.id !== id) throw badRequest(`resource id ${resource.id} does not match the URL (${id})`, `${type}.id`);
-    return this.#save(type, id, resource, actor, options.ifMatch);
+    return this.#save(type, id, resource, actor, options.ifMatch, options.content);
   }
 
   /** JSON Patch (RFC 6902) applied to the current version, then validated like an update. */
@@ -278,7 +290,10 @@ export class FhirRepository {
     resource: Resource,
     actor: Actor,
     expectedVersion: number | undefined,
+    content?: ContentRef,
   ): Promise<SavedResult> {
+    if (content && (type !== 'Binary' || (resource as { data?: unknown }).data !== undefined))
+      throw badRequest('only a Binary without data can take uploaded content');
     this.#checkReferences(resource);
     const patient = this.#patientOf(resource, id);
     const before = this.vault.resource(type, id);
@@ -291,12 +306,14 @@ export class FhirRepository {
         author: actor.author,
         ...(patient !== undefined && { patient }),
         ...(expectedVersion !== undefined && { expectedVersion }),
+        ...(content && { content }),
       });
     } catch (error) {
       throw translateVaultError(error);
     }
     return {
-      resource: written.resource as unknown as Resource,
+      // The uploaded bytes are not echoed back: the representation describes them.
+      resource: withoutContentRef(written.resource!) as unknown as Resource,
       version: written.version,
       lastUpdated: written.lastUpdated,
       created: before === undefined || before.deleted,
@@ -327,10 +344,51 @@ export class FhirRepository {
   }
 
   #found(type: string, id: string, result: ReadResult, version?: number): Stored {
+    const ok = this.#existing(type, id, result, version);
+    return { resource: this.#presented(type, id, ok), version: ok.version, lastUpdated: ok.lastUpdated };
+  }
+
+  #existing(type: string, id: string, result: ReadResult, version?: number): ReadResult & { status: 'ok' } {
     const what = version === undefined ? `${type}/${id}` : `${type}/${id}/_history/${version}`;
     if (result.status === 'not_found') throw notFound(`${what} does not exist`);
     if (result.status === 'gone') throw gone(`${what} was deleted`);
-    return { resource: result.resource as unknown as Resource, version: result.version, lastUpdated: result.lastUpdated };
+    return result;
+  }
+
+  /** A stored version as FHIR JSON: a Binary's content file inlined (./attachments.ts). */
+  #presented(type: string, id: string, result: ReadResult & { status: 'ok' }): Resource {
+    try {
+      return presented(
+        this.vault.contents,
+        { type, id, record: result.record, version: result.version },
+        result.resource,
+      ) as unknown as Resource;
+    } catch (error) {
+      throw translateVaultError(error);
+    }
+  }
+
+  /**
+   * The current version of a Binary for a raw download: checked against the ledger like a read,
+   * its content file against the sealed hash, before anything is returned (./attachments.ts).
+   */
+  async binaryContent(id: string): Promise<{ stored: Stored; content: RawContent }> {
+    checkId(id);
+    const result = this.#existing('Binary', id, this.#read('Binary', id));
+    let content: RawContent;
+    try {
+      content = await rawContent(
+        this.vault.contents,
+        { type: 'Binary', id, record: result.record, version: result.version },
+        result.resource,
+      );
+    } catch (error) {
+      throw translateVaultError(error);
+    }
+    return {
+      stored: { resource: content.resource as unknown as Resource, version: result.version, lastUpdated: result.lastUpdated },
+      content,
+    };
   }
 
   #storedOf(res: number): Stored {
@@ -350,7 +408,7 @@ export class FhirRepository {
       const row = byRes.get(res);
       if (!row) continue;
       const result = this.#read(row.type, row.id);
-      if (result.status === 'ok') out.push(result.resource as unknown as Resource);
+      if (result.status === 'ok') out.push(this.#presented(row.type, row.id, result));
     }
     return out;
   }
@@ -402,7 +460,7 @@ export class FhirRepository {
     }[];
     const entries = rows.map((r): HistoryEntry => {
       const result = this.#read(r.type, r.id, r.version);
-      const resource = result.status === 'ok' ? (result.resource as unknown as Resource) : null;
+      const resource = result.status === 'ok' ? this.#presented(r.type, r.id, result) : null;
       const previousDeleted = r.version > 1 && this.#read(r.type, r.id, r.version - 1).status === 'gone';
       const method = resource === null ? 'DELETE' : r.version === 1 || previousDeleted ? 'POST' : 'PUT';
       return { type: r.type, id: r.id, version: r.version, lastUpdated: r.last_updated, resource, method };
@@ -494,6 +552,7 @@ export class FhirRepository {
   async erase(records: readonly string[]): Promise<void> {
     if (records.length === 0) return;
     const db = this.vault.db;
+    const files: string[] = [];
     const writer = new IndexWriter(db);
     const find = db.prepare('SELECT res, type, id FROM current WHERE record = ?');
     db.pragma('secure_delete = ON');
@@ -503,6 +562,7 @@ export class FhirRepository {
           const row = find.get(record) as { res: number; type: string; id: string } | undefined;
           if (!row) continue;
           writer.remove(row.res);
+          files.push(...this.vault.forgetContents(row.res));
           db.prepare('DELETE FROM versions WHERE res = ?').run(row.res);
           db.prepare('DELETE FROM current WHERE res = ?').run(row.res);
           if (row.type === 'Patient') db.prepare('DELETE FROM patient_links WHERE patient_id = ?').run(row.id);
@@ -512,6 +572,9 @@ export class FhirRepository {
       db.pragma('secure_delete = OFF');
     }
     db.pragma('wal_checkpoint(TRUNCATE)');
+    // The content keys went with the versions; the files (ciphertext only) go now. A crash before
+    // this leaves files no version holds, which the vault sweeps when it opens.
+    for (const id of files) this.vault.contents.remove(id);
   }
 
   /** The ledger record behind a resource and the pseudonym of the patient it is about. */
@@ -598,6 +661,8 @@ export class FhirRepository {
   // Rules
 
   #validate(input: unknown): Resource {
+    if (typeof input === 'object' && input !== null && CONTENT_FIELD in input)
+      throw badRequest(`${CONTENT_FIELD} is reserved for the server`, CONTENT_FIELD);
     const result = validateResource(input);
     if (!result.ok) throw new FhirError(400, result.issues);
     return result.resource;

@@ -10,6 +10,13 @@
  * transaction so it sees a consistent vault, and compares it with a ledger state the caller
  * replayed after taking the snapshot. It also finds ledger records of this node's organization that
  * the vault does not hold. Reports name the record and version only, never the content.
+ *
+ * Content files (attachments, content-store.ts) are checked without any data key: the vault
+ * database indexes each file's ciphertext SHA-256, and the file must exist and hash to it. That
+ * index is not itself on the ledger — the authoritative hash is sealed inside the version, which
+ * the ledger commits — so a file altered together with the index passes this check but fails
+ * every read, and `Vault.verifyAll({ decrypt: true })` (which holds the keys) compares the sealed
+ * reference with the index too.
  */
 import { existsSync } from 'node:fs';
 import { equalBytes } from '../crypto/bytes.js';
@@ -21,6 +28,7 @@ import { readRecordHead, readRecordVersion, type RecordHead, type RecordVersion 
 import type { StateReader } from '../state/store.js';
 import type { KeyStore } from '../storage/ports.js';
 import { vaultPaths, VaultStore, type ResourceRow, type VersionRow } from './store.js';
+import { ContentStore } from './content-store.js';
 
 /** What the check reads from the ledger (a node's `LedgerApplication`, or a replayed state). */
 export interface LedgerRecords {
@@ -48,6 +56,8 @@ export interface VerifyVersionsOptions {
    * than the vault snapshot being checked). Default: none may be missing.
    */
   readonly newerThan?: number;
+  /** Checks each content file a version holds against the ciphertext hash the vault indexes. */
+  readonly contents?: ContentStore;
 }
 
 /** Where a vault mismatch is, as an audit names it: the opaque record id and the version. */
@@ -89,6 +99,9 @@ export function verifyVersions(store: VaultStore, ledger: LedgerRecords, options
     if (onLedger.commitment && !(v.envelope && equalBytes(sha256(v.envelope), onLedger.commitment))) {
       return fail(r, v.version, 'the ciphertext does not match the ledger commitment');
     }
+    const content = options.contents && store.contentOf(v.res, v.version);
+    if (content && !options.contents!.matchesSync(content))
+      return fail(r, v.version, 'the content file is missing or does not match its hash');
     if (options.open && !v.deleted) {
       const reason = options.open(r, v);
       if (reason !== undefined) return fail(r, v.version, reason);
@@ -117,11 +130,13 @@ export function verifyVersions(store: VaultStore, ledger: LedgerRecords, options
 /** A read-only, consistent view of a data directory's vault, checked against a replayed ledger. */
 export class VaultSnapshot {
   readonly #store: VaultStore;
+  readonly #contents: ContentStore;
   readonly #keystore: KeyStore;
   readonly #ledgerHeight: number;
 
-  private constructor(store: VaultStore, keystore: KeyStore, ledgerHeight: number) {
+  private constructor(store: VaultStore, contents: ContentStore, keystore: KeyStore, ledgerHeight: number) {
     this.#store = store;
+    this.#contents = contents;
     this.#keystore = keystore;
     this.#ledgerHeight = ledgerHeight;
   }
@@ -140,7 +155,7 @@ export class VaultSnapshot {
     try {
       store.db.exec('BEGIN');
       store.db.prepare('SELECT count(*) FROM current').get();
-      return new VaultSnapshot(store, keystore, ledgerHeight);
+      return new VaultSnapshot(store, new ContentStore(dataDir), keystore, ledgerHeight);
     } catch (error) {
       store.close();
       throw error;
@@ -158,7 +173,7 @@ export class VaultSnapshot {
       recordHead: (record) => readRecordHead(reader, record),
       recordVersion: (record, version) => readRecordVersion(reader, record, version),
     };
-    const result = verifyVersions(this.#store, ledger, { newerThan: this.#ledgerHeight });
+    const result = verifyVersions(this.#store, ledger, { newerThan: this.#ledgerHeight, contents: this.#contents });
     if (!result.ok) return result;
 
     const seed = this.#keystore.secretKey(ORG_KEY);

@@ -14,6 +14,9 @@
  *   wrapped under, author, last_updated, deleted, ledger tx hash and height, state pending |
  *   committed).
  * - `patient_links`: FHIR Patient logical id ↔ ledger pseudonym (kept off the ledger).
+ * - `contents`: which version holds which content file (content-store.ts), with the file's size and
+ *   ciphertext SHA-256 — an index for audits, erasure and sweeping; the authoritative reference
+ *   (with the content key) is sealed inside the version.
  */
 import type Database from 'better-sqlite3-multiple-ciphers';
 import { existsSync } from 'node:fs';
@@ -25,6 +28,7 @@ import { openEncryptedSqlite } from '../storage/sqlite/cipher.js';
 import { unsynced, WalSync } from '../storage/sqlite/wal-sync.js';
 import { Checkpointer, FALLBACK_AUTOCHECKPOINT_PAGES } from '../storage/sqlite/checkpointer.js';
 import type { WrappedKeyRow, WrappedKeyTable } from './kek.js';
+import type { ContentLocation } from './content-ref.js';
 
 export const VAULT_FILE = 'vault.sqlite';
 export const VAULT_DB_KEY = 'vault-db';
@@ -72,6 +76,14 @@ CREATE TABLE IF NOT EXISTS versions (
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS versions_kek ON versions (kek, res, version) WHERE kek IS NOT NULL;
 CREATE INDEX IF NOT EXISTS versions_pending ON versions (res, version) WHERE state = 'pending';
+CREATE TABLE IF NOT EXISTS contents (
+  id TEXT PRIMARY KEY,
+  res INTEGER NOT NULL,
+  version INTEGER NOT NULL,
+  size INTEGER NOT NULL,
+  sha256 BLOB NOT NULL
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS contents_by_version ON contents (res, version);
 CREATE TABLE IF NOT EXISTS patient_links (
   patient_id TEXT PRIMARY KEY,
   pseudonym TEXT NOT NULL UNIQUE,
@@ -264,6 +276,16 @@ export class VaultStore implements WrappedKeyTable {
       rewrap: db.prepare<[Buffer, number, number, number]>(
         'UPDATE versions SET wrapped_key = ?, kek = ? WHERE res = ? AND version = ?',
       ),
+      insertContent: db.prepare<[string, number, number, number, Buffer]>(
+        'INSERT INTO contents (id, res, version, size, sha256) VALUES (?, ?, ?, ?, ?)',
+      ),
+      contentOf: db.prepare<[number, number], { id: string; size: number; sha256: Buffer }>(
+        'SELECT id, size, sha256 FROM contents WHERE res = ? AND version = ?',
+      ),
+      contentHeld: db.prepare<[string], { one: number }>('SELECT 1 AS one FROM contents WHERE id = ?'),
+      contentsOfRes: db.prepare<[number], { id: string }>('SELECT id FROM contents WHERE res = ?'),
+      deleteContentsOfVersion: db.prepare<[number, number]>('DELETE FROM contents WHERE res = ? AND version = ?'),
+      deleteContentsOfRes: db.prepare<[number]>('DELETE FROM contents WHERE res = ?'),
       linkByPatient: db.prepare<[string], { pseudonym: string }>('SELECT pseudonym FROM patient_links WHERE patient_id = ?'),
       linkByPseudonym: db.prepare<[string], { patient_id: string }>('SELECT patient_id FROM patient_links WHERE pseudonym = ?'),
       insertLink: db.prepare<[string, string, number]>(
@@ -337,9 +359,35 @@ export class VaultStore implements WrappedKeyTable {
     return this.#s.commitVersion.run(txHash && buf(txHash), height, res, version).changes === 1;
   }
 
-  /** Drops a pending version, and its resource row if nothing of it was ever committed. */
+  /** Records that a (pending) version holds a content file. */
+  insertContent(res: number, version: number, content: ContentLocation): void {
+    this.#s.insertContent.run(content.id, res, version, content.size, buf(content.sha256));
+  }
+
+  /** The content file a version holds, if any. */
+  contentOf(res: number, version: number): ContentLocation | undefined {
+    const row = this.#s.contentOf.get(res, version);
+    return row && { id: row.id, size: row.size, sha256: u8(row.sha256) };
+  }
+
+  /** Whether any version (pending or committed) holds the content file. */
+  contentHeld(id: string): boolean {
+    return this.#s.contentHeld.get(id) !== undefined;
+  }
+
+  /** Forgets the content files of every version of a resource (erasure); returns their ids. */
+  dropContents(res: number): string[] {
+    const ids = this.#s.contentsOfRes.all(res).map((r) => r.id);
+    this.#s.deleteContentsOfRes.run(res);
+    return ids;
+  }
+
+  /**
+   * Drops a pending version (and the record of its content file, which the caller deletes), and
+   * its resource row if nothing of it was ever committed.
+   */
   dropPending(res: number, version: number): void {
-    this.#s.deleteVersion.run(res, version);
+    if (this.#s.deleteVersion.run(res, version).changes === 1) this.#s.deleteContentsOfVersion.run(res, version);
     const resource = this.resourceByRes(res);
     if (resource && resource.version === 0 && this.#s.countVersions.get(res)!.n === 0) this.#s.deleteResource.run(res);
   }

@@ -23,6 +23,12 @@
  * Reads check SHA-256(envelope) against the ledger's commitment for that version before
  * unwrapping anything; a mismatch or a version missing from the ledger is an IntegrityError and
  * nothing of the content is returned.
+ *
+ * A version may hold a content file (an attachment's bytes, content-store.ts): its reference —
+ * file id, size, ciphertext SHA-256 and content key — is sealed into the version's JSON, so the
+ * ledger commitment covers the content and erasing the version shreds the content key. The
+ * `contents` table records which version holds which file, for audits, erasure and the sweep of
+ * files no version holds (an upload cut short) when the vault opens.
  */
 import { randomBytes } from 'node:crypto';
 import { DecryptionError, generateDataKey, open as openEnvelope, seal } from '../crypto/aead.js';
@@ -37,6 +43,8 @@ import type { LedgerNode } from '../node/ledger-node.js';
 import { verifyVersions, type VerifyResult } from './check.js';
 import { finishRotation, KekRing, type RotationResult } from './kek.js';
 import { vaultPaths, VaultStore, wrapLabel, type ResourceRow, type VersionRow } from './store.js';
+import { ContentStore } from './content-store.js';
+import { CONTENT_FIELD, contentRefOf, contentRefToJson, type ContentLocation, type ContentRef } from './content-ref.js';
 
 export type JsonObject = { [key: string]: unknown };
 
@@ -113,6 +121,8 @@ export interface WriteRequest {
   readonly expectedVersion?: number;
   /** Runs in the commit transaction, after `VaultOptions.onCommit`. */
   readonly onCommit?: CommitHook;
+  /** A file of {@link Vault.contents} this version holds; its reference is sealed into the version. */
+  readonly content?: ContentRef;
 }
 
 export interface WriteResult {
@@ -149,6 +159,7 @@ interface Prepared {
   readonly lastUpdated: number;
   readonly patient: string | undefined;
   readonly stored: JsonObject | null;
+  readonly content: ContentLocation | undefined;
   readonly onCommit: CommitHook | undefined;
 }
 
@@ -316,6 +327,8 @@ class GroupCommit {
 }
 
 export class Vault {
+  /** Content files of versions (attachments), outside the database. */
+  readonly contents: ContentStore;
   readonly #node: LedgerNode;
   readonly #store: VaultStore;
   readonly #keks: KekRing;
@@ -328,7 +341,8 @@ export class Vault {
   #rotation: Promise<RotationResult> | undefined;
   #closed = false;
 
-  private constructor(node: LedgerNode, store: VaultStore, keks: KekRing, options: VaultOptions) {
+  private constructor(node: LedgerNode, store: VaultStore, keks: KekRing, contents: ContentStore, options: VaultOptions) {
+    this.contents = contents;
     this.#node = node;
     this.#store = store;
     this.#keks = keks;
@@ -345,8 +359,11 @@ export class Vault {
     const store = new VaultStore(vaultPaths(dataDir).db, node.keystore);
     try {
       const keks = KekRing.open(node.keystore);
-      const vault = new Vault(node, store, keks, options);
+      const contents = new ContentStore(dataDir);
+      const vault = new Vault(node, store, keks, contents, options);
       vault.#recover();
+      // Nothing is in flight yet: a file no version holds is an upload that never committed.
+      contents.sweep((id) => store.contentHeld(id));
       if (keks.ids().length > 1) await finishRotation(keks, store, options.rotationBatch);
       return vault;
     } catch (error) {
@@ -571,8 +588,10 @@ export class Vault {
       resourceType: type,
       id,
       meta: { ...meta, versionId: String(version), lastUpdated: new Date(lastUpdated).toISOString() },
+      ...(request.content && { [CONTENT_FIELD]: contentRefToJson(request.content) }),
     };
-    return { type, id, existing, version, record, lastUpdated, patient, stored, onCommit: request.onCommit };
+    const content = request.content && { id: request.content.id, size: request.content.size, sha256: request.content.sha256 };
+    return { type, id, existing, version, record, lastUpdated, patient, stored, content, onCommit: request.onCommit };
   }
 
   /** Under the resource's lock: the delete version (step 1 of a delete). */
@@ -590,6 +609,7 @@ export class Vault {
       lastUpdated: this.#clock(),
       patient: existing.patient ?? undefined,
       stored: null,
+      content: undefined,
       onCommit,
     };
   }
@@ -626,6 +646,7 @@ export class Vault {
           lastUpdated: p.lastUpdated,
           deleted: p.stored === null,
         });
+        if (p.content) this.#store.insertContent(res, p.version, p.content);
         return res;
       }),
     );
@@ -698,13 +719,12 @@ export class Vault {
       throw error;
     }
     if (!outcome.ok) {
-      // Not durable by itself: after a crash, recovery drops pending versions the ledger lacks.
-      await this.#group.run(
-        () => {
-          for (const p of pending) this.#store.dropPending(p.res, p.version);
-        },
-        { durable: false },
-      );
+      // Not durable by itself: after a crash, recovery drops pending versions the ledger lacks
+      // (and the sweep then deletes their content files).
+      const files = await this.#group.run(() => pending.flatMap((p) => this.#dropPending(p.res, p.version)), {
+        durable: false,
+      });
+      for (const id of files) this.contents.remove(id);
       const rejection = new VaultError(outcome.error.code, `${what}: ${outcome.error.message}`);
       LEDGER_REJECTIONS.add(rejection);
       throw rejection;
@@ -848,27 +868,57 @@ export class Vault {
     if (ledger?.commitment === undefined)
       throw new IntegrityError({ type, id, record: row.record, version }, 'the ledger has no write for this version');
     const { envelope, dataKey } = this.#unseal(row, v, ledger.commitment);
-    return { type, id, record: row.record, version, author: ledger.author, lastUpdated: v.lastUpdated, envelope, dataKey };
+    const content = this.#store.contentOf(row.res, version);
+    return {
+      type,
+      id,
+      record: row.record,
+      version,
+      author: ledger.author,
+      lastUpdated: v.lastUpdated,
+      envelope,
+      dataKey,
+      ...(content && { content }),
+    };
   }
 
   /**
    * Checks every committed version against the ledger (write ↔ commitment = SHA-256(envelope),
    * delete ↔ delete, no version row missing) and every resource's current version against the
-   * ledger head (see check.ts); returns the first mismatch. With `decrypt`, also unwraps and opens
-   * every envelope.
+   * ledger head (see check.ts), and every content file against the ciphertext hash the vault
+   * indexes; returns the first mismatch. With `decrypt`, also unwraps and opens every envelope
+   * and checks its sealed content reference against that index.
    */
   verifyAll(options: { decrypt?: boolean } = {}): VerifyResult {
     this.#checkOpen();
     const open = (r: ResourceRow, v: VersionRow): string | undefined => {
       try {
-        this.#open(r, v);
-        return undefined;
+        const opened = this.#open(r, v);
+        return opened.status === 'ok' ? this.#checkContentRef(r, v, opened.resource) : undefined;
       } catch (error) {
         if (error instanceof IntegrityError) return error.message;
         throw error;
       }
     };
-    return verifyVersions(this.#store, this.#node.chain.app, options.decrypt ? { open } : {});
+    return verifyVersions(this.#store, this.#node.chain.app, {
+      contents: this.contents,
+      ...(options.decrypt && { open }),
+    });
+  }
+
+  /** The sealed content reference of a version must name what the `contents` table indexes. */
+  #checkContentRef(r: ResourceRow, v: VersionRow, resource: JsonObject): string | undefined {
+    let ref: ContentRef | undefined;
+    try {
+      ref = contentRefOf(resource);
+    } catch (error) {
+      return (error as Error).message;
+    }
+    const row = this.#store.contentOf(r.res, v.version);
+    if (ref === undefined) return row === undefined ? undefined : 'the vault lists a content file the version does not hold';
+    if (row === undefined || row.id !== ref.id || row.size !== ref.size || !equalBytes(row.sha256, ref.sha256))
+      return 'the content reference differs from the vault index';
+    return undefined;
   }
 
   // -------------------------------------------------------------------------------------------
@@ -951,7 +1001,8 @@ export class Vault {
         ? ledger.commitment === undefined
         : ledger.commitment !== undefined && v.envelope !== null && equalBytes(sha256(v.envelope), ledger.commitment));
     if (!matches) {
-      this.#store.transaction(() => this.#store.dropPending(v.res, v.version));
+      const files = this.#store.transaction(() => this.#dropPending(v.res, v.version));
+      for (const id of files) this.contents.remove(id);
       return false;
     }
     let resource: JsonObject | null = null;
@@ -974,6 +1025,26 @@ export class Vault {
     );
     if (failed) throw failed[0]!.error;
     return true;
+  }
+
+  /**
+   * Inside the transaction that erases a resource: forgets the content files of all its versions;
+   * returns their ids, for the caller to delete once the transaction has committed.
+   */
+  forgetContents(res: number): string[] {
+    return this.#store.dropContents(res);
+  }
+
+  /** Deletes a content file unless a version holds it: cleanup after a write that failed. */
+  discardContent(id: string): void {
+    if (!this.#store.contentHeld(id)) this.contents.remove(id);
+  }
+
+  /** Inside a transaction: drops a pending version; returns the content file it held, to delete after. */
+  #dropPending(res: number, version: number): string[] {
+    const content = this.#store.contentOf(res, version);
+    this.#store.dropPending(res, version);
+    return content ? [content.id] : [];
   }
 
   #checkOpen(): void {
@@ -1012,6 +1083,8 @@ function checkWrite(request: Omit<WriteRequest, 'author'>): void {
   if (resource['id'] !== undefined && resource['id'] !== id) {
     throw new VaultError('vault.invalid', `resource id ${String(resource['id'])} does not match ${id}`);
   }
+  // Only the vault seals a content reference, from `content`.
+  if (CONTENT_FIELD in resource) throw new VaultError('vault.invalid', `${CONTENT_FIELD} is reserved`);
 }
 
 function checkName(type: string, id: string): void {
@@ -1043,6 +1116,8 @@ export interface SealedVersion extends VersionAddress {
   readonly lastUpdated: number;
   readonly envelope: Uint8Array;
   readonly dataKey: Uint8Array;
+  /** The content file the version holds, if any (its reference is inside the envelope). */
+  readonly content?: ContentLocation;
 }
 
 /**

@@ -1,18 +1,27 @@
 /**
  * Binary content in its own format: a scanned letter, an image or a PDF is posted as raw bytes
- * (`Content-Type: application/pdf`) and read back as raw bytes when the client does not ask for
- * FHIR JSON. It is stored as a Binary resource like any other version: encrypted, committed.
+ * (`Content-Type: application/pdf`) and read back as raw bytes unless the client asks for FHIR.
+ *
+ * Neither direction holds the content whole: an upload streams the request body into a vault
+ * content file (encrypted in chunks under its own key, ciphertext hashed on the way, the 20 MB
+ * limit enforced as the bytes arrive), then commits a Binary version that seals the reference to
+ * it; a download checks the file against that reference, then streams it decrypted.
  */
+import type { Readable } from 'node:stream';
 import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
-import type { Binary } from '@medplum/fhirtypes';
+import type { Binary, Resource } from '@medplum/fhirtypes';
 import { badRequest, FhirError } from '../outcome.js';
-import type { Actor, FhirRepository, SavedResult } from '../repository.js';
-import type { Resource } from '@medplum/fhirtypes';
+import type { Actor, FhirRepository, SavedResult, Stored } from '../repository.js';
+import type { RawContent } from '../attachments.js';
+import { ContentTooLarge } from '../../vault/content-store.js';
+import type { ContentRef } from '../../vault/content-ref.js';
 import { FHIR_BODY_LIMIT } from './limits.js';
 
 /** Largest attachment accepted as raw bytes. */
 export const MAX_BINARY_BYTES = 20 * 1024 * 1024;
 const MIME = /^[a-z0-9][a-z0-9!#$&^_.+-]{0,126}\/[a-z0-9][a-z0-9!#$&^_.+-]{0,126}$/i;
+/** What names a FHIR representation in Accept or _format (json, fhir+json, fhir+xml). */
+const FHIR_FORMAT = /json|fhir/i;
 
 export interface BinaryRoutesOptions {
   readonly repository: FhirRepository;
@@ -21,12 +30,25 @@ export interface BinaryRoutesOptions {
   readonly authorize: (request: FastifyRequest, resource: Resource, interaction: 'create' | 'update') => Actor;
 }
 
-/** Whether the client wants the raw content rather than the Binary resource. */
+/**
+ * Whether the client wants the raw content rather than the Binary resource. FHIR R4: "unless
+ * specifically requested, the FHIR XML/JSON representation is not returned" — so `*∕*`, a media
+ * type or no Accept at all get the bytes; a FHIR or JSON type (or `_format`) gets the resource.
+ */
 export function wantsRawContent(request: FastifyRequest): boolean {
-  const accept = request.headers.accept ?? '';
   const format = new URL(request.url, 'http://x').searchParams.get('_format');
-  if (format !== null) return !/json/.test(format);
-  return accept !== '' && !/\*\/\*|json/.test(accept);
+  if (format !== null) return !FHIR_FORMAT.test(format);
+  return !FHIR_FORMAT.test(request.headers.accept ?? '');
+}
+
+/** Sends a Binary's bytes (already checked, see FhirRepository.binaryContent). */
+export function sendRawContent(reply: FastifyReply, stored: Stored, content: RawContent): FastifyReply {
+  return reply
+    .header('ETag', `W/"${stored.version}"`)
+    .header('Last-Modified', new Date(stored.lastUpdated).toUTCString())
+    .header('Content-Length', String(content.size))
+    .type(content.contentType)
+    .send(content.body);
 }
 
 function contentTypeOf(request: FastifyRequest): string {
@@ -35,37 +57,80 @@ function contentTypeOf(request: FastifyRequest): string {
   return type;
 }
 
+const tooLarge = () => FhirError.of(413, 'too-costly', `attachments are limited to ${MAX_BINARY_BYTES} bytes`);
+const empty = () => badRequest('the attachment is empty');
+
 /** Raw uploads: any non-JSON media type to POST/PUT /Binary becomes a Binary resource. */
 export const binaryUploadRoutes: FastifyPluginAsync<BinaryRoutesOptions> = async (app, options) => {
   const { repository } = options;
-  // Every non-JSON media type arrives as bytes, text/plain included.
+  const { vault } = repository;
+  // Every non-JSON media type, text/plain included, arrives as the unread request stream.
   app.removeContentTypeParser('text/plain');
-  app.addContentTypeParser('*', { parseAs: 'buffer' }, (_request, body, done) => done(null, body));
+  app.addContentTypeParser('*', (_request, payload, done) => done(null, payload));
 
-  /** Raw bytes become a Binary; a JSON body is already a resource (parsed by the FHIR parsers). */
-  const resourceOf = (request: FastifyRequest, id?: string): unknown => {
-    const body = request.body;
-    if (body === undefined || body === null) throw badRequest('the attachment is empty');
-    if (!Buffer.isBuffer(body)) return body;
-    const contentType = contentTypeOf(request);
-    if (body.length === 0) throw badRequest('the attachment is empty');
-    if (body.length > MAX_BINARY_BYTES)
-      throw FhirError.of(413, 'too-costly', `attachments are limited to ${MAX_BINARY_BYTES} bytes`);
-    return {
-      resourceType: 'Binary',
-      ...(id !== undefined && { id }),
-      contentType,
-      data: body.toString('base64'),
-    } satisfies Binary;
-  };
+  const isStream = (body: unknown): body is Readable =>
+    typeof body === 'object' && body !== null && typeof (body as Readable).pipe === 'function';
+
+  /**
+   * Streams the body into a content file, then runs `commit` with its reference; the file is
+   * deleted again if anything fails before a version holds it.
+   */
+  async function upload(
+    request: FastifyRequest,
+    reply: FastifyReply,
+    body: Readable,
+    commit: (content: ContentRef) => Promise<SavedResult>,
+  ): Promise<SavedResult> {
+    const declared = Number(request.headers['content-length'] ?? Number.NaN);
+    if (declared === 0) throw empty();
+    let content: ContentRef;
+    try {
+      if (declared > MAX_BINARY_BYTES) throw new ContentTooLarge(MAX_BINARY_BYTES);
+      // Not destroyed when the limit stops the read: the 413 must still reach the client.
+      content = await vault.contents.write(body.iterator({ destroyOnReturn: false }), MAX_BINARY_BYTES);
+    } catch (error) {
+      if (!(error instanceof ContentTooLarge)) throw error;
+      // The rest of the body is read and dropped, and the connection not reused.
+      reply.header('Connection', 'close');
+      body.resume();
+      throw tooLarge();
+    }
+    try {
+      if (content.size === 0) throw empty();
+      return await commit(content);
+    } catch (error) {
+      vault.discardContent(content.id);
+      throw error;
+    } finally {
+      content.key.fill(0);
+    }
+  }
+
   app.post('/Binary', { bodyLimit: FHIR_BODY_LIMIT }, async (request, reply) => {
-    const resource = resourceOf(request);
-    const actor = options.authorize(request, resource as Resource, 'create');
-    return options.send(request, reply, await repository.create(resource, actor));
+    const body = request.body;
+    if (!isStream(body)) {
+      // A Binary posted as FHIR JSON (data inline): stored like any resource.
+      if (body === undefined || body === null) throw empty();
+      const actor = options.authorize(request, body as Resource, 'create');
+      return options.send(request, reply, await repository.create(body, actor));
+    }
+    const resource: Binary = { resourceType: 'Binary', contentType: contentTypeOf(request) };
+    const actor = options.authorize(request, resource, 'create');
+    const saved = await upload(request, reply, body, (content) => repository.create(resource, actor, { content }));
+    return options.send(request, reply, saved);
   });
+
   app.put<{ Params: { id: string } }>('/Binary/:id', { bodyLimit: FHIR_BODY_LIMIT }, async (request, reply) => {
-    const resource = resourceOf(request, request.params.id);
-    const actor = options.authorize(request, resource as Resource, 'update');
-    return options.send(request, reply, await repository.update('Binary', request.params.id, resource, actor));
+    const { id } = request.params;
+    const body = request.body;
+    if (!isStream(body)) {
+      if (body === undefined || body === null) throw empty();
+      const actor = options.authorize(request, body as Resource, 'update');
+      return options.send(request, reply, await repository.update('Binary', id, body, actor));
+    }
+    const resource: Binary = { resourceType: 'Binary', id, contentType: contentTypeOf(request) };
+    const actor = options.authorize(request, resource, 'update');
+    const saved = await upload(request, reply, body, (content) => repository.update('Binary', id, resource, actor, { content }));
+    return options.send(request, reply, saved);
   });
 };

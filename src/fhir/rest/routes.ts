@@ -3,7 +3,7 @@
  * OperationOutcome; every resource response carries ETag, Last-Modified and (on create) Location.
  */
 import type { FastifyInstance, FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
-import type { Binary, OperationOutcome, Resource } from '@medplum/fhirtypes';
+import type { OperationOutcome, Resource } from '@medplum/fhirtypes';
 import { badRequest, FhirError, informational, notFound, outcome, preconditionFailed } from '../outcome.js';
 import type { FhirRepository, SavedResult, SearchOutcome, Stored } from '../repository.js';
 import type { AccessService } from '../../access/service.js';
@@ -16,7 +16,7 @@ import { accessOperationRoutes } from './access-operations.js';
 import type { Chain } from '../../node/chain.js';
 import { provenanceForTarget, readProvenance } from '../provenance.js';
 import { collectionBundle, historyBundle, searchsetBundle, type RemoteMatches } from './bundles.js';
-import { binaryUploadRoutes, wantsRawContent } from './binary.js';
+import { binaryUploadRoutes, sendRawContent, wantsRawContent } from './binary.js';
 import { processBundle } from '../bundle.js';
 import { capabilityStatement } from './capability.js';
 import { FHIR_BODY_LIMIT } from './limits.js';
@@ -450,17 +450,16 @@ export const fhirRoutes: FastifyPluginAsync<FhirRoutesOptions> = async (app: Fas
     }
     const principal = requireInteraction(request, type, 'read');
     await requireVisible(principal, type, id, 'read');
+    if (type === 'Binary' && wantsRawContent(request)) {
+      // Checked against the ledger and the content file against its sealed hash before a byte leaves.
+      const { stored, content } = await repository.binaryContent(id);
+      requireAccess(principal, stored.resource, 'r');
+      await disclose(principal, 'read', [stored.resource]);
+      return sendRawContent(reply, stored, content);
+    }
     const stored = repository.read(type, id);
     requireAccess(principal, stored.resource, 'r');
     await disclose(principal, 'read', [stored.resource]);
-    if (type === 'Binary' && wantsRawContent(request)) {
-      const binary = stored.resource as Binary;
-      return reply
-        .header('ETag', `W/"${stored.version}"`)
-        .header('Last-Modified', new Date(stored.lastUpdated).toUTCString())
-        .type(binary.contentType)
-        .send(Buffer.from(binary.data ?? '', 'base64'));
-    }
     const ifNoneMatch = request.headers['if-none-match'];
     if (typeof ifNoneMatch === 'string' && ifNoneMatch.replace(/^W\//, '') === `"${stored.version}"`) {
       return reply.status(304).header('ETag', `W/"${stored.version}"`).send();
