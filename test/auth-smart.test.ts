@@ -16,7 +16,8 @@ import { startTestNode, startTestServer, type TestServer } from './support/fixtu
 import { FhirRepository } from '../src/fhir/repository.js';
 import { AuthService } from '../src/auth/service.js';
 import { buildHttpServer, requestLogger } from '../src/server/http.js';
-import { mintAccessToken, signingKey, type SigningKey } from '../src/auth/tokens.js';
+import { CLOCK_TOLERANCE_SECONDS, mintAccessToken, signingKey, type SigningKey } from '../src/auth/tokens.js';
+import { VerifiedTokens } from '../src/auth/verified-tokens.js';
 
 const REDIRECT = 'http://127.0.0.1:9/callback';
 const APP = 'test-app';
@@ -576,6 +577,37 @@ describe('bearer token verification on /fhir', () => {
       assert.match(challenge(res), /^Bearer .*error="invalid_token"/, what);
     }
     assert.match(challenge(await fhir('GET', '/Patient', (await mint(key, { now: now - 3600 })) as string)), /expired/);
+  });
+
+  it('a token verified once is not a pass for look-alikes: an altered signature or payload is still refused', async () => {
+    const token = await server.auth!.mint({ origin: server.url, subject: 'svc', clientId: 'svc', scope: 'system/*.cruds' });
+    assert.equal((await fhir('GET', `/Patient/${patientId}`, token)).status, 200);
+    assert.equal((await fhir('GET', `/Patient/${patientId}`, token)).status, 200, 'the same token again');
+    const [header, payload, signature] = token.split('.') as [string, string, string];
+    const flip = (s: string) => (s[0] === 'A' ? 'B' : 'A') + s.slice(1);
+    const claims = JSON.parse(Buffer.from(payload, 'base64url').toString()) as Record<string, unknown>;
+    const widened = Buffer.from(JSON.stringify({ ...claims, scope: 'system/*.cruds user/*.cruds' })).toString('base64url');
+    for (const [what, forged] of [
+      ['altered signature', `${header}.${payload}.${flip(signature)}`],
+      ['altered payload', `${header}.${widened}.${signature}`],
+    ]) {
+      assert.equal((await fhir('GET', `/Patient/${patientId}`, forged)).status, 401, what);
+    }
+  });
+
+  it('remembered tokens expire with their exp (plus the clock tolerance) and the oldest is forgotten first', () => {
+    const cache = new VerifiedTokens(2);
+    const claims = (exp: number) => ({ iss: 'i', aud: 'a', sub: 's', client_id: 'c', scope: '', iat: 0, exp, jti: 'j' });
+    cache.put('t1', 'o', claims(1000));
+    assert.equal(cache.get('t1', 'o', 1000 + CLOCK_TOLERANCE_SECONDS)?.exp, 1000);
+    assert.equal(cache.get('t1', 'other-origin', 1000), undefined, 'verified for another origin only');
+    assert.equal(cache.get('t1', 'o', 1001 + CLOCK_TOLERANCE_SECONDS), undefined, 'expired');
+    assert.equal(cache.size, 0, 'an expired entry is dropped');
+    cache.put('a', 'o', claims(5000));
+    cache.put('b', 'o', claims(5000));
+    cache.put('c', 'o', claims(5000));
+    assert.equal(cache.get('a', 'o', 0), undefined, 'the oldest made room');
+    assert.equal(cache.get('c', 'o', 0)?.exp, 5000);
   });
 
   it('a practitioner token needs an active practitioner of this organization on the ledger', async () => {

@@ -10,6 +10,7 @@ import { ledgerAuthor, type Principal } from './principal.js';
 import { intersect, parseScope, parseScopes } from './scopes.js';
 import { AuthStore, type Account } from './store.js';
 import { LoginThrottle } from './throttle.js';
+import { VerifiedTokens } from './verified-tokens.js';
 import { mintAccessToken, signingKey, TokenError, verifyAccessToken, type SigningKey } from './tokens.js';
 
 /** At most this many origins (Host headers) get an authorization server instance each. */
@@ -44,6 +45,7 @@ export class AuthService {
   readonly logins = new LoginThrottle();
   readonly #node: LedgerNode;
   readonly #providers = new Map<string, Promise<Provider>>();
+  readonly #verified = new VerifiedTokens();
 
   private constructor(node: LedgerNode, store: AuthStore, key: SigningKey) {
     this.#node = node;
@@ -91,12 +93,16 @@ export class AuthService {
       throw new AuthError(401, undefined, 'this FHIR server needs a bearer access token');
     const match = /^Bearer +([A-Za-z0-9\-._~+/]+=*)$/i.exec(authorization.trim());
     if (!match) throw new AuthError(401, 'invalid_token', 'the Authorization header is not a Bearer token');
-    let claims;
-    try {
-      claims = await verifyAccessToken(this.key, match[1]!, origin);
-    } catch (error) {
-      if (error instanceof TokenError) throw new AuthError(401, 'invalid_token', error.message);
-      throw error;
+    const token = match[1]!;
+    let claims = this.#verified.get(token, origin, Math.floor(Date.now() / 1000));
+    if (!claims) {
+      try {
+        claims = await verifyAccessToken(this.key, token, origin);
+      } catch (error) {
+        if (error instanceof TokenError) throw new AuthError(401, 'invalid_token', error.message);
+        throw error;
+      }
+      this.#verified.put(token, origin, claims);
     }
     const scopes = parseScopes(claims.scope).scopes;
     const org = this.organization;

@@ -25,6 +25,8 @@ import type { AuthStore } from './store.js';
 
 export const ACCESS_TOKEN_TTL_SECONDS = 600;
 export const TOKEN_ALG = 'RS256';
+/** Leeway for expiry and issue times, against clock skew between token makers and this node. */
+export const CLOCK_TOLERANCE_SECONDS = 30;
 
 export interface SigningKey {
   readonly kid: string;
@@ -135,7 +137,7 @@ export async function verifyAccessToken(
       typ: 'at+jwt',
       issuer: issuerOf(origin),
       audience: audienceOf(origin),
-      clockTolerance: 30,
+      clockTolerance: CLOCK_TOLERANCE_SECONDS,
       requiredClaims: ['sub', 'exp', 'iat', 'client_id'],
       ...(options.now !== undefined && { currentDate: new Date(options.now * 1000) }),
     });
