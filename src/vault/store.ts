@@ -12,7 +12,9 @@
  *   the FHIR layer writes index rows in the same SQLite transaction as the version.
  * - `versions`: one row per version (envelope, wrapped data key and the id of the KEK it is
  *   wrapped under, author, last_updated, deleted, ledger tx hash and height, state pending |
- *   committed).
+ *   committed). A rowid table, not WITHOUT ROWID: an index-organized row keeps only ~1 KB on its
+ *   page and a typical envelope is larger, so every version spilled to an overflow page (~30 %
+ *   more bytes written per write). Vaults created before keep their layout; the SQL is the same.
  * - `patient_links`: FHIR Patient logical id ↔ ledger pseudonym (kept off the ledger).
  * - `contents`: which version holds which content file (content-store.ts), with the file's size and
  *   ciphertext SHA-256 — an index for audits, erasure and sweeping; the authoritative reference
@@ -73,7 +75,7 @@ CREATE TABLE IF NOT EXISTS versions (
   PRIMARY KEY (res, version),
   CHECK ((deleted = 1 AND envelope IS NULL AND wrapped_key IS NULL AND kek IS NULL)
       OR (deleted = 0 AND envelope IS NOT NULL AND wrapped_key IS NOT NULL AND kek IS NOT NULL))
-) WITHOUT ROWID;
+);
 CREATE INDEX IF NOT EXISTS versions_kek ON versions (kek, res, version) WHERE kek IS NOT NULL;
 CREATE INDEX IF NOT EXISTS versions_pending ON versions (res, version) WHERE state = 'pending';
 CREATE TABLE IF NOT EXISTS contents (
