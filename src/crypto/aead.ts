@@ -11,6 +11,7 @@
 import { createHmac, timingSafeEqual } from 'node:crypto';
 import sodium from 'sodium-native';
 import { utf8 } from './bytes.js';
+import { fillRandom } from './random.js';
 
 export const DATA_KEY_SIZE = 32;
 const VERSION = 1;
@@ -25,9 +26,7 @@ const WRAP_DOMAIN = utf8('medledger/data-key-wrap/v1\0');
 export class DecryptionError extends Error {}
 
 export function generateDataKey(): Uint8Array {
-  const key = Buffer.alloc(DATA_KEY_SIZE);
-  sodium.randombytes_buf(key);
-  return new Uint8Array(key);
+  return fillRandom(new Uint8Array(DATA_KEY_SIZE));
 }
 
 function keyCommitment(key: Uint8Array, nonce: Uint8Array): Buffer {
@@ -43,7 +42,7 @@ export function seal(key: Uint8Array, plaintext: Uint8Array, associatedData: Uin
   const out = Buffer.alloc(HEADER_SIZE + plaintext.length + TAG_SIZE);
   out[0] = VERSION;
   const nonce = out.subarray(1, 1 + NONCE_SIZE);
-  sodium.randombytes_buf(nonce);
+  fillRandom(nonce);
   keyCommitment(key, nonce).copy(out, 1 + NONCE_SIZE);
   sodium.crypto_aead_xchacha20poly1305_ietf_encrypt(
     out.subarray(HEADER_SIZE),

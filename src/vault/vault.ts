@@ -30,7 +30,7 @@
  * `contents` table records which version holds which file, for audits, erasure and the sweep of
  * files no version holds (an upload cut short) when the vault opens.
  */
-import { randomBytes } from 'node:crypto';
+import { fillRandom } from '../crypto/random.js';
 import { DecryptionError, generateDataKey, open as openEnvelope, seal } from '../crypto/aead.js';
 import { equalBytes, utf8 } from '../crypto/bytes.js';
 import { sha256 } from '../crypto/hash.js';
@@ -580,7 +580,7 @@ export class Vault {
       throw new VaultError('vault.patient_mismatch', `${type}/${id} belongs to another patient`);
     }
     const version = current + 1;
-    const record = existing?.record ?? randomPseudonym('rec', randomBytes(17));
+    const record = existing?.record ?? randomPseudonym('rec', fillRandom(new Uint8Array(17)));
     const lastUpdated = this.#clock();
     const meta = isObject(request.resource['meta']) ? request.resource['meta'] : {};
     const stored: JsonObject = {
@@ -930,7 +930,7 @@ export class Vault {
     if (!ID_PATTERN.test(patientId)) throw new VaultError('vault.invalid', `invalid Patient id "${patientId}"`);
     const existing = this.#store.pseudonymOf(patientId);
     if (existing || !options.create) return existing;
-    const pseudonym = randomPseudonym('pat', randomBytes(17));
+    const pseudonym = randomPseudonym('pat', fillRandom(new Uint8Array(17)));
     // No fsync of its own: a new pseudonym reaches the ledger only in the record.commit of a write,
     // whose pending rows come after this link in the WAL and are synced before the ledger sees
     // them (GroupCommit), so the link is on disk first. Lost alone, it was never used.
