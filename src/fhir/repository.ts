@@ -767,7 +767,7 @@ export class FhirRepository {
   #keepSecurityContext(resource: Resource, current: { readonly deleted: boolean } | undefined): Resource {
     if (resource.resourceType !== 'Binary' || resource.securityContext !== undefined || !current || current.deleted)
       return resource;
-    const stored = this.vault.read('Binary', resource.id!);
+    const stored = this.#read('Binary', resource.id!);
     const kept = stored.status === 'ok' ? stored.resource['securityContext'] : undefined;
     return kept === undefined ? resource : ({ ...resource, securityContext: kept } as Resource);
   }
