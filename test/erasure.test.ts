@@ -1,6 +1,7 @@
 /**
  * Erasure end to end: the patient signs an erasure request; the custodian crypto-shreds the
- * records (ciphertext, wrapped keys, index entries, the pseudonym link), commits a tombstone,
+ * records (ciphertext, wrapped keys, index entries, the pseudonym link, the content files of
+ * Binaries whose security context is the patient's), commits a tombstone,
  * and keeps what its retention rules name. Afterwards no API returns the content, a marker
  * written in the record is nowhere in the data directory — not even in a fully decrypted copy of
  * the vault — and `verify` still passes.
@@ -76,6 +77,29 @@ describe('erasure', () => {
       code: { text: `note ${MARKER}` },
       subject: { reference: `Patient/${patientId}` },
     });
+    // A scanned letter (raw upload, its bytes in a content file) and a note attached to the
+    // patient's DocumentReference: both theirs through their security context.
+    const letter = await authFetch(`${base}/Binary`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/pdf', 'x-security-context': `Patient/${patientId}` },
+      body: Buffer.concat([Buffer.from(`%PDF ${MARKER}`), randomBytes(50_000)]),
+    });
+    assert.equal(letter.status, 201);
+    const letterId = ((await letter.json()) as { id: string }).id;
+    const contentFiles = () => readdirSync(join(server.dir, 'content'));
+    assert.equal(contentFiles().length, 1);
+    const documentId = await post({
+      resourceType: 'DocumentReference',
+      status: 'current',
+      subject: { reference: `Patient/${patientId}` },
+      content: [{ attachment: { contentType: 'application/pdf', url: `Binary/${letterId}` } }],
+    });
+    const noteId = await post({
+      resourceType: 'Binary',
+      contentType: 'text/plain',
+      securityContext: { reference: `DocumentReference/${documentId}` },
+      data: Buffer.from(`note ${MARKER}`).toString('base64'),
+    });
     const other = await post({ resourceType: 'Patient', name: [{ family: 'Unrelated' }] });
     const pseudonym = server.fhir!.vault.patientPseudonym(patientId)!;
     const device = new Identity(server.node.chain.chainId, pseudonym, generateKeyPair());
@@ -97,11 +121,20 @@ describe('erasure', () => {
     for (let i = 0; i < 100 && server.node.chain.app.erasureRequest(id)?.status !== 'completed'; i++)
       await new Promise((r) => setTimeout(r, 50));
     const done = server.node.chain.app.erasureRequest(id)!;
-    assert.deepEqual([done.status, done.erased, done.retained], ['completed', 2, 0]);
+    assert.deepEqual([done.status, done.erased, done.retained], ['completed', 5, 0]);
 
-    for (const path of [`Patient/${patientId}`, `Observation/${observationId}`, `Observation/${observationId}/_history/1`]) {
+    for (const path of [
+      `Patient/${patientId}`,
+      `Observation/${observationId}`,
+      `Observation/${observationId}/_history/1`,
+      `DocumentReference/${documentId}`,
+      `Binary/${letterId}`,
+      `Binary/${noteId}`,
+    ]) {
       assert.equal((await authFetch(`${base}/${path}`)).status, 404, path);
     }
+    assert.equal((await authFetch(`${base}/Binary/${letterId}`, { headers: { accept: 'application/pdf' } })).status, 404);
+    assert.deepEqual(contentFiles(), [], 'the letter’s content file is gone');
     const search = (await (await authFetch(`${base}/Patient?name=${MARKER}&_total=accurate`)).json()) as { total: number };
     assert.equal(search.total, 0);
     assert.equal((await authFetch(`${base}/Patient/${other}`)).status, 200, 'other patients untouched');

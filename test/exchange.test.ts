@@ -313,9 +313,11 @@ describe('record exchange (custodian A, asking organization B)', () => {
 
   it('an attachment travels with its content file as ciphertext, which B checks against the sealed reference', async () => {
     const pdf = Buffer.concat([Buffer.from(`%PDF-1.7 ${MARKER}`), randomBytes(200_000)]);
+    const patientId = a.fhir!.vault.patientIdOf(pseudonym)!;
+    // The patient's, through its security context: a record of this patient on the ledger.
     const uploaded = await authFetch(`${fhir}/Binary`, {
       method: 'POST',
-      headers: { 'content-type': 'application/pdf' },
+      headers: { 'content-type': 'application/pdf', 'x-security-context': `Patient/${patientId}` },
       body: pdf,
     });
     assert.equal(uploaded.status, 201);
@@ -324,7 +326,7 @@ describe('record exchange (custodian A, asking organization B)', () => {
       body: {
         resourceType: 'DocumentReference',
         status: 'current',
-        subject: { reference: `Patient/${a.fhir!.vault.patientIdOf(pseudonym)!}` },
+        subject: { reference: `Patient/${patientId}` },
         content: [{ attachment: { contentType: 'application/pdf', url: `Binary/${binaryId}` } }],
         context: { related: [{ reference: `Binary/${binaryId}` }] },
       },
@@ -362,6 +364,15 @@ describe('record exchange (custodian A, asking organization B)', () => {
     altered[1000]! ^= 1;
     assert.throws(() => receivedWith(at, sealed, altered), IntegrityError);
     assert.throws(() => receivedWith(at, sealed, undefined), IntegrityError);
+    // B's node accepts it as the patient's record and opens it the same way.
+    const received = await client.fromOne(FOUNDER, PRAC_B, pseudonym, {
+      kind: 'search',
+      type: 'DocumentReference',
+      params: '_include=DocumentReference:related',
+    });
+    assert.ok(received.ok, JSON.stringify(received));
+    const opened = received.resources.find((r) => r.resource.resourceType === 'Binary')!;
+    assert.ok(Buffer.from((opened.resource as { data: string }).data, 'base64').equals(pdf));
   });
 
   it('after the patient revokes, B gets nothing again', async () => {

@@ -275,6 +275,9 @@ describe('web app: patient and clinician journeys', { skip: skipUnlessBrowser(),
     const chunks: Buffer[] = [];
     for await (const chunk of (await file.createReadStream())!) chunks.push(chunk as Buffer);
     assert.equal(Buffer.concat(chunks).toString(), 'scanned letter');
+    // The attachment is the patient's record (its security context), not the organization's.
+    const binaries = server.fhir!.vault.db.prepare("SELECT patient FROM current WHERE type = 'Binary'").pluck().all();
+    assert.deepEqual(binaries, [server.fhir!.vault.patientPseudonym(patientFhirId)]);
 
     // Amending with a resource the server refuses shows the server's reason.
     await clinician.locator('.timeline button', { hasText: 'Seasonal allergic rhinitis' }).first().click();

@@ -31,6 +31,7 @@ import { collectReferences, validateResource } from './validation/validate.js';
 import { visibleSql, type VisibilityFilter } from './search/visibility.js';
 import { presented, rawContent, type RawContent } from './attachments.js';
 import { CONTENT_FIELD, withoutContentRef, type ContentRef } from '../vault/content-ref.js';
+import { attachedBinaries, securityContextOf } from './security-context.js';
 
 export type { VisibilityFilter };
 
@@ -61,7 +62,10 @@ const READ_ONLY: ReadonlySet<string> = new Set(['Provenance', 'Consent', 'AuditE
 const ID = /^[A-Za-z0-9\-.]{1,64}$/;
 const RELATIVE_REFERENCE = /^([A-Z][A-Za-z]+)\/([A-Za-z0-9\-.]{1,64})(?:\/_history\/(\d{1,9}))?$/;
 
-/** Where each type names its patient (the patient compartment's link for the types we store). */
+/**
+ * Where each type names its patient (the patient compartment's link for the types we store). A
+ * Binary has none: it takes the patient of the resource its securityContext names (./security-context.ts).
+ */
 export const PATIENT_LINK: Readonly<Record<string, string>> = {
   Encounter: 'subject',
   Observation: 'subject',
@@ -295,14 +299,16 @@ export class FhirRepository {
     if (content && (type !== 'Binary' || (resource as { data?: unknown }).data !== undefined))
       throw badRequest('only a Binary without data can take uploaded content');
     this.#checkReferences(resource);
-    const patient = this.#patientOf(resource, id);
     const before = this.vault.resource(type, id);
+    const kept = this.#keepSecurityContext(resource, before);
+    const patient = this.#patientOf(kept, id);
+    this.#checkAttachments(kept, id, patient);
     let written: WriteResult;
     try {
       written = await this.vault.write({
         type,
         id,
-        resource: withoutServerMeta(resource),
+        resource: withoutServerMeta(kept),
         author: actor.author,
         ...(patient !== undefined && { patient }),
         ...(expectedVersion !== undefined && { expectedVersion }),
@@ -624,23 +630,37 @@ export class FhirRepository {
    * other resources of the same commit find them. Results are in the order of `ops`.
    */
   async commitMany(ops: readonly PlannedWrite[], actor: Actor): Promise<CommittedWrite[]> {
+    const before = ops.map((op) => this.vault.resource(op.type, op.id));
+    const resources = ops.map((op, i) =>
+      op.op === 'write' ? this.#keepSecurityContext({ ...op.resource, id: op.id } as Resource, before[i]) : undefined,
+    );
+    // Patients first, then what names them, then Binaries (whose securityContext may be another
+    // entry): `local` holds the patient of each resource this commit writes, by `Type/id`.
+    const local = new Map<string, string | undefined>();
     const patients = new Map<number, string | undefined>();
-    ops.forEach((op, i) => {
-      if (op.op === 'write' && op.resource.resourceType === 'Patient') patients.set(i, this.#patientOf(op.resource, op.id));
-    });
+    for (const pass of ['Patient', 'other', 'Binary'] as const) {
+      resources.forEach((resource, i) => {
+        if (resource === undefined) return;
+        const type = resource.resourceType;
+        if ((type === 'Patient' || type === 'Binary' ? type : 'other') !== pass) return;
+        const patient = this.#patientOf(resource, ops[i]!.id, local) ?? before[i]?.patient ?? undefined;
+        patients.set(i, patient);
+        local.set(`${type}/${ops[i]!.id}`, patient);
+      });
+    }
+    resources.forEach((resource, i) => resource && this.#checkAttachments(resource, ops[i]!.id, patients.get(i), local));
     const items: BatchItem[] = ops.map((op, i) => {
       const expected = op.expectedVersion !== undefined ? { expectedVersion: op.expectedVersion } : {};
       if (op.op === 'delete') return { op: 'delete', type: op.type, id: op.id, ...expected };
-      const patient = patients.has(i) ? patients.get(i) : this.#patientOf(op.resource, op.id);
+      const patient = patients.get(i);
       return {
         type: op.type,
         id: op.id,
-        resource: withoutServerMeta({ ...op.resource, id: op.id } as Resource),
+        resource: withoutServerMeta(resources[i]!),
         ...(patient !== undefined && { patient }),
         ...expected,
       };
     });
-    const before = ops.map((op) => this.vault.resource(op.type, op.id));
     let written: WriteResult[];
     try {
       written = await this.vault.writeMany(items, actor.author);
@@ -703,8 +723,12 @@ export class FhirRepository {
     }
   }
 
-  /** The ledger pseudonym of the patient a resource is about (created for a new Patient). */
-  #patientOf(resource: Resource, id: string): string | undefined {
+  /**
+   * The ledger pseudonym of the patient a resource is about (created for a new Patient). `local`:
+   * the patients of the resources written by the same commit, by `Type/id` (a Binary's
+   * securityContext may name one of them).
+   */
+  #patientOf(resource: Resource, id: string, local?: ReadonlyMap<string, string | undefined>): string | undefined {
     if (resource.resourceType === 'Patient') {
       const claimed = (resource as Patient).identifier?.find((i) => i.system === PSEUDONYM_SYSTEM)?.value;
       if (claimed === undefined) return this.vault.patientPseudonym(id, { create: true });
@@ -719,12 +743,60 @@ export class FhirRepository {
       }
       return claimed;
     }
+    if (resource.resourceType === 'Binary') {
+      const context = securityContextOf(resource);
+      if (context === undefined) return undefined;
+      const key = `${context.type}/${context.id}`;
+      if (local?.has(key)) return local.get(key);
+      if (context.type === 'Patient') return this.vault.patientPseudonym(context.id);
+      // Any resource held here: its row names its patient (none for organization-level data).
+      return this.vault.resource(context.type, context.id)?.patient ?? undefined;
+    }
     const link = PATIENT_LINK[resource.resourceType];
     if (link === undefined) return undefined;
     const reference = (resource as unknown as Record<string, { reference?: string } | undefined>)[link]?.reference;
     const match = reference === undefined ? null : RELATIVE_REFERENCE.exec(reference);
     if (!match || match[1] !== 'Patient') return undefined;
     return this.vault.patientPseudonym(match[2]!);
+  }
+
+  /**
+   * An update of a Binary without a securityContext keeps the current one: a Binary keeps its
+   * patient for life (the vault and the ledger refuse another), and its representation says so.
+   */
+  #keepSecurityContext(resource: Resource, current: { readonly deleted: boolean } | undefined): Resource {
+    if (resource.resourceType !== 'Binary' || resource.securityContext !== undefined || !current || current.deleted)
+      return resource;
+    const stored = this.#read('Binary', resource.id!);
+    const kept = stored.status === 'ok' ? stored.resource['securityContext'] : undefined;
+    return kept === undefined ? resource : ({ ...resource, securityContext: kept } as Resource);
+  }
+
+  /**
+   * A resource about a patient may attach (`Attachment.url` = `Binary/{id}`) only Binaries of the
+   * same patient: an attachment of no patient would escape the patient's consent and survive their
+   * erasure. Such a Binary cannot be adopted later (a record keeps its patient for life); it must
+   * be uploaded with the patient as its security context. Binaries not held here are not checked.
+   */
+  #checkAttachments(
+    resource: Resource,
+    id: string,
+    patient: string | undefined,
+    local?: ReadonlyMap<string, string | undefined>,
+  ): void {
+    const type = resource.resourceType;
+    const owner = patient ?? this.vault.resource(type, id)?.patient ?? undefined;
+    if (owner === undefined || type === 'Binary') return;
+    for (const attached of attachedBinaries(resource)) {
+      const key = `Binary/${attached.id}`;
+      const row = local?.has(key) ? { patient: local.get(key) ?? null } : this.vault.resource('Binary', attached.id);
+      if (!row || row.patient === owner) continue;
+      const whose = row.patient === null ? 'belongs to no patient' : 'belongs to another patient';
+      throw unprocessable(
+        `${type}/${id} attaches ${key}, which ${whose}: upload the attachment with the patient as its security context (securityContext or X-Security-Context)`,
+        attached.path,
+      );
+    }
   }
 
   #conditionalMatch(type: string, query: string, visibility?: VisibilityFilter): number[] {

@@ -16,6 +16,7 @@ import type { RawContent } from '../attachments.js';
 import { ContentTooLarge } from '../../vault/content-store.js';
 import type { ContentRef } from '../../vault/content-ref.js';
 import { FHIR_BODY_LIMIT } from './limits.js';
+import { SECURITY_CONTEXT_HEADER } from '../security-context.js';
 
 /** Largest attachment accepted as raw bytes. */
 export const MAX_BINARY_BYTES = 20 * 1024 * 1024;
@@ -41,8 +42,10 @@ export function wantsRawContent(request: FastifyRequest): boolean {
   return !FHIR_FORMAT.test(request.headers.accept ?? '');
 }
 
-/** Sends a Binary's bytes (already checked, see FhirRepository.binaryContent). */
+/** Sends a Binary's bytes (already checked, see FhirRepository.binaryContent), with its security context. */
 export function sendRawContent(reply: FastifyReply, stored: Stored, content: RawContent): FastifyReply {
+  const context = (stored.resource as Binary).securityContext?.reference;
+  if (context !== undefined) reply.header(SECURITY_CONTEXT_HEADER, context);
   return reply
     .header('ETag', `W/"${stored.version}"`)
     .header('Last-Modified', new Date(stored.lastUpdated).toUTCString())
@@ -55,6 +58,23 @@ function contentTypeOf(request: FastifyRequest): string {
   const type = (request.headers['content-type'] ?? '').split(';')[0]!.trim().toLowerCase();
   if (!MIME.test(type)) throw badRequest('send the attachment with its media type as Content-Type');
   return type;
+}
+
+/**
+ * The Binary a raw upload describes: its media type, and the security context the client names in
+ * X-Security-Context (R4: a reference to the resource that governs access, e.g. `Patient/123`).
+ */
+function rawBinary(request: FastifyRequest, id?: string): Binary {
+  const header = request.headers[SECURITY_CONTEXT_HEADER];
+  if (Array.isArray(header)) throw badRequest('send one X-Security-Context header');
+  const reference = header?.trim();
+  if (reference === '') throw badRequest('X-Security-Context is empty');
+  return {
+    resourceType: 'Binary',
+    ...(id !== undefined && { id }),
+    contentType: contentTypeOf(request),
+    ...(reference !== undefined && { securityContext: { reference } }),
+  };
 }
 
 const tooLarge = () => FhirError.of(413, 'too-costly', `attachments are limited to ${MAX_BINARY_BYTES} bytes`);
@@ -114,8 +134,10 @@ export const binaryUploadRoutes: FastifyPluginAsync<BinaryRoutesOptions> = async
       const actor = options.authorize(request, body as Resource, 'create');
       return options.send(request, reply, await repository.create(body, actor));
     }
-    const resource: Binary = { resourceType: 'Binary', contentType: contentTypeOf(request) };
+    const resource = rawBinary(request);
     const actor = options.authorize(request, resource, 'create');
+    // A security context that names nothing here is refused before the bytes are read.
+    repository.checkReferences(resource);
     const saved = await upload(request, reply, body, (content) => repository.create(resource, actor, { content }));
     return options.send(request, reply, saved);
   });
@@ -128,8 +150,9 @@ export const binaryUploadRoutes: FastifyPluginAsync<BinaryRoutesOptions> = async
       const actor = options.authorize(request, body as Resource, 'update');
       return options.send(request, reply, await repository.update('Binary', id, body, actor));
     }
-    const resource: Binary = { resourceType: 'Binary', id, contentType: contentTypeOf(request) };
+    const resource = rawBinary(request, id);
     const actor = options.authorize(request, resource, 'update');
+    repository.checkReferences(resource);
     const saved = await upload(request, reply, body, (content) => repository.update('Binary', id, resource, actor, { content }));
     return options.send(request, reply, saved);
   });

@@ -328,7 +328,8 @@ export const fhirRoutes: FastifyPluginAsync<FhirRoutesOptions> = async (app: Fas
   await app.register(binaryUploadRoutes, {
     repository,
     send: (request, reply, saved) => sendSaved(request, reply, saved),
-    // Binary has no patient link: patients can neither upload nor replace one.
+    // A patient token can neither upload nor replace a Binary: the scope policy sees no patient link
+    // on it (its patient comes from its security context, resolved by the repository).
     authorize: (request, resource, interaction) => {
       const principal = requireInteraction(request, 'Binary', interaction);
       requireAccess(principal, resource, PERMISSION_OF[interaction]);

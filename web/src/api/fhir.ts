@@ -39,11 +39,18 @@ export class Fhir {
     });
   }
 
-  /** Uploads an attachment as raw bytes; returns the Binary's id. */
-  async upload(file: Blob): Promise<string> {
+  /**
+   * Uploads an attachment as raw bytes; returns the Binary's id. `securityContext` (e.g.
+   * `Patient/123`) makes it that patient's record: governed by their consent, erased with them.
+   */
+  async upload(file: Blob, securityContext: string): Promise<string> {
     const created = await requestJson<Resource>('/fhir/Binary', {
       method: 'POST',
-      headers: this.#headers({ 'content-type': file.type || 'application/octet-stream', prefer: 'return=representation' }),
+      headers: this.#headers({
+        'content-type': file.type || 'application/octet-stream',
+        'x-security-context': securityContext,
+        prefer: 'return=representation',
+      }),
       body: file,
     });
     return created.id!;

@@ -188,7 +188,8 @@ export function ChartForms({ fhir, patientId, onSaved }: { fhir: Fhir; patientId
         const body = required('note', 'The note');
         const content: unknown[] = [{ attachment: { contentType: 'text/plain; charset=utf-8', data: base64(body), title } }];
         if (file) {
-          const binary = await fhir.upload(file);
+          // The patient's attachment: the note can only attach a Binary of the same patient.
+          const binary = await fhir.upload(file, subject.reference);
           content.push({
             attachment: {
               contentType: file.type || 'application/octet-stream',

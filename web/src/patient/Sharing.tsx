@@ -30,6 +30,11 @@ const PURPOSES = [
 ];
 const GRANTEE = /^(?:org|prac)_[a-z0-9][a-z0-9-]{0,39}$/;
 
+/** The types a grant names, sorted: documents come with their attachments (Binary resources). */
+function covered(types: readonly string[]): string[] {
+  return [...types, ...(types.includes('DocumentReference') ? ['Binary'] : [])].sort();
+}
+
 type Any = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
 
 interface Grant {
@@ -97,7 +102,7 @@ export function Sharing() {
           patient: session.subject,
           grantee,
           purpose: purpose as 'TREAT',
-          ...(types.length > 0 && { types: [...types].sort() }),
+          ...(types.length > 0 && { types: covered(types) }),
           ...(end !== undefined && { until: end }),
         },
       });
