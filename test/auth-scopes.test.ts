@@ -169,7 +169,17 @@ describe('SMART scopes: policy', () => {
     assert.equal(mayAccess(patient, { resourceType: 'Patient', id: 'p1' } as never, 'u'), true);
     assert.equal(inCompartment(patient, { resourceType: 'Practitioner', id: 'd1' } as never, 'r'), true);
     assert.equal(inCompartment(patient, { resourceType: 'Practitioner', id: 'd1' } as never, 'u'), false);
-    assert.equal(inCompartment(patient, { resourceType: 'Binary', id: 'b' } as never, 'r'), false);
+    assert.equal(inCompartment(patient, { resourceType: 'Binary', id: 'b' } as never, 'r'), false, 'whose is unknown');
+    const owners = new Map([
+      ['mine', 'p1'],
+      ['theirs', 'p2'],
+    ]);
+    const storedPatientOf = (_type: string, id: string) => owners.get(id);
+    const binary = (id: string) => ({ resourceType: 'Binary', id }) as never;
+    assert.equal(inCompartment(patient, binary('mine'), 'r', storedPatientOf), true, 'their own Binary');
+    assert.equal(inCompartment(patient, binary('theirs'), 'r', storedPatientOf), false, "another patient's");
+    assert.equal(inCompartment(patient, binary('org-level'), 'r', storedPatientOf), false, 'the organization’s');
+    assert.equal(inCompartment(patient, binary('mine'), 'u', storedPatientOf), false, 'read only');
     assert.equal(inCompartment(clinician, obs('p2'), 'r'), true);
   });
 });

@@ -236,6 +236,44 @@ describe('Binary security context', { timeout: 120_000 }, () => {
     assert.equal((await read('application/pdf')).status, 404, 'revoked');
   });
 
+  it('a patient token reads the patient’s own Binaries, raw and as JSON, and no one else’s', async () => {
+    const mine = Buffer.from('%PDF my discharge letter');
+    const own = await created(await upload(mine, `Patient/${patientId}`));
+    const theirs = await created(await upload('%PDF not yours', `Patient/${otherId}`));
+    await t.auth!.store.addAccount({
+      id: pseudonym,
+      kind: 'patient',
+      username: 'binary-owner',
+      password: 'binary-owner-password',
+      patient: patientId,
+      display: 'Owner',
+    });
+    const token = await t.auth!.mint({
+      origin: t.url,
+      subject: pseudonym,
+      clientId: 'app',
+      scope: 'patient/*.rs',
+      patient: patientId,
+    });
+    const read = (id: string, accept: string) =>
+      fetch(`${fhir}/Binary/${id}`, { headers: { accept, authorization: `Bearer ${token}` } });
+    const raw = await read(own, 'application/pdf');
+    assert.equal(raw.status, 200);
+    assert.ok(Buffer.from(await raw.arrayBuffer()).equals(mine));
+    const json = await read(own, 'application/fhir+json');
+    assert.equal(json.status, 200);
+    assert.ok(Buffer.from(((await json.json()) as Binary).data!, 'base64').equals(mine));
+    // Another patient's record is answered like a missing one: its existence is not disclosed.
+    assert.equal((await read(theirs, 'application/pdf')).status, 404, 'another patient’s letter');
+    assert.equal((await read(theirs, 'application/fhir+json')).status, 404);
+    const replace = await fetch(`${fhir}/Binary/${own}`, {
+      method: 'PUT',
+      headers: { 'content-type': 'application/pdf', authorization: `Bearer ${token}` },
+      body: 'forged',
+    });
+    assert.equal(replace.status, 403, 'a patient token cannot replace it');
+  });
+
   it('record exchange carries the patient’s Binary to another organization only under consent', async () => {
     const admitted = await t.node.submitAsValidator({
       type: 'governance.propose',

@@ -8,8 +8,10 @@
  *
  * For a patient the scopes are further limited to their own compartment (the resource's patient
  * link, PATIENT_LINK in src/fhir/repository.ts): their Patient resource and resources about them.
- * Practitioner, PractitionerRole and Organization may be read; nothing else outside the
- * compartment (Binary included) can be read or written. Whether a practitioner may see a given
+ * A Binary names its patient only indirectly (securityContext, resolved when it was written), so
+ * the caller tells whose a stored Binary is; a patient may read their own Binaries but not write
+ * any. Practitioner, PractitionerRole and Organization may be read; nothing else outside the
+ * compartment can be read or written. Whether a practitioner may see a given
  * patient is consent's decision (src/access/), not this module's.
  */
 import type { Resource } from '@medplum/fhirtypes';
@@ -65,19 +67,38 @@ export function isCompartmentType(type: string): boolean {
   return type === 'Patient' || PATIENT_LINK[type] !== undefined;
 }
 
+/** The FHIR Patient id a stored resource belongs to as the vault recorded it (for a Binary). */
+export type StoredPatientOf = (type: string, id: string) => string | undefined;
+
 /**
  * The compartment rule: true for practitioners and systems; for a patient, true for their own
  * resources, and for directory types when only reading.
  */
-export function inCompartment(principal: Principal, resource: Resource, permission: Permission): boolean {
+export function inCompartment(
+  principal: Principal,
+  resource: Resource,
+  permission: Permission,
+  storedPatientOf?: StoredPatientOf,
+): boolean {
   if (principal.kind !== 'patient') return true;
-  if (DIRECTORY_TYPES.has(resource.resourceType)) return permission === 'r' || permission === 's';
+  const reading = permission === 'r' || permission === 's';
+  if (DIRECTORY_TYPES.has(resource.resourceType)) return reading;
+  if (resource.resourceType === 'Binary') {
+    return reading && resource.id !== undefined && storedPatientOf?.('Binary', resource.id) === principal.patient;
+  }
   return patientIdOfResource(resource) === principal.patient;
 }
 
 /** Scope and compartment together, for one resource (read before returning it, or written). */
-export function mayAccess(principal: Principal, resource: Resource, permission: Permission): boolean {
-  return scopeAllows(principal, resource.resourceType, permission) && inCompartment(principal, resource, permission);
+export function mayAccess(
+  principal: Principal,
+  resource: Resource,
+  permission: Permission,
+  storedPatientOf?: StoredPatientOf,
+): boolean {
+  return (
+    scopeAllows(principal, resource.resourceType, permission) && inCompartment(principal, resource, permission, storedPatientOf)
+  );
 }
 
 /**

@@ -605,6 +605,12 @@ export class FhirRepository {
     this.#checkReferences(resource, local);
   }
 
+  /** The FHIR Patient id a stored resource belongs to, as the vault recorded it when it was written. */
+  storedPatientOf(type: string, id: string): string | undefined {
+    const pseudonym = this.vault.resource(type, id)?.patient;
+    return pseudonym === null || pseudonym === undefined ? undefined : this.vault.patientIdOf(pseudonym);
+  }
+
   /** The current version of a resource (deleted or not), or undefined if it never existed. */
   current(type: string, id: string): { version: number; deleted: boolean } | undefined {
     this.#checkKnown(type);

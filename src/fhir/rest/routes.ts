@@ -164,10 +164,11 @@ export const fhirRoutes: FastifyPluginAsync<FhirRoutesOptions> = async (app: Fas
     requireScope(principal, type, PERMISSION_OF[interaction]);
     return principal;
   }
+  const storedPatientOf = (type: string, id: string) => repository.storedPatientOf(type, id);
   /** Scope and (for patients) compartment on one resource. */
   function requireAccess(principal: Principal, resource: Resource, permission: Permission): void {
     requireScope(principal, resource.resourceType, permission);
-    if (!mayAccess(principal, resource, permission))
+    if (!mayAccess(principal, resource, permission, storedPatientOf))
       throw forbidden(`${resource.resourceType}/${resource.id ?? ''} is outside the patient compartment of this token`);
   }
   /** The current version, if any, must be accessible too (a patient may not take over another's resource). */
@@ -191,7 +192,7 @@ export const fhirRoutes: FastifyPluginAsync<FhirRoutesOptions> = async (app: Fas
     requireScope(principal, type, 'r');
   }
   const readable = (principal: Principal) => (resource: Resource | null | undefined) =>
-    resource !== null && resource !== undefined && mayAccess(principal, resource, 'r');
+    resource !== null && resource !== undefined && mayAccess(principal, resource, 'r', storedPatientOf);
 
   // --- consent enforcement (./enforcement.ts) ----------------------------------------------------
   const { access } = options;
@@ -328,8 +329,7 @@ export const fhirRoutes: FastifyPluginAsync<FhirRoutesOptions> = async (app: Fas
   await app.register(binaryUploadRoutes, {
     repository,
     send: (request, reply, saved) => sendSaved(request, reply, saved),
-    // A patient token can neither upload nor replace a Binary: the scope policy sees no patient link
-    // on it (its patient comes from its security context, resolved by the repository).
+    // A patient token can neither upload nor replace a Binary (it may read its own: src/auth/policy.ts).
     authorize: (request, resource, interaction) => {
       const principal = requireInteraction(request, 'Binary', interaction);
       requireAccess(principal, resource, PERMISSION_OF[interaction]);
