@@ -139,7 +139,9 @@ describe('a 4-validator CometBFT network', { skip, timeout: 180_000 }, () => {
       key: newcomer.publicKey,
       name: 'Organization 5',
     };
-    await submit(orgs[0]!, v1.sign({ type: 'governance.propose', body }));
+    const proposed = await submit(orgs[0]!, v1.sign({ type: 'governance.propose', body }));
+    // Each validator approves what its own node shows: the proposal's block everywhere first.
+    await assertAgree(orgs, proposed.height);
     const second = await submit(orgs[1]!, v2.sign({ type: 'governance.approve', body: { proposal: 'gov_admit-5' } }));
     await assertAgree(orgs, second.height);
     for (const org of orgs) {
