@@ -248,6 +248,34 @@ describe('ledger API access', { timeout: 60_000 }, () => {
     assert.ok(bobs.txs.some((t) => t.tx.type === 'access.break_glass'));
   });
 
+  it('the OpenAPI document marks the gated routes with bearer security, and only them', async () => {
+    const doc = (await (await fetch(`${server.url}/openapi.json`)).json()) as {
+      paths: Record<string, Record<string, { security?: unknown }>>;
+      components: { securitySchemes: Record<string, { scheme: string }> };
+    };
+    assert.equal(doc.components.securitySchemes['bearer']!.scheme, 'bearer');
+    const secured = Object.entries(doc.paths)
+      .filter(([path, ops]) => path.startsWith('/api/v1/') && ops['get']?.security !== undefined)
+      .map(([path]) => path)
+      .sort();
+    for (const path of [
+      '/api/v1/txs/{hash}',
+      '/api/v1/subjects/{subject}/txs',
+      '/api/v1/subjects/{subject}/events',
+      '/api/v1/organizations/{org}/break-glass/unreviewed',
+      '/api/v1/blocks',
+    ])
+      assert.ok(secured.includes(path), path);
+    for (const path of [
+      '/api/v1/status',
+      '/api/v1/genesis',
+      '/api/v1/events',
+      '/api/v1/checkpoints/latest',
+      '/api/v1/proofs/inclusion',
+    ])
+      assert.ok(!secured.includes(path), path);
+  });
+
   it("a patient's event stream, with the token in the header, carries their part only and resumes with Last-Event-ID", async () => {
     const controller = new AbortController();
     const res = await fetch(`${server.url}/api/v1/subjects/${alice.id}/events`, {

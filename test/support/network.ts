@@ -12,16 +12,17 @@ import { FileKeyStore } from '../../src/storage/file-keystore.js';
 export const apiOf = (org: NetworkOrg): string => `http://127.0.0.1:${org.httpPort}`;
 
 /**
- * A backend-service token of `org`'s running node (staff on its ledger API: transaction bodies),
- * minted with the token key from its data directory as `medledger token --system` does.
+ * A backend-service token of the node running on `dataDir` at `origin` (staff on its ledger API:
+ * transaction bodies), minted with the token key from the data directory as `medledger token
+ * --system` does.
  */
-export async function staffToken(org: NetworkOrg): Promise<string> {
-  const keystore = FileKeyStore.open(paths(org.dataDir).keystore, resolvePassphrase(org.dataDir));
-  const store = AuthStore.open(org.dataDir, keystore, { readonly: true });
+export async function staffTokenFor(dataDir: string, origin: string, passphrase = resolvePassphrase(dataDir)): Promise<string> {
+  const keystore = FileKeyStore.open(paths(dataDir).keystore, passphrase);
+  const store = AuthStore.open(dataDir, keystore, { readonly: true });
   try {
     const key = await signingKey(store, { create: false });
     return await mintAccessToken(key, {
-      origin: apiOf(org),
+      origin,
       subject: 'network-test',
       clientId: 'network-test',
       scope: 'system/*.rs',
@@ -31,6 +32,8 @@ export async function staffToken(org: NetworkOrg): Promise<string> {
     store.close();
   }
 }
+
+export const staffToken = (org: NetworkOrg): Promise<string> => staffTokenFor(org.dataDir, apiOf(org));
 
 /** GET on `org`'s node; `token`: a bearer token of that node (transaction bodies need one). */
 export async function getJson<T>(org: NetworkOrg, path: string, token?: string): Promise<T> {
