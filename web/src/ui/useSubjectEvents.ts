@@ -1,10 +1,11 @@
 /**
  * Live ledger transactions about one subject (a patient's pseudonym) from the node's event
- * stream, read with the signed-in user's token (./api/event-stream.ts). The stream reconnects on
+ * stream, read with the signed-in user's token (src/client/event-stream.ts). The stream reconnects on
  * its own and resends Last-Event-ID, so nothing committed while disconnected is missed.
  */
 import { useEffect, useRef, useState } from 'react';
-import { openEventStream, type StreamState } from '../api/event-stream';
+// Narrow import: the event stream alone, not the whole SDK.
+import { openEventStream, type StreamState } from '../../../src/client/event-stream.js';
 import type { TxView } from '../api/ledger';
 import type { Session } from '../auth/oauth';
 
@@ -15,14 +16,13 @@ export function useSubjectEvents(subject: string | undefined, session: Session, 
   const token = session.accessToken;
   useEffect(() => {
     if (!subject) return;
-    return openEventStream(
-      `/api/v1/subjects/${encodeURIComponent(subject)}/events`,
+    return openEventStream(`/api/v1/subjects/${encodeURIComponent(subject)}/events`, {
       token,
-      (event) => {
+      onEvent: (event) => {
         if (event.event === 'tx') handler.current(JSON.parse(event.data) as TxView);
       },
-      setState,
-    );
+      onState: setState,
+    });
   }, [subject, token]);
   return state;
 }

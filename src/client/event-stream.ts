@@ -1,5 +1,6 @@
 /**
- * Server-sent events read with fetch(), so the bearer token travels in the Authorization header:
+ * Server-sent events (the node's /api/v1/events streams) read with fetch(), in browsers and Node,
+ * so the bearer token travels in the Authorization header:
  * EventSource cannot send headers, and a token in a URL ends up in proxy and server logs. Like
  * EventSource it reconnects after a drop and resends Last-Event-ID, so the node replays what was
  * missed; unlike it, a refusal (401/403) ends the stream instead of retrying forever.
@@ -62,21 +63,27 @@ export class SseParser {
   }
 }
 
+export interface EventStreamOptions {
+  /** A bearer token of the node (subject streams need one; the block stream does not). */
+  readonly token?: string;
+  readonly onEvent: (event: ServerEvent) => void;
+  readonly onState?: (state: StreamState) => void;
+  /** Wait before reconnecting, unless the stream said otherwise (`retry:`). */
+  readonly retryMs?: number;
+}
+
 /** Follows the stream at `url` until the returned function is called. */
-export function openEventStream(
-  url: string,
-  token: string,
-  onEvent: (event: ServerEvent) => void,
-  onState: (state: StreamState) => void,
-): () => void {
+export function openEventStream(url: string, options: EventStreamOptions): () => void {
   const controller = new AbortController();
-  const parser = new SseParser(onEvent);
+  const parser = new SseParser(options.onEvent);
+  const onState = options.onState ?? (() => {});
 
   const connect = async (): Promise<'retry' | 'stop'> => {
     onState('connecting');
-    const headers: Record<string, string> = { accept: 'text/event-stream', authorization: `Bearer ${token}` };
+    const headers: Record<string, string> = { accept: 'text/event-stream' };
+    if (options.token !== undefined) headers['authorization'] = `Bearer ${options.token}`;
     if (parser.lastEventId !== undefined) headers['last-event-id'] = parser.lastEventId;
-    const response = await fetch(url, { headers, signal: controller.signal, cache: 'no-store' });
+    const response = await fetch(url, { headers, signal: controller.signal });
     if (response.status === 401 || response.status === 403) return 'stop';
     if (!response.ok || !response.body) return 'retry';
     onState('live');
@@ -94,7 +101,7 @@ export function openEventStream(
       if (controller.signal.aborted) return;
       if (next === 'stop') return onState('offline');
       onState('connecting');
-      await new Promise((resolve) => setTimeout(resolve, parser.retryMs ?? RETRY_MS));
+      await new Promise((resolve) => setTimeout(resolve, parser.retryMs ?? options.retryMs ?? RETRY_MS));
     }
   })();
   return () => controller.abort();
