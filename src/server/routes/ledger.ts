@@ -51,6 +51,9 @@ const txsParam = {
   description: '`hashes`: transaction and log-leaf hashes (public); `full`: the transaction bytes (staff token)',
 } as const;
 
+/** OpenAPI: anonymous with `txs=hashes`, a bearer token with `txs=full`. */
+const TOKEN_FOR_FULL = [{}, ...BEARER];
+
 export interface LedgerRoutesOptions {
   /** Verifies bearer tokens; without it no one reads transaction bodies. */
   readonly authenticate?: Authenticate;
@@ -133,7 +136,7 @@ export function ledgerRoutes(node: LedgerNode, options: LedgerRoutesOptions = {}
           summary: 'A block by height (`txs=full` needs a staff bearer token)',
           params: { type: 'object', required: ['height'], properties: { height: { type: 'integer', minimum: 1 } } },
           querystring: { type: 'object', properties: { txs: txsParam }, additionalProperties: false },
-          security: BEARER,
+          security: TOKEN_FOR_FULL,
           response: { 200: anyObject, ...errors },
         },
       },
@@ -162,7 +165,7 @@ export function ledgerRoutes(node: LedgerNode, options: LedgerRoutesOptions = {}
             },
             additionalProperties: false,
           },
-          security: BEARER,
+          security: TOKEN_FOR_FULL,
           response: { 200: anyObject, ...errors },
         },
       },
