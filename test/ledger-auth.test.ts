@@ -142,7 +142,9 @@ describe('ledger API access', { timeout: 60_000 }, () => {
   it('status, genesis, blocks with hashes, checkpoints and proofs are public and verify', async () => {
     const status = await json<{ height: number; logSize: number; logRoot: string }>('/status');
     await json('/genesis');
-    await json(`/participants/${alice.id}`);
+    const participant = await json<Record<string, unknown>>(`/participants/${alice.id}`);
+    assert.equal(participant['nextSeq'], 1);
+    assert.equal(participant['registeredBy'], undefined, 'who registered a patient is not public');
     const block = await json<{ txs: string[]; leaves: string[]; headerBytes: string }>(`/blocks/${status.height}`);
     const header = decodeHeader(fromBase64(block.headerBytes)!);
     assert.ok(header.ok);

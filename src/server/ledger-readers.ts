@@ -13,9 +13,10 @@ import type { FastifyRequest } from 'fastify';
 import type { Tx } from '../ledger/tx.js';
 import { subjectsOf } from '../ledger/subjects.js';
 import type { LedgerApplication } from '../state/application.js';
+import type { Participant } from '../state/participants.js';
 import { bearerPrincipal, type Authenticate } from './bearer.js';
 import { ApiError } from './errors.js';
-import { txView } from './views.js';
+import { jsonOf, participantView, txView } from './views.js';
 
 /** OpenAPI `security` of a route that needs a bearer access token of this node. */
 export const BEARER = [{ bearer: [] }];
@@ -85,4 +86,15 @@ export function txViewFor(app: LedgerApplication, reader: LedgerReader, tx: Tx):
     return { tx: txView({ ...tx, body: { ...tx.body, entries } }), redacted: entries.length < tx.body.entries.length };
   }
   return { tx: txView(tx), redacted: false };
+}
+
+/**
+ * A participant as anyone may see it: keys, status and sequence (what signing and checking need).
+ * Who registered a patient, and whose a device is, link people: left out for patients and devices
+ * (their transactions say it to those who may read them).
+ */
+export function publicParticipantView(participant: Participant): Record<string, unknown> {
+  if (participant.kind !== 'patient' && participant.kind !== 'device') return participantView(participant);
+  const { registeredBy: _by, patient: _patient, ...rest } = participant;
+  return jsonOf(rest) as Record<string, unknown>;
 }

@@ -11,8 +11,16 @@ import { decodeTx, type Tx } from '../../ledger/tx.js';
 import type { LedgerNode } from '../../node/ledger-node.js';
 import type { Authenticate } from '../bearer.js';
 import { ApiError, errorSchema } from '../errors.js';
-import { BEARER, ledgerReader, requireStaff, requireSubject, txViewFor, type LedgerReader } from '../ledger-readers.js';
-import { checkpointView, genesisView, headerView, hexList, jsonOf, participantView } from '../views.js';
+import {
+  BEARER,
+  ledgerReader,
+  publicParticipantView,
+  requireStaff,
+  requireSubject,
+  txViewFor,
+  type LedgerReader,
+} from '../ledger-readers.js';
+import { checkpointView, genesisView, headerView, hexList, jsonOf } from '../views.js';
 import { UNREVIEWED_PREFIX } from '../../state/access.js';
 import { encodeGenesis } from '../../ledger/genesis.js';
 import type { StoredBlock } from '../../storage/ports.js';
@@ -375,7 +383,7 @@ export function ledgerRoutes(node: LedgerNode, options: LedgerRoutesOptions = {}
       async (request) => {
         const participant = chain.app.participant(request.params.id);
         if (!participant) throw new ApiError('not_found', `no participant ${request.params.id}`);
-        return participantView(participant);
+        return publicParticipantView(participant);
       },
     );
 
