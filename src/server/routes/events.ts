@@ -8,9 +8,8 @@
  */
 import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
 import { toHex } from '../../crypto/bytes.js';
-import { decodeTx } from '../../ledger/tx.js';
+import { decodeTx, type Tx } from '../../ledger/tx.js';
 import { subjectsOf } from '../../ledger/subjects.js';
-import type { Tx } from '../../ledger/tx.js';
 import type { Chain, CommittedBlock } from '../../node/chain.js';
 import type { Authenticate } from '../bearer.js';
 import { ApiError, errorSchema } from '../errors.js';
