@@ -785,6 +785,15 @@ describe('logs', () => {
         }),
       });
       await fetch(`${url}/fhir/Patient`, { headers: { authorization: 'Bearer planted-bad-token-value' } });
+      // The ledger API's gated routes (a good token, a bad one, none) and a subject's event stream.
+      const { org } = node;
+      const txs = await fetch(`${url}/api/v1/subjects/${org.id}/txs`, { headers: { authorization: `Bearer ${planted}` } });
+      assert.equal(txs.status, 200);
+      await fetch(`${url}/api/v1/blocks?from=1`, { headers: { authorization: 'Bearer planted-bad-token-value' } });
+      await fetch(`${url}/api/v1/blocks?from=1`);
+      const stream = await fetch(`${url}/api/v1/subjects/${org.id}/events`, { headers: { authorization: `Bearer ${planted}` } });
+      assert.equal(stream.status, 200);
+      await stream.body!.cancel();
       const secretPassword = 'planted-password-value-42';
       auth.store.putClient({
         client_id: APP,

@@ -67,6 +67,8 @@ describe('authorization matrix', () => {
     });
   }
 
+  const staff = () => ({ authorization: `Bearer ${tokens.get('system')}` });
+
   async function mint(requester: Requester, subject: string, scope: string, patient?: string): Promise<void> {
     tokens.set(
       requester,
@@ -315,8 +317,23 @@ describe('authorization matrix', () => {
     const p5 = patientIds.get('p5')!;
     const pseudonym = devices.get('p5')!.id;
     assert.equal((await fhir('nurse', 'GET', `Patient/${p5}`)).status, 404);
-    // The patient watches their event stream.
-    const stream = await fetch(`${server.url}/api/v1/subjects/${pseudonym}/events`);
+    // The patient watches their event stream, signed in.
+    await server.auth!.store.addAccount({
+      id: pseudonym,
+      kind: 'patient',
+      username: 'matrix-p5',
+      password: 'matrix-p5-password',
+      patient: p5,
+      display: 'p5',
+    });
+    tokens.set(
+      'patient1',
+      await server.auth!.mint({ origin: server.url, subject: pseudonym, clientId: 'matrix', scope: 'patient/*.rs', patient: p5 }),
+    );
+    const stream = await fetch(`${server.url}/api/v1/subjects/${pseudonym}/events`, {
+      headers: { authorization: `Bearer ${tokens.get('patient1')}` },
+    });
+    assert.equal(stream.status, 200);
     const reader = stream.body!.pipeThrough(new TextDecoderStream()).getReader();
     const refused = await fhir('nurse', 'POST', `Patient/${p5}/$break-glass`, {
       resourceType: 'Parameters',
@@ -355,18 +372,6 @@ describe('authorization matrix', () => {
     while (!seen.includes('"basis":"break-glass"')) seen += (await reader.read()).value ?? '';
     await reader.cancel();
     // The patient's access log as FHIR AuditEvents names the nurse, the emergency and the purpose.
-    await server.auth!.store.addAccount({
-      id: pseudonym,
-      kind: 'patient',
-      username: 'matrix-p5',
-      password: 'matrix-p5-password',
-      patient: p5,
-      display: 'p5',
-    });
-    tokens.set(
-      'patient1',
-      await server.auth!.mint({ origin: server.url, subject: pseudonym, clientId: 'matrix', scope: 'patient/*.rs', patient: p5 }),
-    );
     const log = (await fhir('patient1', 'GET', 'AuditEvent')).body as unknown as Bundle;
     const emergency = (log.entry ?? []).filter((e) =>
       (e.resource as { agent?: { policy?: string[] }[] }).agent?.[0]?.policy?.[0]?.endsWith(opening),
@@ -383,7 +388,7 @@ describe('authorization matrix', () => {
     assert.ok((log.entry ?? []).some((e) => (e.resource as { outcome?: string }).outcome === '4'));
     // The opening waits for the privacy officer.
     const unreviewed = (await (
-      await fetch(`${server.url}/api/v1/organizations/${server.org.id}/break-glass/unreviewed`)
+      await fetch(`${server.url}/api/v1/organizations/${server.org.id}/break-glass/unreviewed`, { headers: staff() })
     ).json()) as {
       openings: { id: string }[];
     };
@@ -399,7 +404,9 @@ describe('authorization matrix', () => {
       ],
     });
     assert.equal(reviewed.status, 200, JSON.stringify(reviewed.body));
-    const after = (await (await fetch(`${server.url}/api/v1/organizations/${server.org.id}/break-glass/unreviewed`)).json()) as {
+    const after = (await (
+      await fetch(`${server.url}/api/v1/organizations/${server.org.id}/break-glass/unreviewed`, { headers: staff() })
+    ).json()) as {
       openings: { id: string }[];
     };
     assert.ok(!after.openings.some((o) => o.id === opening));

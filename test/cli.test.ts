@@ -248,25 +248,36 @@ describe('medledger CLI', { timeout: 180_000 }, () => {
       assert.match(r.stdout, /^OK chain "medledger-local": 1 blocks, 1 transactions, log root [0-9a-f]{64}/);
     });
 
-    it('verify --node URL exits 0, also with --json', { timeout: 60_000 }, async () => {
-      const r = await cli(['verify', '--node', url]);
-      assert.equal(r.code, 0, show(r));
-      assert.match(r.stdout, /^OK chain "medledger-local": 1 blocks, 1 transactions/);
+    it(
+      'verify --node URL exits 0 with a system token (--token or $MEDLEDGER_TOKEN), also with --json; 1 without one',
+      { timeout: 60_000 },
+      async () => {
+        const minted = await cli(['token', '--system', '--scope', 'system/*.rs', '--url', url, '--data', data]);
+        assert.equal(minted.code, 0, show(minted));
+        const token = minted.stdout.trim();
+        const r = await cli(['verify', '--node', url, '--token', token]);
+        assert.equal(r.code, 0, show(r));
+        assert.match(r.stdout, /^OK chain "medledger-local": 1 blocks, 1 transactions/);
 
-      const json = await cli(['verify', '--node', url, '--json']);
-      assert.equal(json.code, 0, show(json));
-      const report = JSON.parse(json.stdout) as { ok: boolean; chain: string; height: number; txs: number; problem?: unknown };
-      assert.deepEqual(
-        { ok: report.ok, chain: report.chain, height: report.height, txs: report.txs },
-        {
-          ok: true,
-          chain: 'medledger-local',
-          height: 1,
-          txs: 1,
-        },
-      );
-      assert.equal(report.problem, undefined);
-    });
+        const anonymous = await cli(['verify', '--node', url]);
+        assert.notEqual(anonymous.code, 0, show(anonymous));
+        assert.match(anonymous.stdout + anonymous.stderr, /staff bearer token/);
+
+        const json = await cli(['verify', '--node', url, '--json'], { env: { MEDLEDGER_TOKEN: token } });
+        assert.equal(json.code, 0, show(json));
+        const report = JSON.parse(json.stdout) as { ok: boolean; chain: string; height: number; txs: number; problem?: unknown };
+        assert.deepEqual(
+          { ok: report.ok, chain: report.chain, height: report.height, txs: report.txs },
+          {
+            ok: true,
+            chain: 'medledger-local',
+            height: 1,
+            txs: 1,
+          },
+        );
+        assert.equal(report.problem, undefined);
+      },
+    );
 
     it('SIGTERM stops the node cleanly and releases the data directory', { timeout: 30_000 }, async () => {
       assert.ok(node);

@@ -43,7 +43,8 @@ describe('client proofs against a node over HTTP', () => {
 
   before(async () => {
     server = await startTestServer();
-    client = new LedgerClient(server.url);
+    // Fetching a transaction by hash needs a token of the node (staff); proofs and checkpoints do not.
+    client = new LedgerClient(server.url, { headers: () => ({ authorization: `Bearer ${server.token}` }) });
     // Pinned from the genesis document the client was configured with, not from the node's answers.
     trust = { chain: CHAIN, validators: server.node.chain.genesis.validators.map((v) => v.key) };
     const org = new Identity(CHAIN, server.org.id, new NobleSigner({ secretKey: seedOf(server, ORG_KEY) }), server.org.nextSeq);
@@ -75,6 +76,8 @@ describe('client proofs against a node over HTTP', () => {
     }
     const missing = await verifyTransaction(client, new Uint8Array(32), trust);
     assert.ok(!missing.ok && missing.error.code === 'api.http' && missing.error.message.startsWith('not_found'));
+    const anonymous = await verifyTransaction(new LedgerClient(server.url), receipts[0]!.receipt.hash, trust);
+    assert.ok(!anonymous.ok && anonymous.error.message.startsWith('auth.required'));
   });
 
   it('inclusion proofs for any leaf and size the node serves verify', async () => {
@@ -175,7 +178,7 @@ describe('client proofs against a node over HTTP', () => {
         const body = (await response.json()) as Record<string, unknown>;
         return { ok: response.ok, status: response.status, json: async () => rewrite(input, body) };
       };
-      return new LedgerClient(server.url, { fetch: lyingFetch });
+      return new LedgerClient(server.url, { fetch: lyingFetch, headers: () => ({ authorization: `Bearer ${server.token}` }) });
     };
     const swapPath = liar((_, body) => {
       const proof = body['proof'] as { path: string[] } | undefined;

@@ -22,7 +22,7 @@ import type { TxPayload } from '../src/ledger/tx.js';
 import type { PractitionerRole } from '../src/ledger/payloads/participant.js';
 import { cometbftBinary, startOrg, stopOrg, type NetworkOrg } from '../src/consensus/cometbft/network.js';
 import { tempDir } from './support/fixtures.js';
-import { apiOf, createTestNetwork, getJson, submitTx, waitFor } from './support/network.js';
+import { apiOf, createTestNetwork, getJson, staffToken, submitTx, waitFor } from './support/network.js';
 
 const binary = cometbftBinary();
 const required = process.env['MEDLEDGER_REQUIRE_ALL'] === '1';
@@ -99,7 +99,11 @@ describe('record exchange on a 4-validator CometBFT network', { skip, timeout: 2
   async function onEveryLedger(match: (e: NonNullable<LedgerTx['tx']['body']['events']>[number]) => boolean): Promise<void> {
     for (const org of orgs) {
       await waitFor(`${org.id} to hold the access event`, async () => {
-        const { txs } = await getJson<{ txs: LedgerTx[] }>(org, `/api/v1/subjects/${pseudonym}/txs?limit=50`);
+        const { txs } = await getJson<{ txs: LedgerTx[] }>(
+          org,
+          `/api/v1/subjects/${pseudonym}/txs?limit=50`,
+          await staffToken(org),
+        );
         return txs.some(
           (t) =>
             t.tx.type === 'access.log' &&
@@ -320,7 +324,7 @@ describe('record exchange on a 4-validator CometBFT network', { skip, timeout: 2
     for (const id of atA.slice(0, 6))
       for (const org of orgs)
         await waitFor(`${org.id}: aggregate event for ${id}`, async () => {
-          const { txs } = await getJson<{ txs: LedgerTx[] }>(org, `/api/v1/subjects/${id}/txs?limit=20`);
+          const { txs } = await getJson<{ txs: LedgerTx[] }>(org, `/api/v1/subjects/${id}/txs?limit=20`, await staffToken(org));
           return txs.some(
             (t) =>
               t.tx.type === 'access.log' &&

@@ -27,7 +27,7 @@ import {
   type NetworkOrg,
 } from '../src/consensus/cometbft/network.js';
 import { registerPatient, registerPractitioner, tempDir } from './support/fixtures.js';
-import { createTestNetwork, getJson as get, submitTx as submit, waitFor } from './support/network.js';
+import { createTestNetwork, getJson as get, staffToken, submitTx as submit, waitFor } from './support/network.js';
 
 const binary = cometbftBinary();
 const required = process.env['MEDLEDGER_REQUIRE_ALL'] === '1';
@@ -277,7 +277,7 @@ describe('a 4-validator CometBFT network', { skip, timeout: 180_000 }, () => {
     const receipt = await pending;
     assert.ok(receipt.height > stalled[0]!.height);
     await assertAgree([a, b, c], receipt.height);
-    const got = await get<{ hash: string }>(c, `/api/v1/txs/${toHex(tx.hash)}`);
+    const got = await get<{ hash: string }>(c, `/api/v1/txs/${toHex(tx.hash)}`, await staffToken(c));
     assert.equal(got.hash, toHex(tx.hash));
   });
 
@@ -296,7 +296,7 @@ describe('a 4-validator CometBFT network', { skip, timeout: 180_000 }, () => {
     });
 
   it('medledger verify accepts the CometBFT chain of a running node (API) and of a stopped one (data directory)', async () => {
-    const live = await cli('verify', '--node', `http://127.0.0.1:${orgs[0]!.httpPort}`);
+    const live = await cli('verify', '--node', `http://127.0.0.1:${orgs[0]!.httpPort}`, '--token', await staffToken(orgs[0]!));
     assert.equal(live.status, 0, live.stdout + live.stderr);
     assert.match(live.stdout, /^OK chain "test-net"/m);
     const c = orgs[2]!;

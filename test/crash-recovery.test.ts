@@ -25,6 +25,7 @@ import { FileKeyStore } from '../src/storage/file-keystore.js';
 import { SqliteLedgerStore } from '../src/storage/sqlite/ledger-store.js';
 import { auditDataDir } from '../src/verify/audit.js';
 import { CHAIN, FOUNDER, initTestDir, PASSPHRASE, registerPatient, registerPractitioner, tempDir } from './support/fixtures.js';
+import { staffTokenFor } from './support/network.js';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const BIN = join(ROOT, 'bin', 'medledger.js');
@@ -119,8 +120,11 @@ async function killAll(): Promise<void> {
 // ---------------------------------------------------------------------------------------------
 // HTTP
 
-async function getJson<T>(url: string): Promise<{ status: number; body: T }> {
-  const res = await fetch(url, { signal: AbortSignal.timeout(5000) });
+async function getJson<T>(url: string, token?: string): Promise<{ status: number; body: T }> {
+  const res = await fetch(url, {
+    signal: AbortSignal.timeout(5000),
+    ...(token !== undefined && { headers: { authorization: `Bearer ${token}` } }),
+  });
   return { status: res.status, body: (await res.json()) as T };
 }
 
@@ -251,14 +255,15 @@ class Load {
 }
 
 /** Checks every acknowledged transaction against the running node and its latest checkpoint. */
-async function checkAcknowledged(url: string, load: Load, validator: Uint8Array): Promise<CheckpointJson> {
+async function checkAcknowledged(url: string, dir: string, load: Load, validator: Uint8Array): Promise<CheckpointJson> {
+  const token = await staffTokenFor(dir, url, PASSPHRASE);
   const latest = await getJson<CheckpointJson>(`${url}/api/v1/checkpoints/latest`);
   assert.equal(latest.status, 200);
   const cp = latest.body;
   assert.ok(verifyCheckpoint(signedCheckpoint(cp)), 'latest checkpoint signature verifies');
   const missing: string[] = [];
   await eachLimited([...load.acked], 16, async ([hash, ack]) => {
-    const { status, body } = await getJson<TxJson>(`${url}/api/v1/txs/${hash}`);
+    const { status, body } = await getJson<TxJson>(`${url}/api/v1/txs/${hash}`, token);
     if (status !== 200) return void missing.push(`${hash} (${ack.signer} seq ${ack.seq}, height ${ack.height}): HTTP ${status}`);
     assert.equal(body.hash, hash);
     assert.equal(body.index, ack.index, 'log index is unchanged');
@@ -355,7 +360,7 @@ test('acknowledged means durable: SIGKILL under load, restart, every ack is ther
       assert.equal(status.body.logSize, crashedAudit.txs);
 
       // Every acknowledged transaction (from all cycles so far) is there, proven against the latest checkpoint.
-      await checkAcknowledged(node.url, load, validator);
+      await checkAcknowledged(node.url, temp.path, load, validator);
 
       // Signers continue from the ledger's view of their sequence numbers.
       for (const signer of signers) {
@@ -374,7 +379,7 @@ test('acknowledged means durable: SIGKILL under load, restart, every ack is ther
     await Promise.all(signers.map((s) => load.run(s, performance.now() + 10_000, 1)));
     assert.deepEqual(load.problems, []);
     assert.equal(load.ackedThisRound, SIGNERS);
-    const after = await checkAcknowledged(node.url, load, validator);
+    const after = await checkAcknowledged(node.url, temp.path, load, validator);
     assert.ok((await getJson<{ height: number }>(`${node.url}/api/v1/status`)).body.height > heightBefore);
 
     // Graceful stop, then a full offline audit.

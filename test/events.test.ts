@@ -12,6 +12,7 @@ import { sha256 } from '../src/crypto/hash.js';
 import type { TxPayload } from '../src/ledger/tx.js';
 import { eventRoutes } from '../src/server/routes/events.js';
 import { registerPatient, startTestNode, startTestServer } from './support/fixtures.js';
+import { authFetch } from './support/fhir-api.js';
 
 interface SseEvent {
   id: string;
@@ -54,7 +55,7 @@ describe('event streams', () => {
       const { tx, patient } = registerPatient(server.org);
       await server.commit(tx);
       const controller = new AbortController();
-      const response = await fetch(`${server.url}/api/v1/subjects/${patient.id}/events`, { signal: controller.signal });
+      const response = await authFetch(`${server.url}/api/v1/subjects/${patient.id}/events`, { signal: controller.signal });
       assert.equal(response.status, 200);
       assert.match(response.headers.get('content-type') ?? '', /^text\/event-stream/);
       const arriving = readEvents(response, 2);
@@ -81,7 +82,7 @@ describe('event streams', () => {
       );
       assert.equal(events[0]!.id, String(events[0]!.data.index));
 
-      const resumed = await fetch(`${server.url}/api/v1/subjects/${patient.id}/events`, {
+      const resumed = await authFetch(`${server.url}/api/v1/subjects/${patient.id}/events`, {
         headers: { 'last-event-id': events[0]!.id },
       });
       const replayed = await readEvents(resumed, 1);

@@ -14,6 +14,7 @@ import { blockHash, verifyBlockSignature, verifyCheckpoint, type SignedCheckpoin
 import { leafHash, verifyConsistency, verifyInclusion } from '../src/ledger/merkle.js';
 import type { SignedTx } from '../src/ledger/tx.js';
 import { CHAIN, FOUNDER, registerPatient, registerPractitioner, startTestServer, type TestServer } from './support/fixtures.js';
+import { authFetch } from './support/fhir-api.js';
 
 // ---------------------------------------------------------------------------------------------
 // Response shapes and client-side helpers
@@ -158,7 +159,7 @@ describe('HTTP API', { timeout: 120_000 }, () => {
   let validatorKey: string;
 
   async function call<T>(path: string, init: RequestInit = {}): Promise<Reply<T>> {
-    const response = await fetch(new URL(path, server.url), { ...init, signal: AbortSignal.timeout(TIMEOUT) });
+    const response = await authFetch(new URL(path, server.url).href, { ...init, signal: AbortSignal.timeout(TIMEOUT) });
     const text = await response.text();
     const contentType = response.headers.get('content-type') ?? '';
     let body: unknown = text;

@@ -12,6 +12,7 @@ import { sha256 } from '../src/crypto/hash.js';
 import { subjectsOf } from '../src/ledger/subjects.js';
 import { paths } from '../src/node/data-dir.js';
 import type { TxPayload } from '../src/ledger/tx.js';
+import { authFetch } from './support/fhir-api.js';
 import {
   registerPatient,
   registerPractitioner,
@@ -68,7 +69,7 @@ describe('subject index', () => {
         };
         await server.commit(server.org.sign(log));
       }
-      const page1 = (await (await fetch(`${server.url}/api/v1/subjects/${patient.id}/txs?limit=3`)).json()) as {
+      const page1 = (await (await authFetch(`${server.url}/api/v1/subjects/${patient.id}/txs?limit=3`)).json()) as {
         txs: { index: number; tx: { type: string } }[];
         next?: { before: number };
       };
@@ -79,7 +80,7 @@ describe('subject index', () => {
       assert.ok(page1.txs[0]!.index > page1.txs[1]!.index, 'newest first');
       assert.ok(page1.next);
       const page2 = (await (
-        await fetch(`${server.url}/api/v1/subjects/${patient.id}/txs?before=${page1.next.before}`)
+        await authFetch(`${server.url}/api/v1/subjects/${patient.id}/txs?before=${page1.next.before}`)
       ).json()) as {
         txs: { tx: { type: string } }[];
         next?: unknown;
@@ -89,11 +90,11 @@ describe('subject index', () => {
         ['consent.grant', 'participant.register'],
       );
       assert.equal(page2.next, undefined);
-      const byGrant = (await (await fetch(`${server.url}/api/v1/subjects/${consentId('http')}/txs`)).json()) as {
+      const byGrant = (await (await authFetch(`${server.url}/api/v1/subjects/${consentId('http')}/txs`)).json()) as {
         txs: unknown[];
       };
       assert.equal(byGrant.txs.length, 4, 'the grant and the three accesses under it');
-      const bad = await fetch(`${server.url}/api/v1/subjects/Jane%20Doe/txs`);
+      const bad = await authFetch(`${server.url}/api/v1/subjects/Jane%20Doe/txs`);
       assert.equal(bad.status, 400);
       assert.equal(((await bad.json()) as { code: string }).code, 'request.invalid');
     } finally {
@@ -125,7 +126,9 @@ describe('subject index', () => {
         await server.commit(server.org.sign(open));
       }
       const list = async (query = ''): Promise<{ openings: { id: string }[]; next?: { after: string } }> =>
-        (await (await fetch(`${server.url}/api/v1/organizations/${server.org.id}/break-glass/unreviewed${query}`)).json()) as {
+        (await (
+          await authFetch(`${server.url}/api/v1/organizations/${server.org.id}/break-glass/unreviewed${query}`)
+        ).json()) as {
           openings: { id: string }[];
           next?: { after: string };
         };

@@ -285,7 +285,7 @@ describe('verify --data checks the record vault', { timeout: 120_000 }, () => {
       assert.equal(readFileSync(paths(dir).lock, 'utf8'), lockHolder, 'the node keeps its data-directory lock');
       await vault.write({ type: 'Observation', id: 'obs-after-audit', resource: observation('after'), author: FOUNDER });
 
-      const api = await auditNode(s.url);
+      const api = await auditNode(s.url, { token: s.token });
       assert.equal(api.ok, true, JSON.stringify(api.problem));
       assert.equal(api.vault, undefined);
       assert.equal(vault.verifyAll({ decrypt: true }).ok, true);

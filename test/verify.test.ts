@@ -144,7 +144,7 @@ describe('audit', { timeout: 180_000 }, () => {
       async () => {
         const server = await startTestServer({ dir: original.path });
         try {
-          assertOk(await auditNode(server.url, { pool }), built.logRoot);
+          assertOk(await auditNode(server.url, { pool, token: server.token }), built.logRoot);
           assertOk(await auditDataDir(join(original.path, LEDGER_FILE), { pool }), built.logRoot);
         } finally {
           await server.close();

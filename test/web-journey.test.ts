@@ -340,16 +340,23 @@ describe('web app: patient and clinician journeys', { skip: skipUnlessBrowser(),
     await screenshot(patient, 'patient-access-log');
   });
 
-  it("verifies a transaction's inclusion proof and the log's consistency and integrity in the explorer", async () => {
+  it("verifies the log's consistency and integrity in the explorer without transaction bodies; staff see them and verify a transaction's inclusion proof", async () => {
     await patient.getByRole('navigation', { name: 'Areas' }).getByRole('link', { name: 'Ledger explorer' }).click();
     await patient.locator('.blocks a').first().waitFor();
+    // Not staff: transactions by hash only (bodies link people).
+    await patient.getByTestId('explorer-public').waitFor();
+    assert.match((await patient.locator('.blocks a').first().textContent()) ?? '', /^[0-9a-f]{16}…$/);
     await screenshot(patient, 'explorer');
-    await patient.locator('.blocks a').first().click();
-    await patient.getByRole('button', { name: 'Verify inclusion proof' }).click();
-    await patient.getByTestId('proof-result').filter({ hasText: 'Verified in this browser' }).waitFor(SLOW);
-    await screenshot(patient, 'explorer-proof');
 
-    await patient.getByRole('link', { name: '← Latest blocks' }).click();
+    await clinician.goto(`${server.url}/explorer`);
+    await clinician.locator('.blocks a').first().waitFor();
+    assert.equal(await clinician.getByTestId('explorer-public').count(), 0);
+    await clinician.locator('.blocks a').first().click();
+    await clinician.getByText('Decoded body').waitFor();
+    await clinician.getByRole('button', { name: 'Verify inclusion proof' }).click();
+    await clinician.getByTestId('proof-result').filter({ hasText: 'Verified in this browser' }).waitFor(SLOW);
+    await screenshot(clinician, 'explorer-proof');
+
     await patient.getByRole('button', { name: 'Check consistency' }).click();
     await patient.getByTestId('consistency-result').filter({ hasText: 'nothing was rewritten' }).waitFor(SLOW);
     assert.deepEqual(await unlabeledControls(patient), []);

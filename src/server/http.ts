@@ -84,7 +84,10 @@ export async function buildHttpServer(node: LedgerNode, options: HttpOptions = {
         title: 'MedLedger node API',
         version: '1',
         description:
-          'Ledger API of a MedLedger node: status, blocks, transactions with inclusion proofs, consistency proofs, checkpoints and transaction submission.',
+          'Ledger API of a MedLedger node: status, blocks, transactions with inclusion proofs, consistency proofs, checkpoints and transaction submission. Headers, hashes, checkpoints and proofs are public; routes marked with `bearer` security need an access token of this node.',
+      },
+      components: {
+        securitySchemes: { bearer: { type: 'http', scheme: 'bearer', bearerFormat: 'JWT (SMART on FHIR access token)' } },
       },
     },
   });
@@ -118,7 +121,16 @@ export async function buildHttpServer(node: LedgerNode, options: HttpOptions = {
 
   app.get('/healthz', { schema: { hide: true } }, async () => ({ status: 'ok', height: node.chain.head().height }));
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
-  await app.register(ledgerRoutes(node), { prefix: '/api/v1' });
+  const auth = options.auth;
+  await app.register(
+    ledgerRoutes(node, {
+      ...(auth && {
+        authenticate: (authorization: string | undefined, origin: string) =>
+          auth.authenticate(authorization, options.publicUrl ?? origin),
+      }),
+    }),
+    { prefix: '/api/v1' },
+  );
   if (options.auth) {
     await app.register(authRoutes, {
       auth: options.auth,

@@ -122,9 +122,10 @@ function checkStoredExtras(store: SqliteLedgerStore, result: ReplayResult): Prob
   return undefined;
 }
 
-export async function auditNode(baseUrl: string, options: ReplayOptions = {}): Promise<AuditReport> {
+/** `token`: a staff bearer token of the node (its transaction bytes are not public). */
+export async function auditNode(baseUrl: string, options: ReplayOptions & { token?: string } = {}): Promise<AuditReport> {
   const started = performance.now();
-  const source = new ApiSource(baseUrl);
+  const source = new ApiSource(baseUrl, options.token);
   const result = await replay(source, options);
   if (result.problem || !result.lastHeader) return report(result, started, result.problem);
   return report(result, started, await checkPublishedProofs(source, result));

@@ -34,15 +34,25 @@ interface BlockJson {
   txs: string[];
 }
 
-/** Reads a node's ledger over HTTP, page by page. Every field is rechecked by the replay. */
+/**
+ * Reads a node's ledger over HTTP, page by page. Every field is rechecked by the replay. Replaying
+ * needs the transaction bytes, which the node serves to its staff only: `token` is a bearer token
+ * of that node (e.g. a system token from `medledger token`).
+ */
 export class ApiSource implements ReplaySource {
   constructor(
     private readonly baseUrl: string,
+    private readonly token?: string,
     private readonly pageSize = 100,
   ) {}
 
   async get<T>(path: string): Promise<T> {
-    const response = await fetch(new URL(path, this.baseUrl), { signal: AbortSignal.timeout(60_000) });
+    const response = await fetch(new URL(path, this.baseUrl), {
+      signal: AbortSignal.timeout(60_000),
+      ...(this.token !== undefined && { headers: { authorization: `Bearer ${this.token}` } }),
+    });
+    if (response.status === 401)
+      throw new ApiError(`GET ${path} → HTTP 401: replaying a node's ledger needs a staff bearer token of that node`);
     if (!response.ok) throw new ApiError(`GET ${path} → HTTP ${response.status}: ${await response.text()}`);
     return (await response.json()) as T;
   }

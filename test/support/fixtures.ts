@@ -88,15 +88,15 @@ export interface TestServer extends TestNode {
   readonly url: string;
   /** The FHIR repository, when started with `fhir: true` (its API is at `${url}/fhir`). */
   readonly fhir?: FhirRepository;
-  /** Authentication (with `fhir: true`). */
-  readonly auth?: AuthService;
+  /** Authentication: bearer tokens for the ledger API (and SMART on FHIR with `fhir: true`). */
+  readonly auth: AuthService;
   /** Access control and the access log (with `fhir: true`). */
   readonly access?: AccessLayer;
   /**
-   * With `fhir: true`: a backend-service access token with `system/*.cruds` (one hour), minted with
-   * the node key; `call`/`authFetch` of support/fhir-api.ts send it to this server by default.
+   * A backend-service access token with `system/*.cruds` (one hour), minted with the node key: staff
+   * on the ledger API. `call`/`authFetch` of support/fhir-api.ts send it to this server by default.
    */
-  readonly token?: string;
+  readonly token: string;
 }
 
 /** A node with its HTTP API on an ephemeral port on 127.0.0.1. */
@@ -105,38 +105,35 @@ export async function startTestServer(
 ): Promise<TestServer> {
   const testNode = await startTestNode(options.dir !== undefined ? { dir: options.dir } : {});
   const fhir = options.fhir ? await FhirRepository.open(testNode.node, testNode.dir) : undefined;
-  const auth = options.fhir ? await AuthService.open(testNode.node, testNode.dir) : undefined;
+  const auth = await AuthService.open(testNode.node, testNode.dir);
   const access = options.fhir ? openAccess(testNode.node, testNode.dir) : undefined;
   const erasure = fhir ? startErasureWorker(testNode.node, fhir) : undefined;
   const exchange =
     fhir && access && options.exchange ? openExchange(testNode.node, fhir, access.service, options.exchange.peers) : undefined;
   const app = await buildHttpServer(
     testNode.node,
-    fhir && auth && access ? { fhir, auth, access, ...(exchange && { exchange }) } : {},
+    fhir && access ? { fhir, auth, access, ...(exchange && { exchange }) } : { auth },
   );
   const url = await app.listen({ host: '127.0.0.1', port: 0 });
-  let token: string | undefined;
-  if (auth) {
-    token = await auth.mint({
-      origin: url,
-      subject: 'test-suite',
-      clientId: 'test-suite',
-      scope: 'system/*.cruds',
-      ttlSeconds: 3600,
-    });
-    registerBearer(url, token);
-  }
+  const token = await auth.mint({
+    origin: url,
+    subject: 'test-suite',
+    clientId: 'test-suite',
+    scope: 'system/*.cruds',
+    ttlSeconds: 3600,
+  });
+  registerBearer(url, token);
   return {
     ...testNode,
     app,
     url,
     ...(fhir && { fhir }),
-    ...(auth && { auth }),
+    auth,
     ...(access && { access }),
-    ...(token !== undefined && { token }),
+    token,
     async close() {
       await app.close();
-      auth?.close();
+      auth.close();
       erasure?.stop();
       await access?.close();
       await fhir?.close();

@@ -4,11 +4,43 @@ import { createServer } from 'node:net';
 import { toBase64 } from '../../src/crypto/bytes.js';
 import type { SignedTx } from '../../src/ledger/tx.js';
 import { createNetwork, type Network, type NetworkOrg } from '../../src/consensus/cometbft/network.js';
+import { AuthStore } from '../../src/auth/store.js';
+import { mintAccessToken, signingKey } from '../../src/auth/tokens.js';
+import { paths, resolvePassphrase } from '../../src/node/data-dir.js';
+import { FileKeyStore } from '../../src/storage/file-keystore.js';
 
 export const apiOf = (org: NetworkOrg): string => `http://127.0.0.1:${org.httpPort}`;
 
-export async function getJson<T>(org: NetworkOrg, path: string): Promise<T> {
-  const res = await fetch(`${apiOf(org)}${path}`, { signal: AbortSignal.timeout(5000) });
+/**
+ * A backend-service token of the node running on `dataDir` at `origin` (staff on its ledger API:
+ * transaction bodies), minted with the token key from the data directory as `medledger token
+ * --system` does.
+ */
+export async function staffTokenFor(dataDir: string, origin: string, passphrase = resolvePassphrase(dataDir)): Promise<string> {
+  const keystore = FileKeyStore.open(paths(dataDir).keystore, passphrase);
+  const store = AuthStore.open(dataDir, keystore, { readonly: true });
+  try {
+    const key = await signingKey(store, { create: false });
+    return await mintAccessToken(key, {
+      origin,
+      subject: 'network-test',
+      clientId: 'network-test',
+      scope: 'system/*.rs',
+      ttlSeconds: 3600,
+    });
+  } finally {
+    store.close();
+  }
+}
+
+export const staffToken = (org: NetworkOrg): Promise<string> => staffTokenFor(org.dataDir, apiOf(org));
+
+/** GET on `org`'s node; `token`: a bearer token of that node (transaction bodies need one). */
+export async function getJson<T>(org: NetworkOrg, path: string, token?: string): Promise<T> {
+  const res = await fetch(`${apiOf(org)}${path}`, {
+    signal: AbortSignal.timeout(5000),
+    ...(token !== undefined && { headers: { authorization: `Bearer ${token}` } }),
+  });
   assert.equal(res.status, 200, `${org.id} GET ${path}: ${res.status}`);
   return (await res.json()) as T;
 }

@@ -10,11 +10,13 @@ export const MAX_CLI_TOKEN_TTL_SECONDS = 24 * 3600;
 
 export const tokenSpec = {
   name: 'token',
-  summary: 'mint an access token for a local account, for scripts (reads the signing key from the keystore)',
-  usage: 'medledger token --user ID|USERNAME --scope SCOPES [--ttl SECONDS] [--url URL] [--client NAME] [--data DIR]',
+  summary: 'mint an access token for a local account or a backend service, for scripts (reads the signing key from the keystore)',
+  usage:
+    'medledger token (--user ID|USERNAME | --system) --scope SCOPES [--ttl SECONDS] [--url URL] [--client NAME] [--data DIR]',
   options: {
     data: { type: 'string' },
     user: { type: 'string' },
+    system: { type: 'boolean' },
     scope: { type: 'string' },
     ttl: { type: 'string' },
     url: { type: 'string' },
@@ -24,6 +26,9 @@ export const tokenSpec = {
   help: {
     data: 'data directory of the node (default $MEDLEDGER_DATA or ./data); the node may be running',
     user: 'the account: a practitioner (prac_…), a patient pseudonym (pat_…) or a username',
+    system:
+      "a backend-service token of the node's organization instead of an account's (system/ scopes), " +
+      'e.g. for `medledger verify --node` or other readers of the ledger API',
     scope: 'SMART scopes, e.g. "user/*.cruds" for a clinician or "patient/*.rs" for a patient',
     ttl: `lifetime in seconds (default ${ACCESS_TOKEN_TTL_SECONDS}, at most ${MAX_CLI_TOKEN_TTL_SECONDS})`,
     url: 'the node URL the token is for, as clients reach it (default $MEDLEDGER_NODE or http://127.0.0.1:$PORT|8080)',
@@ -40,7 +45,8 @@ export const tokenSpec = {
 export async function runToken(argv: string[]): Promise<number> {
   const { values } = parse(tokenSpec, argv);
   if (values.help) return (void console.log(helpText(tokenSpec)), 0);
-  if (!values.user) throw new UsageError(`--user is required\n\n${helpText(tokenSpec)}`);
+  if (values.user && values.system) throw new UsageError('use either --user or --system');
+  if (!values.user && !values.system) throw new UsageError(`--user or --system is required\n\n${helpText(tokenSpec)}`);
   if (!values.scope) throw new UsageError(`--scope is required\n\n${helpText(tokenSpec)}`);
   const ttl = values.ttl === undefined ? ACCESS_TOKEN_TTL_SECONDS : Number(values.ttl);
   if (!Number.isSafeInteger(ttl) || ttl < 1 || ttl > MAX_CLI_TOKEN_TTL_SECONDS)
@@ -52,7 +58,24 @@ export async function runToken(argv: string[]): Promise<number> {
   if (!existsSync(authPaths(dir).db)) throw new Error(`${dir} has no accounts yet (start the node once first)`);
   const keystore = FileKeyStore.open(paths(dir).keystore, resolvePassphrase(dir, undefined, values['passphrase-file']));
   const store = AuthStore.open(dir, keystore, { readonly: true });
+  const clientId = values.client ?? 'medledger-cli';
   try {
+    if (!values.user) {
+      if (scopes.resources.some((s) => s.context !== 'system'))
+        throw new UsageError('a --system token takes system/ scopes only');
+      const key = await signingKey(store, { create: false });
+      // A backend service's token names its client as the subject (src/auth/service.ts).
+      console.log(
+        await mintAccessToken(key, {
+          origin: nodeUrlOf(values.url),
+          subject: clientId,
+          clientId,
+          scope: values.scope,
+          ttlSeconds: ttl,
+        }),
+      );
+      return 0;
+    }
     const account = store.account(values.user) ?? store.accountByUsername(values.user);
     if (!account) throw new UsageError(`no account "${values.user}"`);
     if (account.disabled) throw new UsageError(`the account ${account.id} is disabled`);
@@ -69,7 +92,7 @@ export async function runToken(argv: string[]): Promise<number> {
     const token = await mintAccessToken(key, {
       origin: nodeUrlOf(values.url),
       subject: account.id,
-      clientId: values.client ?? 'medledger-cli',
+      clientId,
       scope: values.scope,
       ttlSeconds: ttl,
       ...(account.patient !== undefined && { patient: account.patient }),

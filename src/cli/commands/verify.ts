@@ -8,12 +8,13 @@ import { dataDirOf, helpText, parse, UsageError } from '../args.js';
 export const verifySpec = {
   name: 'verify',
   summary: 'replay a ledger from genesis and recheck every hash, signature, state transition and proof',
-  usage: 'medledger verify [--data DIR [--passphrase-file FILE | --ledger-only] | --node URL] [--json]',
+  usage: 'medledger verify [--data DIR [--passphrase-file FILE | --ledger-only] | --node URL [--token T]] [--json]',
   options: {
     data: { type: 'string' },
     'passphrase-file': { type: 'string' },
     'ledger-only': { type: 'boolean' },
     node: { type: 'string' },
+    token: { type: 'string' },
     json: { type: 'boolean' },
   },
   help: {
@@ -26,6 +27,9 @@ export const verifySpec = {
       '(default $MEDLEDGER_KEY_PASSPHRASE, else DATA/keystore.passphrase)',
     'ledger-only': 'with --data: skip the vault check (no passphrase needed)',
     node: 'audit a running node through its API instead (its ledger only)',
+    token:
+      'with --node: a bearer token of that node for its staff, which the transaction bytes need ' +
+      '(default $MEDLEDGER_TOKEN; e.g. `medledger token --user ID --scope system/*.rs` beside the node)',
     json: 'print the report as JSON (with "vault": {"ok", "checked"} when the vault was checked)',
   },
 } as const;
@@ -51,6 +55,7 @@ export async function runVerify(argv: string[]): Promise<number> {
   const { values } = parse(verifySpec, argv);
   if (values.help) return (void console.log(helpText(verifySpec)), 0);
   if (values.data && values.node) throw new UsageError('use either --data or --node');
+  if (values.token && !values.node) throw new UsageError('--token applies to --node only');
   if (values.node && (values['passphrase-file'] || values['ledger-only'])) {
     throw new UsageError('--passphrase-file and --ledger-only apply to --data only');
   }
@@ -62,7 +67,8 @@ export async function runVerify(argv: string[]): Promise<number> {
         };
   let report: AuditReport;
   if (values.node) {
-    report = await auditNode(values.node, progress ? { onProgress: progress } : {});
+    const token = values.token ?? process.env['MEDLEDGER_TOKEN'];
+    report = await auditNode(values.node, { ...(progress && { onProgress: progress }), ...(token && { token }) });
   } else {
     const dir = dataDirOf(values.data);
     const ledger = paths(dir).ledger;

@@ -3,20 +3,25 @@
  * or every transaction concerning one subject (a patient's pseudonym: new records, consents,
  * accesses and break-glass openings as they commit). Event ids are log indexes (block heights for
  * the block stream), so a client that reconnects with Last-Event-ID gets what it missed.
+ * The block stream is public (heights, hashes, counts); a subject's stream carries transaction
+ * bodies and needs a bearer token, checked before the stream opens (see ../ledger-readers.ts).
  */
 import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
 import { toHex } from '../../crypto/bytes.js';
-import { decodeTx } from '../../ledger/tx.js';
+import { decodeTx, type Tx } from '../../ledger/tx.js';
 import { subjectsOf } from '../../ledger/subjects.js';
 import type { Chain, CommittedBlock } from '../../node/chain.js';
-import { ApiError } from '../errors.js';
-import { txView } from '../views.js';
+import type { Authenticate } from '../bearer.js';
+import { ApiError, errorSchema } from '../errors.js';
+import { BEARER, ledgerReader, requireSubject, txViewFor, type LedgerReader } from '../ledger-readers.js';
 
 export interface EventStreamOptions {
   /** Most open streams; more are refused with 503 so streams cannot exhaust the node. */
   readonly maxStreams?: number;
   /** Comment lines that keep proxies from closing an idle stream. */
   readonly heartbeatMs?: number;
+  /** Verifies bearer tokens for subject streams; without it they are refused. */
+  readonly authenticate?: Authenticate;
 }
 
 /** What a stream missed while disconnected is replayed up to this many events. */
@@ -24,7 +29,8 @@ const MAX_REPLAY = 100;
 const SUBJECT = '^(?:org|prac|pat|dev|cns|bg|ers)_[a-z0-9-]{1,40}$';
 
 interface Stream {
-  readonly subject?: string;
+  /** A subject stream's subject and who reads it. */
+  readonly subject?: { readonly id: string; readonly reader: LedgerReader };
   send(id: number, event: string, data: unknown): void;
   end(): void;
 }
@@ -41,12 +47,11 @@ export function eventRoutes(chain: Chain, options: EventStreamOptions = {}): Fas
   return async (app) => {
     const streams = new Set<Stream>();
 
-    const txEvent = (hash: Uint8Array, height: number, index: number, tx: Parameters<typeof txView>[0]) => ({
-      hash: toHex(hash),
-      height,
-      index,
-      tx: txView(tx),
-    });
+    /** The event for `reader`, or undefined if nothing of it is theirs (cannot happen for a subject they own). */
+    const txEvent = (reader: LedgerReader, hash: Uint8Array, height: number, index: number, tx: Tx) => {
+      const view = txViewFor(chain.app, reader, tx);
+      return view && { hash: toHex(hash), height, index, tx: view.tx, ...(view.redacted && { redacted: true }) };
+    };
 
     const onBlock = (block: CommittedBlock): void => {
       if (streams.size === 0) return;
@@ -69,9 +74,11 @@ export function eventRoutes(chain: Chain, options: EventStreamOptions = {}): Fas
             for (const s of subjectsOf(tx.tx)) bySubject!.set(s, [...(bySubject!.get(s) ?? []), i]);
           });
         }
-        for (const i of bySubject.get(stream.subject) ?? []) {
+        const { id, reader } = stream.subject;
+        for (const i of bySubject.get(id) ?? []) {
           const tx = block.txs[i]!;
-          stream.send(stored.firstIndex + i, 'tx', txEvent(tx.hash, header.height, stored.firstIndex + i, tx.tx));
+          const event = txEvent(reader, tx.hash, header.height, stored.firstIndex + i, tx.tx);
+          if (event) stream.send(stored.firstIndex + i, 'tx', event);
         }
       }
     };
@@ -81,7 +88,7 @@ export function eventRoutes(chain: Chain, options: EventStreamOptions = {}): Fas
       for (const stream of streams) stream.end();
     });
 
-    const open = (request: FastifyRequest, reply: FastifyReply, subject?: string): Stream => {
+    const open = (request: FastifyRequest, reply: FastifyReply, subject?: Stream['subject']): Stream => {
       if (streams.size >= maxStreams) throw new ApiError('node.overloaded', 'too many open event streams');
       reply.hijack();
       const res = reply.raw;
@@ -128,19 +135,26 @@ export function eventRoutes(chain: Chain, options: EventStreamOptions = {}): Fas
       '/subjects/:subject/events',
       {
         schema: {
-          summary: 'Server-sent events: each transaction concerning the subject as it commits (event "tx", id = log index)',
+          summary:
+            'Server-sent events: each transaction concerning the subject as it commits (event "tx", id = log index). Bearer token: staff, or the patient the subject is (or belongs to)',
           params: { type: 'object', required: ['subject'], properties: { subject: { type: 'string', pattern: SUBJECT } } },
+          security: BEARER,
+          response: { 401: errorSchema, 403: errorSchema, 503: errorSchema },
         },
       },
       async (request, reply) => {
         const { subject } = request.params;
-        const stream = open(request, reply, subject);
+        // Before the stream opens, so a refusal is a plain JSON error and no event leaves.
+        const reader = await ledgerReader(options.authenticate, request);
+        requireSubject(chain.app, reader, subject);
+        const stream = open(request, reply, { id: subject, reader });
         const last = lastEventId(request);
         if (last === undefined) return;
         const missed = chain.store.txsBySubject(subject, { limit: MAX_REPLAY }).filter((t) => t.index > last);
         for (const stored of missed.reverse()) {
           const decoded = decodeTx(stored.wire, chain.chainId, { skipSignature: true });
-          if (decoded.ok) stream.send(stored.index, 'tx', txEvent(stored.hash, stored.height, stored.index, decoded.value.tx));
+          const event = decoded.ok && txEvent(reader, stored.hash, stored.height, stored.index, decoded.value.tx);
+          if (event) stream.send(stored.index, 'tx', event);
         }
       },
     );

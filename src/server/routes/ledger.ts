@@ -1,11 +1,26 @@
-/** The ledger API: read the chain, prove inclusion and consistency, submit signed transactions. */
-import type { FastifyPluginAsync } from 'fastify';
+/**
+ * The ledger API: read the chain, prove inclusion and consistency, submit signed transactions.
+ * Headers, transaction hashes, checkpoints and proofs are public; transaction bodies need a bearer
+ * token (see ../ledger-readers.ts for who sees what).
+ */
+import type { FastifyPluginAsync, FastifyRequest } from 'fastify';
 import { fromBase64, fromHex, toBase64, toHex } from '../../crypto/bytes.js';
 import { decodeHeader } from '../../ledger/block.js';
-import { decodeTx } from '../../ledger/tx.js';
+import { leafHash } from '../../ledger/merkle.js';
+import { decodeTx, type Tx } from '../../ledger/tx.js';
 import type { LedgerNode } from '../../node/ledger-node.js';
+import type { Authenticate } from '../bearer.js';
 import { ApiError, errorSchema } from '../errors.js';
-import { checkpointView, genesisView, headerView, hexList, jsonOf, participantView, txView } from '../views.js';
+import {
+  BEARER,
+  ledgerReader,
+  publicParticipantView,
+  requireStaff,
+  requireSubject,
+  txViewFor,
+  type LedgerReader,
+} from '../ledger-readers.js';
+import { checkpointView, genesisView, headerView, hexList, jsonOf } from '../views.js';
 import { UNREVIEWED_PREFIX } from '../../state/access.js';
 import { encodeGenesis } from '../../ledger/genesis.js';
 import type { StoredBlock } from '../../storage/ports.js';
@@ -29,6 +44,7 @@ const checkpoint = {
 } as const;
 const errors = {
   400: errorSchema,
+  401: errorSchema,
   403: errorSchema,
   404: errorSchema,
   409: errorSchema,
@@ -37,10 +53,31 @@ const errors = {
   503: errorSchema,
 };
 const anyObject = { type: 'object', additionalProperties: true } as const;
+const txsParam = {
+  type: 'string',
+  enum: ['hashes', 'full'],
+  description: '`hashes`: transaction and log-leaf hashes (public); `full`: the transaction bytes (staff token)',
+} as const;
 
-export function ledgerRoutes(node: LedgerNode): FastifyPluginAsync {
+/** OpenAPI: anonymous with `txs=hashes`, a bearer token with `txs=full`. */
+const TOKEN_FOR_FULL = [{}, ...BEARER];
+
+export interface LedgerRoutesOptions {
+  /** Verifies bearer tokens; without it no one reads transaction bodies. */
+  readonly authenticate?: Authenticate;
+}
+
+export function ledgerRoutes(node: LedgerNode, options: LedgerRoutesOptions = {}): FastifyPluginAsync {
   const { chain } = node;
+  const readerOf = (request: FastifyRequest) => ledgerReader(options.authenticate, request);
 
+  const decodeStored = (wire: Uint8Array): Tx => {
+    const decoded = decodeTx(wire, chain.chainId, { skipSignature: true });
+    if (!decoded.ok) throw new ApiError('internal', 'stored transaction is unreadable');
+    return decoded.value.tx;
+  };
+
+  /** Without `full`, the leaf hashes let anyone recompute the transaction root and the log. */
   const blockView = (block: StoredBlock, withTxs: boolean) => {
     const header = decodeHeader(block.header);
     if (!header.ok) throw new ApiError('internal', `stored block ${block.height} is unreadable`);
@@ -53,8 +90,17 @@ export function ledgerRoutes(node: LedgerNode): FastifyPluginAsync {
       signature: toBase64(block.signature),
       checkpointSignature: toBase64(block.checkpointSignature),
       firstIndex: block.firstIndex,
-      txs: withTxs ? txs.map((tx) => toBase64(tx.wire)) : hexList(txs.map((tx) => tx.hash)),
+      ...(withTxs
+        ? { txs: txs.map((tx) => toBase64(tx.wire)) }
+        : { txs: hexList(txs.map((tx) => tx.hash)), leaves: hexList(txs.map((tx) => leafHash(tx.wire))) }),
     };
+  };
+
+  /** `{tx}` (and `redacted: true` when parts were left out), or 403 for a transaction not about the reader. */
+  const viewFor = (reader: LedgerReader, tx: Tx) => {
+    const view = txViewFor(chain.app, reader, tx);
+    if (!view) throw new ApiError('auth.forbidden', 'a patient sees only the transactions about them');
+    return { tx: view.tx, ...(view.redacted && { redacted: true as const }) };
   };
 
   const latestCheckpoint = () => {
@@ -64,7 +110,7 @@ export function ledgerRoutes(node: LedgerNode): FastifyPluginAsync {
   };
 
   return async (app) => {
-    await app.register(eventRoutes(chain));
+    await app.register(eventRoutes(chain, { ...(options.authenticate && { authenticate: options.authenticate }) }));
     await app.register(governanceRoutes(chain));
     app.get('/status', { schema: { summary: 'Chain status', response: { 200: anyObject } } }, async () => {
       const head = chain.head();
@@ -95,44 +141,51 @@ export function ledgerRoutes(node: LedgerNode): FastifyPluginAsync {
       '/blocks/:height',
       {
         schema: {
-          summary: 'A block by height',
+          summary: 'A block by height (`txs=full` needs a staff bearer token)',
           params: { type: 'object', required: ['height'], properties: { height: { type: 'integer', minimum: 1 } } },
-          querystring: {
-            type: 'object',
-            properties: { txs: { type: 'string', enum: ['hashes', 'full'] } },
-            additionalProperties: false,
-          },
+          querystring: { type: 'object', properties: { txs: txsParam }, additionalProperties: false },
+          security: TOKEN_FOR_FULL,
           response: { 200: anyObject, ...errors },
         },
       },
       async (request) => {
+        const full = request.query.txs === 'full';
+        if (full) requireStaff(await readerOf(request), 'a block with its transactions');
         const block = chain.store.block(request.params.height);
         if (!block) throw new ApiError('not_found', `no block at height ${request.params.height}`);
-        return blockView(block, request.query.txs === 'full');
+        return blockView(block, full);
       },
     );
 
-    app.get<{ Querystring: { from: number; limit?: number } }>(
+    app.get<{ Querystring: { from: number; limit?: number; txs?: 'hashes' | 'full' } }>(
       '/blocks',
       {
         schema: {
-          summary: 'Consecutive blocks with their transactions (for replay and audit)',
+          summary:
+            'Consecutive blocks with their transactions (for replay and audit; the default `txs=full` needs a staff bearer token)',
           querystring: {
             type: 'object',
             required: ['from'],
-            properties: { from: { type: 'integer', minimum: 1 }, limit: { type: 'integer', minimum: 1, maximum: MAX_PAGE } },
+            properties: {
+              from: { type: 'integer', minimum: 1 },
+              limit: { type: 'integer', minimum: 1, maximum: MAX_PAGE },
+              txs: txsParam,
+            },
             additionalProperties: false,
           },
+          security: TOKEN_FOR_FULL,
           response: { 200: anyObject, ...errors },
         },
       },
       async (request) => {
         const { from, limit = 20 } = request.query;
+        const full = request.query.txs !== 'hashes';
+        if (full) requireStaff(await readerOf(request), 'blocks with their transactions');
         const blocks = [];
         for (let h = from; h < from + limit; h++) {
           const block = chain.store.block(h);
           if (!block) break;
-          blocks.push(blockView(block, true));
+          blocks.push(blockView(block, full));
         }
         return { blocks, height: chain.head().height };
       },
@@ -143,7 +196,7 @@ export function ledgerRoutes(node: LedgerNode): FastifyPluginAsync {
       {
         schema: {
           summary:
-            'Transactions concerning a participant, consent, break-glass opening or erasure request, newest first (e.g. who accessed a patient pseudonym)',
+            'Transactions concerning a participant, consent, break-glass opening or erasure request, newest first (e.g. who accessed a patient pseudonym). Bearer token: staff, or the patient the subject is (or belongs to)',
           params: {
             type: 'object',
             required: ['subject'],
@@ -157,20 +210,24 @@ export function ledgerRoutes(node: LedgerNode): FastifyPluginAsync {
             },
             additionalProperties: false,
           },
+          security: BEARER,
           response: { 200: anyObject, ...errors },
         },
       },
       async (request) => {
+        const reader = await readerOf(request);
+        requireSubject(chain.app, reader, request.params.subject);
         const limit = request.query.limit ?? 20;
         const found = chain.store.txsBySubject(request.params.subject, {
           limit,
           ...(request.query.before !== undefined && { before: request.query.before }),
         });
-        const txs = found.map((stored) => {
-          const decoded = decodeTx(stored.wire, chain.chainId, { skipSignature: true });
-          if (!decoded.ok) throw new ApiError('internal', 'stored transaction is unreadable');
-          return { hash: toHex(stored.hash), height: stored.height, index: stored.index, tx: txView(decoded.value.tx) };
-        });
+        const txs = found.map((stored) => ({
+          hash: toHex(stored.hash),
+          height: stored.height,
+          index: stored.index,
+          ...viewFor(reader, decodeStored(stored.wire)),
+        }));
         const last = found.at(-1);
         return { subject: request.params.subject, txs, ...(found.length === limit && last && { next: { before: last.index } }) };
       },
@@ -180,7 +237,8 @@ export function ledgerRoutes(node: LedgerNode): FastifyPluginAsync {
       '/organizations/:org/break-glass/unreviewed',
       {
         schema: {
-          summary: "Emergency accesses of the organization's practitioners awaiting its privacy officer's review",
+          summary:
+            "Emergency accesses of the organization's practitioners awaiting its privacy officer's review (bearer token of this organization's staff)",
           params: {
             type: 'object',
             required: ['org'],
@@ -194,10 +252,14 @@ export function ledgerRoutes(node: LedgerNode): FastifyPluginAsync {
             },
             additionalProperties: false,
           },
+          security: BEARER,
           response: { 200: anyObject, ...errors },
         },
       },
       async (request) => {
+        requireStaff(await readerOf(request), 'the break-glass review list');
+        if (request.params.org !== node.org.id)
+          throw new ApiError('auth.forbidden', `this node serves the review list of ${node.org.id} only`);
         const prefix = `${UNREVIEWED_PREFIX}${request.params.org}/`;
         const limit = request.query.limit ?? 20;
         const keys = chain.store.stateKeys(prefix, {
@@ -214,23 +276,25 @@ export function ledgerRoutes(node: LedgerNode): FastifyPluginAsync {
       '/txs/:hash',
       {
         schema: {
-          summary: 'A committed transaction with its inclusion proof against the latest checkpoint',
+          summary:
+            'A committed transaction with its inclusion proof against the latest checkpoint. Bearer token: staff, or a patient it concerns (their part only; `wire` only when nothing was left out)',
           params: { type: 'object', required: ['hash'], properties: { hash } },
+          security: BEARER,
           response: { 200: anyObject, ...errors },
         },
       },
       async (request) => {
+        const reader = await readerOf(request);
         const stored = chain.store.txByHash(fromHex(request.params.hash)!);
         if (!stored) throw new ApiError('not_found', `no transaction ${request.params.hash}`);
-        const decoded = decodeTx(stored.wire, chain.chainId, { skipSignature: true });
-        if (!decoded.ok) throw new ApiError('internal', 'stored transaction is unreadable');
+        const view = viewFor(reader, decodeStored(stored.wire));
         const cp = latestCheckpoint();
         return {
           hash: toHex(stored.hash),
           height: stored.height,
           index: stored.index,
-          wire: toBase64(stored.wire),
-          tx: txView(decoded.value.tx),
+          ...(!view.redacted && { wire: toBase64(stored.wire) }),
+          ...view,
           proof: { size: cp.checkpoint.size, path: hexList(chain.inclusionProof(stored.index, cp.checkpoint.size)) },
           checkpoint: checkpointView(cp),
         };
@@ -319,7 +383,7 @@ export function ledgerRoutes(node: LedgerNode): FastifyPluginAsync {
       async (request) => {
         const participant = chain.app.participant(request.params.id);
         if (!participant) throw new ApiError('not_found', `no participant ${request.params.id}`);
-        return participantView(participant);
+        return publicParticipantView(participant);
       },
     );
 

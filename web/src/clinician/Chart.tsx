@@ -103,7 +103,7 @@ export function Chart({ fhir, id, session }: { fhir: Fhir; id: string; session: 
     return (bundle.entry ?? []).flatMap((e) => (e.resource ? [e.resource] : []));
   }, [fhir, id]);
   const pseudonym = useAsync(
-    () => (chart.value ? pseudonymOf(fhir, id) : Promise.resolve(undefined)),
+    () => (chart.value ? pseudonymOf(fhir, session, id) : Promise.resolve(undefined)),
     [fhir, id, chart.value !== undefined],
   );
   const [update, setUpdate] = useState<string>();
@@ -119,7 +119,7 @@ export function Chart({ fhir, id, session }: { fhir: Fhir; id: string; session: 
     },
     [reload],
   );
-  const live = useSubjectEvents(pseudonym.value, onTx);
+  const live = useSubjectEvents(pseudonym.value, session, onTx);
 
   if (chart.error instanceof ApiFailure && chart.error.status === 404) {
     return (

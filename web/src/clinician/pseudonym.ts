@@ -5,18 +5,19 @@
  * entry for the Patient's record names the pseudonym.
  */
 import type { Fhir, Resource } from '../api/fhir';
-import { requestJson } from '../api/http';
+import { ledgerTx } from '../api/ledger';
+import type { Session } from '../auth/oauth';
 
 type Any = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
 
-export async function pseudonymOf(fhir: Fhir, patientId: string): Promise<string | undefined> {
+export async function pseudonymOf(fhir: Fhir, session: Session, patientId: string): Promise<string | undefined> {
   const provenance = (await fhir.search<Resource>(`Provenance?target=Patient/${encodeURIComponent(patientId)}`)) as Any[];
   for (const p of provenance) {
     const parts: Any[] = p.extension?.find((e: Any) => e.url?.endsWith('/ledger-transaction'))?.extension ?? [];
     const hash = parts.find((e) => e.url === 'hash')?.valueString;
     const record = parts.find((e) => e.url === 'record')?.valueString;
     if (!hash || !record) continue;
-    const tx = await requestJson<{ tx: { body: { entries?: { record: string; patient?: string }[] } } }>(`/api/v1/txs/${hash}`);
+    const tx = await ledgerTx<{ tx: { body: { entries?: { record: string; patient?: string }[] } } }>(hash, session);
     const patient = tx.tx.body.entries?.find((e) => e.record === record)?.patient;
     if (patient) return patient;
   }

@@ -1,6 +1,10 @@
-/** One transaction, decoded, with its inclusion proof verified here against the latest checkpoint. */
+/**
+ * One transaction, decoded, with its inclusion proof verified here against the latest checkpoint.
+ * Transaction bodies link people, so they are shown to signed-in staff (or the patient they concern).
+ */
 import { useState } from 'react';
-import { ledger, trustFromGenesis } from '../api/ledger';
+import { ApiFailure } from '../api/http';
+import { ledger, ledgerTx, trustFromGenesis } from '../api/ledger';
 import { Link } from '../app/router';
 import { Busy, ErrorBox } from '../ui/feedback';
 import { useAsync } from '../ui/useAsync';
@@ -11,13 +15,18 @@ const HASH = /^[0-9a-f]{64}$/;
 export function TxDetail({ hash }: { hash: string }) {
   const tx = useAsync(async () => {
     if (!HASH.test(hash)) throw new Error('A transaction hash is 64 hexadecimal characters.');
-    const res = await fetch(`/api/v1/txs/${hash}`);
-    const body = (await res.json().catch(() => ({}))) as Record<string, unknown>;
-    if (!res.ok)
-      throw new Error(
-        res.status === 404 ? `No transaction ${hash.slice(0, 16)}… on this ledger.` : String(body['message'] ?? res.status),
-      );
-    return body as { height: number; index: number; tx: Record<string, unknown> };
+    try {
+      return await ledgerTx(hash);
+    } catch (e) {
+      if (!(e instanceof ApiFailure)) throw e;
+      if (e.status === 404) throw new Error(`No transaction ${hash.slice(0, 16)}… on this ledger.`, { cause: e });
+      if (e.status === 401)
+        throw new Error('Transactions link people, so this one is shown to signed-in staff only. Sign in, then come back.', {
+          cause: e,
+        });
+      if (e.status === 403) throw new Error('This transaction is not about you.', { cause: e });
+      throw e;
+    }
   }, [hash]);
   const [proof, setProof] = useState<{ ok: boolean; text: string }>();
   const [busy, setBusy] = useState(false);

@@ -30,7 +30,7 @@ export function AccessLog() {
     [fhir],
   );
   const openings = useAsync(
-    () => subjectTxs(session.subject, 100).then((txs) => txs.filter((t) => t.tx.type === 'access.break_glass')),
+    () => subjectTxs(session, session.subject, 100).then((txs) => txs.filter((t) => t.tx.type === 'access.break_glass')),
     [session.subject],
   );
   return (

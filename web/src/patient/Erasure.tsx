@@ -36,7 +36,7 @@ export function Erasure() {
   const check = async () => {
     if (!request) return;
     try {
-      const txs = await subjectTxs(request.id);
+      const txs = await subjectTxs(session, request.id);
       const tombstones = txs.filter((t) => t.tx.type === 'erasure.tombstone');
       setProgress(
         tombstones.length === 0

@@ -118,7 +118,7 @@ function Portal({ session, path, onSignOut }: { session: Session; path: string; 
     },
     [reload, session.subject],
   );
-  const live = useSubjectEvents(session.subject, onTx);
+  const live = useSubjectEvents(session.subject, session, onTx);
 
   if (keyState.error) return <ErrorBox error={keyState.error} onRetry={keyState.reload} />;
   if (!keys) return <Busy label="Checking your keys…" />;
