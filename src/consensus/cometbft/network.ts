@@ -390,7 +390,13 @@ export async function stopOrg(org: NetworkOrg, signal: NodeJS.Signals = 'SIGTERM
     }
     const deadline = Date.now() + graceMs;
     while (isAlive(pid) && Date.now() < deadline) await sleep(50);
-    if (isAlive(pid)) process.kill(pid, 'SIGKILL');
+    if (isAlive(pid)) {
+      try {
+        process.kill(pid, 'SIGKILL');
+      } catch {
+        // It exited between the check and the kill (ESRCH): what we wanted.
+      }
+    }
     while (isAlive(pid)) await sleep(20);
   }
   rmSync(pidFile(org), { force: true });
