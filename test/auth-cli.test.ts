@@ -4,28 +4,16 @@
  * against the node's FHIR API; the demo accounts are created by ensureDemoAccounts.
  */
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
-import { dirname, join } from 'node:path';
+import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { fileURLToPath } from 'node:url';
 import type { Bundle, Patient } from '@medplum/fhirtypes';
+import { runCli, type CliRun } from './support/cli.js';
 import { PASSPHRASE, startTestServer, type TestServer } from './support/fixtures.js';
 import { verifyAccessToken } from '../src/auth/tokens.js';
 import { DEMO_PRACTITIONERS, ensureDemoAccounts, WEB_CLIENT_ID } from '../src/demo/accounts.js';
 
-const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
-const BIN = join(ROOT, 'bin', 'medledger.js');
-
-function cli(args: readonly string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  const env: NodeJS.ProcessEnv = { ...process.env, MEDLEDGER_KEY_PASSPHRASE: PASSPHRASE };
-  for (const name of ['MEDLEDGER_DATA', 'MEDLEDGER_NODE', 'PORT', 'HOST']) delete env[name];
-  return new Promise((resolve) => {
-    execFile(process.execPath, [BIN, ...args], { cwd: ROOT, env, timeout: 60_000 }, (error, stdout, stderr) =>
-      resolve({ code: error ? (typeof error.code === 'number' ? error.code : null) : 0, stdout, stderr }),
-    );
-  });
-}
+const cli = (args: readonly string[]): Promise<CliRun> => runCli(args, { env: { MEDLEDGER_KEY_PASSPHRASE: PASSPHRASE } });
 
 let server: TestServer;
 let patientId: string;

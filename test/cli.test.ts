@@ -4,48 +4,24 @@
  * against that node, audits of its data directory and its API, and a clean stop on SIGTERM.
  */
 import assert from 'node:assert/strict';
-import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { createServer } from 'node:net';
-import { dirname, join } from 'node:path';
+import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { fileURLToPath } from 'node:url';
+import { BIN, cliEnv, ROOT, runCli, showRun as show, type CliRun } from './support/cli.js';
 import { tempDir } from './support/fixtures.js';
 
-const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
-const BIN = join(ROOT, 'bin', 'medledger.js');
 const PASSPHRASE = 'cli test passphrase, not a secret';
 
-interface Run {
-  readonly code: number | null;
-  readonly stdout: string;
-  readonly stderr: string;
-}
-
 /** The environment of every child: no inherited MedLedger settings, an explicit passphrase. */
-function childEnv(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
-  const env: NodeJS.ProcessEnv = { ...process.env, MEDLEDGER_KEY_PASSPHRASE: PASSPHRASE, ...extra };
-  for (const name of ['MEDLEDGER_DATA', 'MEDLEDGER_NODE', 'PORT', 'HOST']) delete env[name];
-  return env;
-}
+const childEnv = (extra: Record<string, string> = {}): NodeJS.ProcessEnv =>
+  cliEnv({ MEDLEDGER_KEY_PASSPHRASE: PASSPHRASE, ...extra });
 
 /** Runs `medledger ARGS` to completion; never throws on a non-zero exit. */
-function cli(args: readonly string[], options: { env?: Record<string, string>; cwd?: string } = {}): Promise<Run> {
-  return new Promise((resolve) => {
-    execFile(
-      process.execPath,
-      [BIN, ...args],
-      { cwd: options.cwd ?? ROOT, env: childEnv(options.env), timeout: 60_000, killSignal: 'SIGKILL' },
-      (error, stdout, stderr) => {
-        const code = error ? (typeof error.code === 'number' ? error.code : null) : 0;
-        resolve({ code, stdout, stderr });
-      },
-    );
-  });
-}
-
-const show = (r: Run) => `exit ${r.code}\n--- stdout\n${r.stdout}\n--- stderr\n${r.stderr}`;
+const cli = (args: readonly string[], options: { env?: Record<string, string>; cwd?: string } = {}): Promise<CliRun> =>
+  runCli(args, { ...options, env: { MEDLEDGER_KEY_PASSPHRASE: PASSPHRASE, ...options.env } });
 
 async function freePort(): Promise<number> {
   const server = createServer();

@@ -9,10 +9,8 @@ import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
-import { dirname, join, resolve } from 'node:path';
 import { test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { fileURLToPath } from 'node:url';
 import { Identity } from '../src/client/identity.js';
 import { equalBytes, fromBase64, fromHex, toHex } from '../src/crypto/bytes.js';
 import { keyPairFromSeed } from '../src/crypto/ed25519.js';
@@ -24,11 +22,9 @@ import { ORG_KEY, paths } from '../src/node/data-dir.js';
 import { FileKeyStore } from '../src/storage/file-keystore.js';
 import { SqliteLedgerStore } from '../src/storage/sqlite/ledger-store.js';
 import { auditDataDir } from '../src/verify/audit.js';
+import { BIN, ROOT } from './support/cli.js';
 import { CHAIN, FOUNDER, initTestDir, PASSPHRASE, registerPatient, registerPractitioner, tempDir } from './support/fixtures.js';
 import { staffTokenFor } from './support/network.js';
-
-const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
-const BIN = join(ROOT, 'bin', 'medledger.js');
 
 // ---------------------------------------------------------------------------------------------
 // Child processes

@@ -6,30 +6,17 @@
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { fromHex } from '../src/crypto/bytes.js';
 import { randomPseudonym } from '../src/client/identity.js';
+import { runCli, type CliRun } from './support/cli.js';
 import { startTestServer, tempDir, type TestServer } from './support/fixtures.js';
 
-const ROOT = fileURLToPath(new URL('../../', import.meta.url));
-const BIN = join(ROOT, 'bin', 'medledger.js');
 const PASSPHRASE = 'a long patient passphrase';
 
-function patientCli(
-  args: readonly string[],
-  passphrase = PASSPHRASE,
-): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  const env: NodeJS.ProcessEnv = { ...process.env, MEDLEDGER_PATIENT_PASSPHRASE: passphrase };
-  for (const name of ['MEDLEDGER_NODE', 'PORT']) delete env[name];
-  return new Promise((resolve) => {
-    execFile(process.execPath, [BIN, 'patient', ...args], { cwd: ROOT, env, timeout: 60_000 }, (error, stdout, stderr) =>
-      resolve({ code: error ? (typeof error.code === 'number' ? error.code : null) : 0, stdout, stderr }),
-    );
-  });
-}
+const patientCli = (args: readonly string[], passphrase = PASSPHRASE): Promise<CliRun> =>
+  runCli(['patient', ...args], { env: { MEDLEDGER_PATIENT_PASSPHRASE: passphrase } });
 
 describe('medledger patient', () => {
   let server: TestServer;

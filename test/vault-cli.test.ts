@@ -7,12 +7,10 @@
  * damaged wrapped key make it refuse and change nothing.
  */
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
-import { dirname, join } from 'node:path';
+import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { fileURLToPath } from 'node:url';
 import { openEncryptedSqlite } from '../src/storage/sqlite/cipher.js';
 import { Identity, randomPseudonym } from '../src/client/identity.js';
 import { generateKeyPair } from '../src/crypto/ed25519.js';
@@ -22,33 +20,11 @@ import { paths } from '../src/node/data-dir.js';
 import { FileKeyStore } from '../src/storage/file-keystore.js';
 import { kekIds, kekName } from '../src/vault/kek.js';
 import { VAULT_DB_KEY, vaultPaths } from '../src/vault/store.js';
+import { runCli, showRun as show, type CliRun } from './support/cli.js';
 import { initTestDir, PASSPHRASE, startTestNode, tempDir, type TestNode } from './support/fixtures.js';
 
-const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
-const BIN = join(ROOT, 'bin', 'medledger.js');
-
-interface Run {
-  readonly code: number | null;
-  readonly stdout: string;
-  readonly stderr: string;
-}
-
-function cli(args: readonly string[], env: Record<string, string> = {}): Promise<Run> {
-  const childEnv: NodeJS.ProcessEnv = { ...process.env, MEDLEDGER_KEY_PASSPHRASE: PASSPHRASE, ...env };
-  for (const name of ['MEDLEDGER_DATA', 'MEDLEDGER_NODE', 'PORT', 'HOST']) delete childEnv[name];
-  return new Promise((resolve) => {
-    execFile(
-      process.execPath,
-      [BIN, ...args],
-      { cwd: ROOT, env: childEnv, timeout: 60_000, killSignal: 'SIGKILL' },
-      (error, stdout, stderr) => {
-        resolve({ code: error ? (typeof error.code === 'number' ? error.code : null) : 0, stdout, stderr });
-      },
-    );
-  });
-}
-
-const show = (r: Run) => `exit ${r.code}\n--- stdout\n${r.stdout}\n--- stderr\n${r.stderr}`;
+const cli = (args: readonly string[], env: Record<string, string> = {}): Promise<CliRun> =>
+  runCli(args, { env: { MEDLEDGER_KEY_PASSPHRASE: PASSPHRASE, ...env } });
 
 interface StatusJson {
   current: number | null;

@@ -7,11 +7,9 @@
  * case checks the vault snapshot against in-flight writes directly.)
  */
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
 import { readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { dirname, join } from 'node:path';
+import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { fileURLToPath } from 'node:url';
 import type Database from 'better-sqlite3-multiple-ciphers';
 import { randomPseudonym } from '../src/client/identity.js';
 import { paths } from '../src/node/data-dir.js';
@@ -23,35 +21,12 @@ import { Vault, type JsonObject } from '../src/vault/vault.js';
 import { auditDataDir, auditNode, type AuditReport } from '../src/verify/audit.js';
 import { replay } from '../src/verify/replay.js';
 import { StoreSource } from '../src/verify/sources.js';
+import { runCli, showRun as show, type CliRun } from './support/cli.js';
 import { FOUNDER, initTestDir, PASSPHRASE, startTestNode, startTestServer, tempDir } from './support/fixtures.js';
 
-const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
-const BIN = join(ROOT, 'bin', 'medledger.js');
-
-interface Run {
-  readonly code: number | null;
-  readonly stdout: string;
-  readonly stderr: string;
-}
-
 /** Runs `medledger verify ARGS`; the passphrase comes from the environment unless `env` says otherwise. */
-function verifyCli(args: readonly string[], env: Record<string, string | undefined> = {}): Promise<Run> {
-  const childEnv: NodeJS.ProcessEnv = { ...process.env, MEDLEDGER_KEY_PASSPHRASE: PASSPHRASE, ...env };
-  for (const name of ['MEDLEDGER_DATA', 'MEDLEDGER_NODE']) delete childEnv[name];
-  for (const [name, value] of Object.entries(env)) if (value === undefined) delete childEnv[name];
-  return new Promise((resolve) => {
-    execFile(
-      process.execPath,
-      [BIN, 'verify', ...args],
-      { cwd: ROOT, env: childEnv, timeout: 60_000, killSignal: 'SIGKILL' },
-      (error, stdout, stderr) => {
-        resolve({ code: error ? (typeof error.code === 'number' ? error.code : null) : 0, stdout, stderr });
-      },
-    );
-  });
-}
-
-const show = (r: Run) => `exit ${r.code}\n--- stdout\n${r.stdout}\n--- stderr\n${r.stderr}`;
+const verifyCli = (args: readonly string[], env: Record<string, string | undefined> = {}): Promise<CliRun> =>
+  runCli(['verify', ...args], { env: { MEDLEDGER_KEY_PASSPHRASE: PASSPHRASE, ...env } });
 
 function observation(text: string): JsonObject {
   return { resourceType: 'Observation', status: 'final', code: { text } };

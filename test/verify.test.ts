@@ -5,10 +5,8 @@
  * even a byte flipped in the raw file — fails the audit, which names the place.
  */
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
-import { dirname, join } from 'node:path';
+import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { fileURLToPath } from 'node:url';
 import type Database from 'better-sqlite3-multiple-ciphers';
 import { toHex } from '../src/crypto/bytes.js';
 import { sha256 } from '../src/crypto/hash.js';
@@ -16,6 +14,7 @@ import { VerifyPool } from '../src/crypto/verify-pool.js';
 import { generateKeyPair } from '../src/crypto/ed25519.js';
 import type { Identity } from '../src/client/identity.js';
 import { auditDataDir, auditNode, type AuditReport } from '../src/verify/audit.js';
+import { runCli, type CliRun } from './support/cli.js';
 import {
   CHAIN,
   initTestDir,
@@ -34,9 +33,6 @@ import {
   withDatabase,
   type LedgerCopy,
 } from './support/tamper.js';
-
-const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
-const BIN = join(ROOT, 'bin', 'medledger.js');
 
 /** What the test ledger looks like; checked when it is built. */
 const SHAPE = { blocks: 9, txs: 41 } as const;
@@ -82,18 +78,7 @@ async function buildLedger(dir: string): Promise<Built> {
   }
 }
 
-function runVerifyCli(dataDir: string): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    execFile(
-      process.execPath,
-      [BIN, 'verify', '--data', dataDir],
-      { cwd: ROOT, timeout: 60_000, killSignal: 'SIGKILL' },
-      (error, stdout, stderr) => {
-        resolve({ code: error ? (typeof error.code === 'number' ? error.code : null) : 0, stdout, stderr });
-      },
-    );
-  });
-}
+const runVerifyCli = (dataDir: string): Promise<CliRun> => runCli(['verify', '--data', dataDir]);
 
 function assertOk(report: AuditReport, logRoot: string): void {
   assert.equal(report.problem, undefined, `unexpected problem: ${JSON.stringify(report.problem)}`);
