@@ -63,6 +63,17 @@ describe('FHIR Binary content', { timeout: 120_000 }, () => {
     assert.equal(raw.headers.get('content-type'), 'application/pdf');
     assert.equal(raw.headers.get('etag'), 'W/"1"');
     assert.ok(Buffer.from(await raw.arrayBuffer()).equals(pdf));
+    // A client holding this version gets 304 and no bytes; another version's ETag gets the bytes.
+    const cached = await authFetch(`${base}/Binary/${resource.id}`, {
+      headers: { accept: 'application/pdf', 'if-none-match': 'W/"1"' },
+    });
+    assert.equal(cached.status, 304);
+    assert.equal((await cached.arrayBuffer()).byteLength, 0);
+    const stale = await authFetch(`${base}/Binary/${resource.id}`, {
+      headers: { accept: 'application/pdf', 'if-none-match': 'W/"7"' },
+    });
+    assert.equal(stale.status, 200);
+    assert.equal((await stale.arrayBuffer()).byteLength, pdf.length);
 
     const asJson = await authFetch(`${base}/Binary/${resource.id}`, { headers: { accept: 'application/fhir+json' } });
     const binary = (await asJson.json()) as { resourceType: string; data: string };

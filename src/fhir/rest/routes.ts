@@ -2,6 +2,7 @@
  * The FHIR R4 REST API at /fhir: HTTP in, repository calls, FHIR out. Every error is an
  * OperationOutcome; every resource response carries ETag, Last-Modified and (on create) Location.
  */
+import { Readable } from 'node:stream';
 import type { FastifyInstance, FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
 import type { OperationOutcome, Resource } from '@medplum/fhirtypes';
 import { badRequest, FhirError, informational, notFound, outcome, preconditionFailed } from '../outcome.js';
@@ -114,6 +115,15 @@ function pageParams(query: URLSearchParams): { count: number; offset: number; si
     ...(sinceMs !== undefined && { since: sinceMs }),
   };
 }
+
+/** Whether the client's If-None-Match names this version (it already has it). */
+function unchangedFor(request: FastifyRequest, version: number): boolean {
+  const ifNoneMatch = request.headers['if-none-match'];
+  return typeof ifNoneMatch === 'string' && ifNoneMatch.replace(/^W\//, '') === `"${version}"`;
+}
+
+const notModified = (reply: FastifyReply, version: number): FastifyReply =>
+  reply.status(304).header('ETag', `W/"${version}"`).send();
 
 /** A 403 for want of scope (or outside a patient token's compartment): RFC 6750 insufficient_scope. */
 class ScopeDenied extends FhirError {}
@@ -456,15 +466,16 @@ export const fhirRoutes: FastifyPluginAsync<FhirRoutesOptions> = async (app: Fas
       const { stored, content } = await repository.binaryContent(id);
       requireAccess(principal, stored.resource, 'r');
       await disclose(principal, 'read', [stored.resource]);
+      if (unchangedFor(request, stored.version)) {
+        if (content.body instanceof Readable) content.body.destroy();
+        return notModified(reply, stored.version);
+      }
       return sendRawContent(reply, stored, content);
     }
     const stored = repository.read(type, id);
     requireAccess(principal, stored.resource, 'r');
     await disclose(principal, 'read', [stored.resource]);
-    const ifNoneMatch = request.headers['if-none-match'];
-    if (typeof ifNoneMatch === 'string' && ifNoneMatch.replace(/^W\//, '') === `"${stored.version}"`) {
-      return reply.status(304).header('ETag', `W/"${stored.version}"`).send();
-    }
+    if (unchangedFor(request, stored.version)) return notModified(reply, stored.version);
     return sendStored(request, reply, stored);
   });
 
