@@ -10,6 +10,7 @@ import { randomPseudonym } from '../src/client/identity.js';
 import { utf8 } from '../src/crypto/bytes.js';
 import { sha256 } from '../src/crypto/hash.js';
 import type { TxPayload } from '../src/ledger/tx.js';
+import type { Principal } from '../src/auth/principal.js';
 import { eventRoutes } from '../src/server/routes/events.js';
 import { registerPatient, startTestNode, startTestServer } from './support/fixtures.js';
 import { authFetch } from './support/fhir-api.js';
@@ -112,6 +113,32 @@ describe('event streams', () => {
     const started = Date.now();
     await server.close();
     assert.ok(Date.now() - started < 5_000, 'close did not wait for the open stream');
+  });
+
+  test('a subject stream ends once its reader may no longer read it (token expired, account disabled)', async () => {
+    const t = await startTestNode();
+    let valid = true;
+    const authenticate = async (): Promise<Principal> => {
+      if (!valid) throw Object.assign(new Error('the access token has expired'), { status: 401 });
+      return { kind: 'system', client: 'auditor', org: t.node.org.id, scopes: { resources: [], other: [] } };
+    };
+    const app = Fastify();
+    await app.register(eventRoutes(t.node.chain, { heartbeatMs: 50, authenticate }));
+    const url = await app.listen({ port: 0, host: '127.0.0.1' });
+    try {
+      const stream = await fetch(`${url}/subjects/${randomPseudonym('pat')}/events`, { headers: { authorization: 'Bearer x' } });
+      assert.equal(stream.status, 200);
+      const reader = stream.body!.getReader();
+      await reader.read(); // the stream's opening comment
+      valid = false;
+      const deadline = Date.now() + 5_000;
+      let ended = false;
+      while (!ended && Date.now() < deadline) ended = (await reader.read()).done;
+      assert.ok(ended, 'the stream was closed by the node');
+    } finally {
+      await app.close();
+      await t.close();
+    }
   });
 
   test('streams beyond the limit are refused with 503 and a JSON error; bad subjects with 400', async () => {

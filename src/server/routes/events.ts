@@ -29,8 +29,11 @@ const MAX_REPLAY = 100;
 const SUBJECT = '^(?:org|prac|pat|dev|cns|bg|ers)_[a-z0-9-]{1,40}$';
 
 interface Stream {
-  /** A subject stream's subject and who reads it. */
-  readonly subject?: { readonly id: string; readonly reader: LedgerReader };
+  /**
+   * A subject stream's subject, who reads it, and how to check again that they still may (their
+   * token has not expired, their account is still active): at every heartbeat, else it ends.
+   */
+  readonly subject?: { readonly id: string; readonly reader: LedgerReader; readonly recheck: () => Promise<unknown> };
   send(id: number, event: string, data: unknown): void;
   end(): void;
 }
@@ -99,7 +102,10 @@ export function eventRoutes(chain: Chain, options: EventStreamOptions = {}): Fas
         'x-accel-buffering': 'no',
       });
       res.write(': medledger event stream\n\n');
-      const heartbeat = setInterval(() => res.write(': heartbeat\n\n'), heartbeatMs);
+      const heartbeat = setInterval(() => {
+        res.write(': heartbeat\n\n');
+        subject?.recheck().catch(() => stream.end());
+      }, heartbeatMs);
       heartbeat.unref();
       const stream: Stream = {
         ...(subject !== undefined && { subject }),
@@ -145,9 +151,13 @@ export function eventRoutes(chain: Chain, options: EventStreamOptions = {}): Fas
       async (request, reply) => {
         const { subject } = request.params;
         // Before the stream opens, so a refusal is a plain JSON error and no event leaves.
-        const reader = await ledgerReader(options.authenticate, request);
-        requireSubject(chain.app, reader, subject);
-        const stream = open(request, reply, { id: subject, reader });
+        const allowed = async (): Promise<LedgerReader> => {
+          const reader = await ledgerReader(options.authenticate, request);
+          requireSubject(chain.app, reader, subject);
+          return reader;
+        };
+        const reader = await allowed();
+        const stream = open(request, reply, { id: subject, reader, recheck: allowed });
         const last = lastEventId(request);
         if (last === undefined) return;
         const missed = chain.store.txsBySubject(subject, { limit: MAX_REPLAY }).filter((t) => t.index > last);
