@@ -53,7 +53,7 @@ describe('medledger patient', () => {
       '--to',
       server.org.id,
       '--types',
-      'Observation,Condition',
+      'Observation,DocumentReference,Condition',
       '--until',
       '2099-01-01T00:00:00Z',
     ]);
@@ -62,7 +62,8 @@ describe('medledger patient', () => {
     const consent = server.node.chain.app.consent(consentId);
     assert.deepEqual(
       [consent?.patient, consent?.grantee, consent?.types],
-      [patient, server.org.id, ['Condition', 'Observation']],
+      [patient, server.org.id, ['Binary', 'Condition', 'DocumentReference', 'Observation']],
+      'sorted, and documents bring their attachments',
     );
 
     const wrong = await patientCli(['revoke', ...node, '--consent', consentId], 'not the passphrase');

@@ -24,6 +24,7 @@ export {
 } from './keys.js';
 export { signTransaction, type TxSigner } from './signer.js';
 export { openEventStream, SseParser, type EventStreamOptions, type ServerEvent, type StreamState } from './event-stream.js';
+export { grantTypes } from './consent-types.js';
 export { Identity, randomPseudonym } from './identity.js';
 export { checkKdfBounds, DEFAULT_KDF, DEFAULT_LIMITS, MIN_CREATE, type Argon2idParams, type KdfLimits } from './kdf.js';
 export {

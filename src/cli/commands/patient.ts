@@ -7,11 +7,11 @@
 import { readFileSync, writeFileSync, existsSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { createPatientKeys } from '../../client/rotation.js';
-import { encodeKeyBackup, LedgerClient, NobleSigner, openKeyBackup, parseKeyBackup } from '../../client/index.js';
+import { encodeKeyBackup, grantTypes, LedgerClient, NobleSigner, openKeyBackup, parseKeyBackup } from '../../client/index.js';
 import { signBackupUpload } from '../../client/backup-upload.js';
 import { Identity, randomPseudonym } from '../../client/identity.js';
 import { hexOf } from '../../client/encoding.js';
-import { CONSENT_PURPOSES, canonicalTypes, type ConsentPurpose } from '../../ledger/payloads/consent.js';
+import { CONSENT_PURPOSES, type ConsentPurpose } from '../../ledger/payloads/consent.js';
 import { ID_PATTERNS } from '../../ledger/payloads/participant.js';
 import type { TxPayload } from '../../ledger/tx.js';
 import { helpText, nodeUrlOf, parse, UsageError } from '../args.js';
@@ -45,7 +45,8 @@ export const patientSpec = {
     kit: 'keygen: where to write the recovery kit (default: print it)',
     node: 'the node (default $MEDLEDGER_NODE or http://127.0.0.1:$PORT|8080)',
     to: 'grant: the organization (org_…) or practitioner (prac_…) you grant access',
-    types: 'grant: resource types covered, comma-separated (default: the whole record)',
+    types:
+      'grant: resource types covered, comma-separated (default: the whole record; DocumentReference brings Binary, its attachments)',
     purpose: 'grant: TREAT (default), HRESCH (research) or PUBHLTH (public health)',
     until: 'grant: when the consent ends (ISO time; default: until revoked)',
     consent: 'revoke: the consent id (cns_…)',
@@ -137,7 +138,7 @@ export async function runPatient(argv: string[]): Promise<number> {
       const until = values.until === undefined ? undefined : Date.parse(values.until);
       if (until !== undefined && Number.isNaN(until))
         throw new UsageError('--until must be an ISO time, e.g. 2027-01-01T00:00:00Z');
-      const types = values.types === undefined ? undefined : canonicalTypes(values.types.split(',').map((t) => t.trim()));
+      const types = values.types === undefined ? undefined : grantTypes(values.types.split(',').map((t) => t.trim()));
       const { client, identity } = await open(values);
       const id = newId('cns');
       console.log(id);

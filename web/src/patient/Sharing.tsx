@@ -6,7 +6,7 @@ import { useState, type FormEvent } from 'react';
 import type { Resource } from '../api/fhir';
 import { Busy, ErrorBox, Notice } from '../ui/feedback';
 import { useAsync } from '../ui/useAsync';
-import { randomPseudonym } from '../sdk';
+import { grantTypes, randomPseudonym } from '../sdk';
 import { usePatient } from './context';
 import { signAndSubmit } from './keyring';
 import { Unlock } from './KeySetup';
@@ -29,11 +29,6 @@ const PURPOSES = [
   { code: 'PUBHLTH', label: 'Public health' },
 ];
 const GRANTEE = /^(?:org|prac)_[a-z0-9][a-z0-9-]{0,39}$/;
-
-/** The types a grant names, sorted: documents come with their attachments (Binary resources). */
-function covered(types: readonly string[]): string[] {
-  return [...types, ...(types.includes('DocumentReference') ? ['Binary'] : [])].sort();
-}
 
 type Any = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
 
@@ -102,7 +97,7 @@ export function Sharing() {
           patient: session.subject,
           grantee,
           purpose: purpose as 'TREAT',
-          ...(types.length > 0 && { types: covered(types) }),
+          ...(types.length > 0 && { types: grantTypes(types) }),
           ...(end !== undefined && { until: end }),
         },
       });
