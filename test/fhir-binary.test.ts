@@ -8,7 +8,7 @@ import { Readable } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { startTestServer, type TestServer } from './support/fixtures.js';
 import { authFetch, call } from './support/fhir-api.js';
-import { MAX_BINARY_BYTES } from '../src/fhir/rest/binary.js';
+import { INLINE_DATA_MAX_BYTES, MAX_ATTACHMENT_BYTES } from '../src/fhir/attachments.js';
 import { CONTENT_FIELD } from '../src/vault/content-ref.js';
 import { auditDataDir } from '../src/verify/audit.js';
 import { paths } from '../src/node/data-dir.js';
@@ -126,7 +126,7 @@ describe('FHIR Binary content', { timeout: 120_000 }, () => {
 
   it('streams a 20 MB PDF in and out: byte-identical raw and as JSON, the bytes outside the vault database and encrypted', async () => {
     const marker = Buffer.from('%PDF-1.7 MARKER-streamed-attachment-91c2\n');
-    const pdf = Buffer.concat([marker, randomBytes(MAX_BINARY_BYTES - marker.length)]);
+    const pdf = Buffer.concat([marker, randomBytes(MAX_ATTACHMENT_BYTES - marker.length)]);
     const dbBefore = vaultBytes();
     let id = '';
     const file = await newContentFile(async () => {
@@ -155,6 +155,47 @@ describe('FHIR Binary content', { timeout: 120_000 }, () => {
     const binary = (await json.json()) as { resourceType: string; contentType: string; data: string };
     assert.equal(binary.contentType, 'application/pdf');
     assert.ok(Buffer.from(binary.data, 'base64').equals(pdf));
+  });
+
+  it('a JSON Binary keeps small data inline and moves large data to a content file; both read back the same', async () => {
+    const small = Buffer.from('a short note');
+    const large = Buffer.concat([Buffer.from('%PDF json-posted '), randomBytes(INLINE_DATA_MAX_BYTES * 4)]);
+    const post = (bytes: Buffer) =>
+      call<{ id: string; data?: string }>(base, 'POST', '/Binary', {
+        body: { resourceType: 'Binary', contentType: 'application/pdf', data: bytes.toString('base64') },
+      });
+    const filesBefore = contentFiles().length;
+    const inline = await post(small);
+    assert.equal(inline.status, 201);
+    assert.equal(contentFiles().length, filesBefore, 'small data stays in the sealed version');
+    let created!: Awaited<ReturnType<typeof post>>;
+    const file = await newContentFile(async () => (created = await post(large)));
+    assert.equal(created.status, 201);
+    assert.equal(created.body.data, large.toString('base64'), 'the answer shows the data as posted');
+    assert.equal(readFileSync(file).includes(Buffer.from('%PDF json-posted')), false, 'the file is ciphertext');
+    for (const [id, bytes] of [
+      [inline.body.id, small],
+      [created.body.id, large],
+    ] as const) {
+      const raw = await authFetch(`${base}/Binary/${id}`, { headers: { accept: 'application/pdf' } });
+      assert.ok(Buffer.from(await raw.arrayBuffer()).equals(bytes));
+      const json = await call<{ data: string }>(base, 'GET', `/Binary/${id}`);
+      assert.ok(Buffer.from(json.body.data, 'base64').equals(bytes));
+      assert.equal(JSON.stringify(json.body).includes(CONTENT_FIELD), false);
+    }
+    // A PUT that does not change the data moves it again, into a new file; the old version keeps its own.
+    const replaced = await newContentFile(() =>
+      call(base, 'PUT', `/Binary/${created.body.id}`, {
+        body: { resourceType: 'Binary', id: created.body.id, contentType: 'application/pdf', data: large.toString('base64') },
+      }),
+    );
+    assert.notEqual(replaced, file);
+    assert.ok(existsSync(file), 'version 1 still holds its file');
+
+    const files = contentFiles().length;
+    const tooBig = await post(Buffer.alloc(MAX_ATTACHMENT_BYTES + 1, 7));
+    assert.equal(tooBig.status, 413);
+    assert.equal(contentFiles().length, files, 'nothing kept');
   });
 
   it('answers Accept */* with the bytes, FHIR and JSON types with the resource', async () => {

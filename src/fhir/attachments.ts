@@ -9,6 +9,16 @@ import { ContentRefError, contentRefOf, withoutContentRef, type ContentRef } fro
 import { ContentIntegrityError, openCiphertext, type ContentStore } from '../vault/content-store.js';
 import { IntegrityError, type JsonObject } from '../vault/vault.js';
 
+/** Largest attachment, raw or as a Binary's base64 `data`. */
+export const MAX_ATTACHMENT_BYTES = 20 * 1024 * 1024;
+
+/**
+ * A Binary posted as FHIR JSON keeps `data` up to this size inline in its sealed version; larger
+ * bytes go to a content file like a raw upload's, so the vault database never holds megabytes of
+ * base64 and raw reads of them stream.
+ */
+export const INLINE_DATA_MAX_BYTES = 64 * 1024;
+
 /** The version a resource was read from, as an IntegrityError names it. */
 export interface ReadAddress {
   readonly type: string;

@@ -6,6 +6,7 @@
  * compartment); the REST layer only translates HTTP to these calls and back.
  */
 import { randomUUID } from 'node:crypto';
+import { Readable } from 'node:stream';
 import jsonPatch from 'fast-json-patch';
 import type { Patient, Resource } from '@medplum/fhirtypes';
 import type { LedgerNode } from '../node/ledger-node.js';
@@ -29,8 +30,9 @@ import {
 } from './search/index.js';
 import { collectReferences, validateResource } from './validation/validate.js';
 import { visibleSql, type VisibilityFilter } from './search/visibility.js';
-import { presented, rawContent, type RawContent } from './attachments.js';
+import { INLINE_DATA_MAX_BYTES, MAX_ATTACHMENT_BYTES, presented, rawContent, type RawContent } from './attachments.js';
 import { CONTENT_FIELD, withoutContentRef, type ContentRef } from '../vault/content-ref.js';
+import { ContentTooLarge } from '../vault/content-store.js';
 import { attachedBinaries, securityContextOf } from './security-context.js';
 
 export type { VisibilityFilter };
@@ -61,6 +63,8 @@ const SEARCHABLE: ReadonlySet<string> = new Set(SEARCH_RESOURCE_TYPES);
 const READ_ONLY: ReadonlySet<string> = new Set(['Provenance', 'Consent', 'AuditEvent']);
 const ID = /^[A-Za-z0-9\-.]{1,64}$/;
 const RELATIVE_REFERENCE = /^([A-Z][A-Za-z]+)\/([A-Za-z0-9\-.]{1,64})(?:\/_history\/(\d{1,9}))?$/;
+/** Bytes a base64 string decodes to, near enough to compare with a threshold. */
+const base64Size = (b64: string): number => Math.floor((b64.length * 3) / 4);
 
 /**
  * Where each type names its patient (the patient compartment's link for the types we store). A
@@ -298,6 +302,9 @@ export class FhirRepository {
   ): Promise<SavedResult> {
     if (content && (type !== 'Binary' || (resource as { data?: unknown }).data !== undefined))
       throw badRequest('only a Binary without data can take uploaded content');
+    const data = type === 'Binary' && !content ? (resource as { data?: unknown }).data : undefined;
+    if (typeof data === 'string' && base64Size(data) > INLINE_DATA_MAX_BYTES)
+      return this.#saveDataAsContent(type, id, resource, data, actor, expectedVersion);
     this.#checkReferences(resource);
     const before = this.vault.resource(type, id);
     const kept = this.#keepSecurityContext(resource, before);
@@ -324,6 +331,37 @@ export class FhirRepository {
       lastUpdated: written.lastUpdated,
       created: before === undefined || before.deleted,
     };
+  }
+
+  /** A JSON Binary's large `data` moved into a content file, then saved like a raw upload. */
+  async #saveDataAsContent(
+    type: string,
+    id: string,
+    resource: Resource,
+    data: string,
+    actor: Actor,
+    expectedVersion: number | undefined,
+  ): Promise<SavedResult> {
+    const bytes = Buffer.from(data, 'base64');
+    let content: ContentRef;
+    try {
+      content = await this.vault.contents.write(Readable.from([bytes]), MAX_ATTACHMENT_BYTES);
+    } catch (error) {
+      if (error instanceof ContentTooLarge)
+        throw FhirError.of(413, 'too-costly', `attachments are limited to ${MAX_ATTACHMENT_BYTES} bytes`);
+      throw error;
+    }
+    try {
+      const { data: _inline, ...rest } = resource as Resource & { data?: string };
+      const saved = await this.#save(type, id, rest as Resource, actor, expectedVersion, content);
+      // The answer shows the resource as written: its data came in inline, so it goes back inline.
+      return { ...saved, resource: { ...saved.resource, data } as Resource };
+    } catch (error) {
+      this.vault.discardContent(content.id);
+      throw error;
+    } finally {
+      content.key.fill(0);
+    }
   }
 
   // -------------------------------------------------------------------------------------------

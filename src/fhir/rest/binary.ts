@@ -12,14 +12,12 @@ import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
 import type { Binary, Resource } from '@medplum/fhirtypes';
 import { badRequest, FhirError } from '../outcome.js';
 import type { Actor, FhirRepository, SavedResult, Stored } from '../repository.js';
-import type { RawContent } from '../attachments.js';
+import { MAX_ATTACHMENT_BYTES, type RawContent } from '../attachments.js';
 import { ContentTooLarge } from '../../vault/content-store.js';
 import type { ContentRef } from '../../vault/content-ref.js';
 import { FHIR_BODY_LIMIT } from './limits.js';
 import { SECURITY_CONTEXT_HEADER } from '../security-context.js';
 
-/** Largest attachment accepted as raw bytes. */
-export const MAX_BINARY_BYTES = 20 * 1024 * 1024;
 const MIME = /^[a-z0-9][a-z0-9!#$&^_.+-]{0,126}\/[a-z0-9][a-z0-9!#$&^_.+-]{0,126}$/i;
 /** What names a FHIR representation in Accept or _format (json, fhir+json, fhir+xml). */
 const FHIR_FORMAT = /json|fhir/i;
@@ -77,7 +75,7 @@ function rawBinary(request: FastifyRequest, id?: string): Binary {
   };
 }
 
-const tooLarge = () => FhirError.of(413, 'too-costly', `attachments are limited to ${MAX_BINARY_BYTES} bytes`);
+const tooLarge = () => FhirError.of(413, 'too-costly', `attachments are limited to ${MAX_ATTACHMENT_BYTES} bytes`);
 const empty = () => badRequest('the attachment is empty');
 
 /** Raw uploads: any non-JSON media type to POST/PUT /Binary becomes a Binary resource. */
@@ -105,9 +103,9 @@ export const binaryUploadRoutes: FastifyPluginAsync<BinaryRoutesOptions> = async
     if (declared === 0) throw empty();
     let content: ContentRef;
     try {
-      if (declared > MAX_BINARY_BYTES) throw new ContentTooLarge(MAX_BINARY_BYTES);
+      if (declared > MAX_ATTACHMENT_BYTES) throw new ContentTooLarge(MAX_ATTACHMENT_BYTES);
       // Not destroyed when the limit stops the read: the 413 must still reach the client.
-      content = await vault.contents.write(body.iterator({ destroyOnReturn: false }), MAX_BINARY_BYTES);
+      content = await vault.contents.write(body.iterator({ destroyOnReturn: false }), MAX_ATTACHMENT_BYTES);
     } catch (error) {
       if (!(error instanceof ContentTooLarge)) throw error;
       // The rest of the body is read and dropped, and the connection not reused.
