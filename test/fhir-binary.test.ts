@@ -198,6 +198,38 @@ describe('FHIR Binary content', { timeout: 120_000 }, () => {
     assert.equal(contentFiles().length, files, 'nothing kept');
   });
 
+  it('a transaction Bundle moves a large Binary’s data to a content file too, and keeps nothing if it fails', async () => {
+    const large = randomBytes(INLINE_DATA_MAX_BYTES * 2);
+    const binaryEntry = {
+      fullUrl: 'urn:uuid:6f1c2a52-0d0e-4d7e-9a51-2f8a3c1b9e01',
+      resource: { resourceType: 'Binary', contentType: 'image/png', data: large.toString('base64') },
+      request: { method: 'POST', url: 'Binary' },
+    };
+    const bundle = (entries: unknown[]) => ({ resourceType: 'Bundle', type: 'transaction', entry: entries });
+    let reply!: Awaited<ReturnType<typeof call<{ entry: { response: { location: string } }[] }>>>;
+    await newContentFile(async () => (reply = await call(base, 'POST', '', { body: bundle([binaryEntry]) })));
+    assert.equal(reply.status, 200);
+    const id = /Binary\/([^/]+)\//.exec(reply.body.entry[0]!.response.location)![1]!;
+    const raw = await authFetch(`${base}/Binary/${id}`, { headers: { accept: 'image/png' } });
+    assert.ok(Buffer.from(await raw.arrayBuffer()).equals(large));
+    const json = await call<{ data: string }>(base, 'GET', `/Binary/${id}`);
+    assert.equal(JSON.stringify(json.body).includes(CONTENT_FIELD), false);
+
+    // All or nothing: a stale If-Match in the same Bundle fails it, and the moved data goes with it.
+    const files = contentFiles().length;
+    const failed = await call(base, 'POST', '', {
+      body: bundle([
+        binaryEntry,
+        {
+          resource: { resourceType: 'Binary', id, contentType: 'image/png', data: 'AAAA' },
+          request: { method: 'PUT', url: `Binary/${id}`, ifMatch: 'W/"9"' },
+        },
+      ]),
+    });
+    assert.notEqual(failed.status, 200);
+    assert.equal(contentFiles().length, files, 'no content file left behind');
+  });
+
   it('answers Accept */* with the bytes, FHIR and JSON types with the resource', async () => {
     const id = ((await (await upload('plain bytes', 'text/plain')).json()) as { id: string }).id;
     const any = await authFetch(`${base}/Binary/${id}`, { headers: { accept: '*/*' } });

@@ -66,6 +66,12 @@ const RELATIVE_REFERENCE = /^([A-Z][A-Za-z]+)\/([A-Za-z0-9\-.]{1,64})(?:\/_histo
 /** Bytes a base64 string decodes to, near enough to compare with a threshold. */
 const base64Size = (b64: string): number => Math.floor((b64.length * 3) / 4);
 
+/** A Binary without its inline data (which has gone to a content file). */
+function withoutData(resource: Resource): Resource {
+  const { data: _data, ...rest } = resource as Resource & { data?: string };
+  return rest as Resource;
+}
+
 /**
  * Where each type names its patient (the patient compartment's link for the types we store). A
  * Binary has none: it takes the patient of the resource its securityContext names (./security-context.ts).
@@ -342,18 +348,9 @@ export class FhirRepository {
     actor: Actor,
     expectedVersion: number | undefined,
   ): Promise<SavedResult> {
-    const bytes = Buffer.from(data, 'base64');
-    let content: ContentRef;
+    const content = await this.#contentFromData(data);
     try {
-      content = await this.vault.contents.write(Readable.from([bytes]), MAX_ATTACHMENT_BYTES);
-    } catch (error) {
-      if (error instanceof ContentTooLarge)
-        throw FhirError.of(413, 'too-costly', `attachments are limited to ${MAX_ATTACHMENT_BYTES} bytes`);
-      throw error;
-    }
-    try {
-      const { data: _inline, ...rest } = resource as Resource & { data?: string };
-      const saved = await this.#save(type, id, rest as Resource, actor, expectedVersion, content);
+      const saved = await this.#save(type, id, withoutData(resource), actor, expectedVersion, content);
       // The answer shows the resource as written: its data came in inline, so it goes back inline.
       return { ...saved, resource: { ...saved.resource, data } as Resource };
     } catch (error) {
@@ -361,6 +358,17 @@ export class FhirRepository {
       throw error;
     } finally {
       content.key.fill(0);
+    }
+  }
+
+  /** Base64 `data` decoded into a new content file (413 past the attachment limit). */
+  async #contentFromData(data: string): Promise<ContentRef> {
+    try {
+      return await this.vault.contents.write(Readable.from([Buffer.from(data, 'base64')]), MAX_ATTACHMENT_BYTES);
+    } catch (error) {
+      if (error instanceof ContentTooLarge)
+        throw FhirError.of(413, 'too-costly', `attachments are limited to ${MAX_ATTACHMENT_BYTES} bytes`);
+      throw error;
     }
   }
 
@@ -693,32 +701,51 @@ export class FhirRepository {
       });
     }
     resources.forEach((resource, i) => resource && this.#checkAttachments(resource, ops[i]!.id, patients.get(i), local));
-    const items: BatchItem[] = ops.map((op, i) => {
-      const expected = op.expectedVersion !== undefined ? { expectedVersion: op.expectedVersion } : {};
-      if (op.op === 'delete') return { op: 'delete', type: op.type, id: op.id, ...expected };
-      const patient = patients.get(i);
-      return {
-        type: op.type,
-        id: op.id,
-        resource: withoutServerMeta(resources[i]!),
-        ...(patient !== undefined && { patient }),
-        ...expected,
-      };
-    });
+    // Large Binary data goes to content files first, as for a single write; dropped if the commit fails.
+    const moved = new Map<number, { readonly content: ContentRef; readonly data: string }>();
     let written: WriteResult[];
     try {
+      for (const [i, resource] of resources.entries()) {
+        const data = resource?.resourceType === 'Binary' ? (resource as { data?: unknown }).data : undefined;
+        if (typeof data !== 'string' || base64Size(data) <= INLINE_DATA_MAX_BYTES) continue;
+        moved.set(i, { content: await this.#contentFromData(data), data });
+        resources[i] = withoutData(resource!);
+      }
+      const items: BatchItem[] = ops.map((op, i) => {
+        const expected = op.expectedVersion !== undefined ? { expectedVersion: op.expectedVersion } : {};
+        if (op.op === 'delete') return { op: 'delete', type: op.type, id: op.id, ...expected };
+        const patient = patients.get(i);
+        const content = moved.get(i)?.content;
+        return {
+          type: op.type,
+          id: op.id,
+          resource: withoutServerMeta(resources[i]!),
+          ...(patient !== undefined && { patient }),
+          ...(content && { content }),
+          ...expected,
+        };
+      });
       written = await this.vault.writeMany(items, actor.author);
     } catch (error) {
+      for (const { content } of moved.values()) this.vault.discardContent(content.id);
       throw translateVaultError(error);
+    } finally {
+      for (const { content } of moved.values()) content.key.fill(0);
     }
-    return written.map((w, i) => ({
-      type: ops[i]!.type,
-      id: ops[i]!.id,
-      resource: w.resource as unknown as Resource | null,
-      version: w.version,
-      lastUpdated: w.lastUpdated,
-      created: w.resource !== null && (before[i] === undefined || before[i]!.deleted),
-    }));
+    return written.map((w, i) => {
+      const inline = moved.get(i)?.data;
+      return {
+        type: ops[i]!.type,
+        id: ops[i]!.id,
+        // As written: the reference to the content file never leaves, the data it came as does.
+        resource: (inline === undefined || w.resource === null
+          ? w.resource
+          : { ...withoutContentRef(w.resource), data: inline }) as unknown as Resource | null,
+        version: w.version,
+        lastUpdated: w.lastUpdated,
+        created: w.resource !== null && (before[i] === undefined || before[i]!.deleted),
+      };
+    });
   }
 
   // -------------------------------------------------------------------------------------------
