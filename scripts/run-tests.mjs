@@ -24,7 +24,8 @@ if (files.length === 0) {
   console.error('no test files matched');
   process.exit(1);
 }
-const result = spawnSync(process.execPath, ['--test', '--test-reporter=spec', ...files], {
+// A test that hangs fails after five minutes, by name, instead of stalling the whole run.
+const result = spawnSync(process.execPath, ['--test', '--test-reporter=spec', '--test-timeout=300000', ...files], {
   cwd: root,
   stdio: 'inherit',
 });
