@@ -5,6 +5,7 @@
  */
 import type { Session } from '../auth/oauth';
 import type { DeviceSeries } from '../sdk';
+import type { GroupBy, Interval, ResultCell as PopulationCell } from '../../../src/population/aggregate.js';
 import { requestJson } from './http';
 
 const bearer = (session: Session) => ({ authorization: `Bearer ${session.accessToken}` });
@@ -53,8 +54,8 @@ export function deviceSeries(
 
 export type Purpose = 'HRESCH' | 'PUBHLTH';
 export type QueryType = 'Condition' | 'Observation';
-export type Interval = 'year' | 'quarter' | 'month' | 'week' | 'day';
-export type GroupBy = 'ageBand' | 'region' | 'sex';
+/** Periods, strata and reported cells as the node's aggregation defines them (a pure module). */
+export type { GroupBy, Interval, ResultCell as PopulationCell } from '../../../src/population/aggregate.js';
 
 export interface PopulationQuery {
   readonly purpose: Purpose;
@@ -64,17 +65,6 @@ export interface PopulationQuery {
   readonly from: string;
   readonly to: string;
   readonly groupBy: readonly GroupBy[];
-}
-
-export interface PopulationCell {
-  readonly period: string;
-  readonly stratum: Readonly<Record<string, string>>;
-  readonly population: number | null;
-  readonly patients: number | null;
-  readonly events: number | null;
-  readonly ratePer1000: number | null;
-  readonly mean: number | null;
-  readonly suppressed: boolean;
 }
 
 /** The node's answer: the query as it ran (times as ISO strings), then the result. */
