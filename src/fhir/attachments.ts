@@ -8,9 +8,14 @@ import type { Readable } from 'node:stream';
 import { ContentRefError, contentRefOf, withoutContentRef, type ContentRef } from '../vault/content-ref.js';
 import { ContentIntegrityError, openCiphertext, type ContentStore } from '../vault/content-store.js';
 import { IntegrityError, type JsonObject } from '../vault/vault.js';
+import { FhirError } from './outcome.js';
 
 /** Largest attachment, raw or as a Binary's base64 `data`. */
 export const MAX_ATTACHMENT_BYTES = 20 * 1024 * 1024;
+
+/** The 413 OperationOutcome of an attachment over the limit, raw or as `data`. */
+export const attachmentTooLarge = (): FhirError =>
+  FhirError.of(413, 'too-costly', `attachments are limited to ${MAX_ATTACHMENT_BYTES} bytes`);
 
 /**
  * A Binary posted as FHIR JSON keeps `data` up to this size inline in its sealed version; larger

@@ -30,7 +30,14 @@ import {
 } from './search/index.js';
 import { collectReferences, validateResource } from './validation/validate.js';
 import { visibleSql, type VisibilityFilter } from './search/visibility.js';
-import { INLINE_DATA_MAX_BYTES, MAX_ATTACHMENT_BYTES, presented, rawContent, type RawContent } from './attachments.js';
+import {
+  attachmentTooLarge,
+  INLINE_DATA_MAX_BYTES,
+  MAX_ATTACHMENT_BYTES,
+  presented,
+  rawContent,
+  type RawContent,
+} from './attachments.js';
 import { CONTENT_FIELD, withoutContentRef, type ContentRef } from '../vault/content-ref.js';
 import { ContentTooLarge } from '../vault/content-store.js';
 import { attachedBinaries, securityContextOf } from './security-context.js';
@@ -366,8 +373,7 @@ export class FhirRepository {
     try {
       return await this.vault.contents.write(Readable.from([Buffer.from(data, 'base64')]), MAX_ATTACHMENT_BYTES);
     } catch (error) {
-      if (error instanceof ContentTooLarge)
-        throw FhirError.of(413, 'too-costly', `attachments are limited to ${MAX_ATTACHMENT_BYTES} bytes`);
+      if (error instanceof ContentTooLarge) throw attachmentTooLarge();
       throw error;
     }
   }

@@ -10,9 +10,9 @@
 import type { Readable } from 'node:stream';
 import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
 import type { Binary, Resource } from '@medplum/fhirtypes';
-import { badRequest, FhirError } from '../outcome.js';
+import { badRequest } from '../outcome.js';
 import type { Actor, FhirRepository, SavedResult, Stored } from '../repository.js';
-import { MAX_ATTACHMENT_BYTES, type RawContent } from '../attachments.js';
+import { attachmentTooLarge, MAX_ATTACHMENT_BYTES, type RawContent } from '../attachments.js';
 import { ContentTooLarge } from '../../vault/content-store.js';
 import type { ContentRef } from '../../vault/content-ref.js';
 import { FHIR_BODY_LIMIT } from './limits.js';
@@ -75,7 +75,6 @@ function rawBinary(request: FastifyRequest, id?: string): Binary {
   };
 }
 
-const tooLarge = () => FhirError.of(413, 'too-costly', `attachments are limited to ${MAX_ATTACHMENT_BYTES} bytes`);
 const empty = () => badRequest('the attachment is empty');
 
 /** Raw uploads: any non-JSON media type to POST/PUT /Binary becomes a Binary resource. */
@@ -111,7 +110,7 @@ export const binaryUploadRoutes: FastifyPluginAsync<BinaryRoutesOptions> = async
       // The rest of the body is read and dropped, and the connection not reused.
       reply.header('Connection', 'close');
       body.resume();
-      throw tooLarge();
+      throw attachmentTooLarge();
     }
     try {
       if (content.size === 0) throw empty();
