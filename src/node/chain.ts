@@ -137,23 +137,13 @@ export class Chain extends EventEmitter<ChainEvents> {
   }
 
   /**
-   * Seals and persists one executed block. `outcome` must come from this chain's Application
-   * for exactly `txs` at height head+1; nothing is visible until the store commit succeeds.
-   * `signer` signs the block hash and the checkpoint. Solo: it is the proposer. CometBFT: every
-   * node seals the agreed block itself, so `proposer` is the CometBFT proposer's key (the same
-   * header, and block hash, on every node) and `signer` is this node, signing as a witness.
+   * Computes the sealed block (header, signatures, log nodes) without changing anything; persist
+   * it with {@link persist} or {@link persistDeferred}. `outcome` must come from this chain's
+   * Application for exactly `txs` at height head+1. `signer` signs the block hash and the
+   * checkpoint. Solo: it is the proposer. CometBFT: every node seals the agreed block itself, so
+   * `proposer` is the CometBFT proposer's key (the same header, and block hash, on every node) and
+   * `signer` is this node, signing as a witness.
    */
-  commitBlock(
-    time: number,
-    txs: readonly SignedTx[],
-    outcome: BlockOutcome,
-    signer: Signer,
-    proposer: Uint8Array = signer.publicKey,
-  ): CommittedBlock {
-    return this.persist(this.seal(time, txs, outcome, signer, proposer));
-  }
-
-  /** Computes the sealed block (header, signatures, log nodes) without changing anything. */
   seal(
     time: number,
     txs: readonly SignedTx[],
