@@ -88,18 +88,7 @@ describe('record exchange (custodian A, asking organization B)', () => {
     a = await startTestServer({ fhir: true, exchange: { peers: new Map() } });
     fhir = `${a.url}/fhir`;
     // B joins the network through governance (the single validator approves), then registers a clinician.
-    const admitted = await a.node.submitAsValidator({
-      type: 'governance.propose',
-      body: {
-        id: 'gov_admit-b',
-        until: a.node.chain.head().height + 100,
-        action: 'admit-organization',
-        org: ORG_B,
-        key: orgBKeys.publicKey,
-        name: 'Other Clinic',
-      },
-    });
-    assert.ok(admitted.ok, JSON.stringify(admitted));
+    await a.admitOrganization(ORG_B, orgBKeys, 'Other Clinic');
     await a.commit(registerPractitioner(orgB, PRAC_B).tx);
     await a.addPractitioner('prac_a-clinician');
 

@@ -275,19 +275,8 @@ describe('Binary security context', { timeout: 120_000 }, () => {
   });
 
   it('record exchange carries the patient’s Binary to another organization only under consent', async () => {
-    const admitted = await t.node.submitAsValidator({
-      type: 'governance.propose',
-      body: {
-        id: 'gov_admit-binary-b',
-        until: t.node.chain.head().height + 100,
-        action: 'admit-organization',
-        org: ORG_B,
-        key: orgBKeys.publicKey,
-        name: 'Binary Clinic',
-      },
-    });
-    assert.ok(admitted.ok, JSON.stringify(admitted));
-    await t.commit(registerPractitioner(new Identity(CHAIN, ORG_B, orgBKeys), PRAC_B).tx);
+    const orgB = await t.admitOrganization(ORG_B, orgBKeys, 'Binary Clinic');
+    await t.commit(registerPractitioner(orgB, PRAC_B).tx);
     const pdf = Buffer.concat([Buffer.from('%PDF exchanged '), randomBytes(100_000)]);
     const id = await created(await upload(pdf, `Patient/${patientId}`));
     const client = new ExchangeClient({

@@ -28,19 +28,7 @@ describe('record.commit', () => {
     clinician = reg.practitioner;
     const otherKeys = generateKeyPair();
     // Organizations are admitted by the validators; this solo node's approval suffices.
-    const admitted = await t.node.submitAsValidator({
-      type: 'governance.propose',
-      body: {
-        id: 'gov_admit-other',
-        until: 1000,
-        action: 'admit-organization',
-        org: 'org_other',
-        key: otherKeys.publicKey,
-        name: 'Other',
-      },
-    });
-    assert.ok(admitted.ok, JSON.stringify(admitted));
-    otherOrg = new Identity(t.org.chain, 'org_other', otherKeys);
+    otherOrg = await t.admitOrganization('org_other', otherKeys, 'Other');
     const otherReg = registerPractitioner(otherOrg, 'prac_dr-house');
     await t.commit(otherReg.tx);
     otherClinician = otherReg.practitioner;

@@ -40,6 +40,12 @@ export interface TestNode {
    * organization's sequence numbers, also for the FHIR writes it signs); fails unless it commits.
    */
   addPractitioner(id: string, roles?: readonly PractitionerRole[]): Promise<void>;
+  /**
+   * Admits another organization through governance (this solo node's validator is the only one,
+   * so its proposal is approved and executed in its block); fails unless it commits. Returns the
+   * organization's signing identity.
+   */
+  admitOrganization(id: string, keys: KeyPair, name: string): Promise<Identity>;
   close(): Promise<void>;
 }
 
@@ -75,6 +81,21 @@ export async function startTestNode(options: { dir?: string; sequencer?: Sequenc
         body: { kind: 'practitioner', id, key: generateKeyPair().publicKey, org: FOUNDER, roles: [...roles] },
       });
       if (!outcome.ok) throw new Error(`expected commit, got ${outcome.error.code}: ${outcome.error.message}`);
+    },
+    async admitOrganization(id, keys, name) {
+      const outcome = await node.submitAsValidator({
+        type: 'governance.propose',
+        body: {
+          id: `gov_admit-${id.slice('org_'.length)}`,
+          until: node.chain.head().height + 100,
+          action: 'admit-organization',
+          org: id,
+          key: keys.publicKey,
+          name,
+        },
+      });
+      if (!outcome.ok) throw new Error(`expected commit, got ${outcome.error.code}: ${outcome.error.message}`);
+      return new Identity(CHAIN, id, keys);
     },
     async close() {
       await node.close();
