@@ -16,14 +16,7 @@ describe('DeviceClient', () => {
     server = await startTestServer({ fhir: true });
     patientId = (await server.fhir!.create({ resourceType: 'Patient' }, { author: server.org.id })).resource.id!;
     const pseudonym = server.fhir!.vault.patientPseudonym(patientId)!;
-    assert.ok(
-      (
-        await server.node.submitOwn({
-          type: 'participant.register',
-          body: { kind: 'patient', id: pseudonym, key: generateKeyPair().publicKey },
-        })
-      ).ok,
-    );
+    await server.enrollPatient(pseudonym);
     await server.auth!.store.addAccount({
       id: pseudonym,
       kind: 'patient',

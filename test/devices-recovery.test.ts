@@ -28,15 +28,7 @@ describe('device data recovery and erasure', () => {
       { author: server.org.id },
     );
     const pseudonym = server.fhir!.vault.patientPseudonym(created.resource.id!)!;
-    patient = new Identity(server.node.chain.chainId, pseudonym, generateKeyPair());
-    assert.ok(
-      (
-        await server.node.submitOwn({
-          type: 'participant.register',
-          body: { kind: 'patient', id: pseudonym, key: patient.publicKey },
-        })
-      ).ok,
-    );
+    patient = await server.enrollPatient(pseudonym);
     devices = DeviceService.open(server.node, server.fhir!);
     device = (await devices.register(pseudonym, signer.publicKey)).device;
   });

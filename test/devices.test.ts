@@ -68,11 +68,7 @@ describe('device batches', () => {
     assert.equal(created.status, 201);
     patientId = created.body.id!;
     pseudonym = server.fhir!.vault.patientPseudonym(patientId)!;
-    const enrolled = await server.node.submitOwn({
-      type: 'participant.register',
-      body: { kind: 'patient', id: pseudonym, key: generateKeyPair().publicKey },
-    });
-    assert.ok(enrolled.ok);
+    await server.enrollPatient(pseudonym);
     await server.auth!.store.addAccount({
       id: pseudonym,
       kind: 'patient',

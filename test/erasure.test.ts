@@ -12,8 +12,7 @@ import { copyFileSync, existsSync, readdirSync, readFileSync, statSync } from 'n
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { openEncryptedSqlite } from '../src/storage/sqlite/cipher.js';
-import { Identity, randomPseudonym } from '../src/client/identity.js';
-import { generateKeyPair } from '../src/crypto/ed25519.js';
+import { randomPseudonym } from '../src/client/identity.js';
 import { paths } from '../src/node/data-dir.js';
 import { VAULT_DB_KEY, vaultPaths } from '../src/vault/store.js';
 import { auditDataDir } from '../src/verify/audit.js';
@@ -102,15 +101,7 @@ describe('erasure', () => {
     });
     const other = await post({ resourceType: 'Patient', name: [{ family: 'Unrelated' }] });
     const pseudonym = server.fhir!.vault.patientPseudonym(patientId)!;
-    const device = new Identity(server.node.chain.chainId, pseudonym, generateKeyPair());
-    assert.ok(
-      (
-        await server.node.submitOwn({
-          type: 'participant.register',
-          body: { kind: 'patient', id: pseudonym, key: device.publicKey },
-        })
-      ).ok,
-    );
+    const device = await server.enrollPatient(pseudonym);
     assert.ok(decryptedVault().includes(MARKER), 'the marker is in the (decrypted) index before erasure');
 
     const id = randomPseudonym('ers', randomBytes(17));

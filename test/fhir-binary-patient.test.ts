@@ -14,7 +14,7 @@ import type { Binary, Bundle, Resource } from '@medplum/fhirtypes';
 import { Identity, randomPseudonym } from '../src/client/identity.js';
 import { generateKeyPair, Signer } from '../src/crypto/ed25519.js';
 import { ExchangeClient } from '../src/exchange/requester.js';
-import { CHAIN, FOUNDER, registerPractitioner, startTestServer, type TestServer } from './support/fixtures.js';
+import { FOUNDER, registerPractitioner, startTestServer, type TestServer } from './support/fixtures.js';
 import { assertOutcome, authFetch, call, entriesOf } from './support/fhir-api.js';
 
 const ORG_B = 'org_binary-clinic';
@@ -68,13 +68,7 @@ describe('Binary security context', { timeout: 120_000 }, () => {
     patientId = await post({ resourceType: 'Patient', name: [{ family: 'Owner' }] });
     otherId = await post({ resourceType: 'Patient', name: [{ family: 'Someone Else' }] });
     pseudonym = t.fhir!.vault.patientPseudonym(patientId)!;
-    const keys = generateKeyPair();
-    const enrolled = await t.node.submitOwn({
-      type: 'participant.register',
-      body: { kind: 'patient', id: pseudonym, key: keys.publicKey },
-    });
-    assert.ok(enrolled.ok, JSON.stringify(enrolled));
-    patientKey = new Identity(CHAIN, pseudonym, keys);
+    patientKey = await t.enrollPatient(pseudonym);
     // A clinician of this organization who authored nothing: consent alone decides what they see.
     await t.addPractitioner(READER);
     await t.auth!.store.addAccount({ id: READER, kind: 'practitioner', username: 'reader', password: 'reader-pw', display: 'R' });

@@ -11,7 +11,7 @@ import type { Condition, Observation, Patient } from '@medplum/fhirtypes';
 import { generateKeyPair, Signer } from '../src/crypto/ed25519.js';
 import { signBatch } from '../src/devices/batch.js';
 import { DeviceService } from '../src/devices/service.js';
-import { Identity, randomPseudonym } from '../src/client/identity.js';
+import { randomPseudonym } from '../src/client/identity.js';
 import { decodeTx } from '../src/ledger/tx.js';
 import type { ConsentPurpose } from '../src/ledger/payloads/consent.js';
 import { startTestServer, type TestServer } from './support/fixtures.js';
@@ -106,15 +106,7 @@ describe('population health', () => {
         )
       ).resource;
       const pseudonym = repo.vault.patientPseudonym(patient.id!)!;
-      const identity = new Identity(server.node.chain.chainId, pseudonym, generateKeyPair());
-      assert.ok(
-        (
-          await server.node.submitOwn({
-            type: 'participant.register',
-            body: { kind: 'patient', id: pseudonym, key: identity.publicKey },
-          })
-        ).ok,
-      );
+      const identity = await server.enrollPatient(pseudonym);
       if (m.consent) {
         const id = randomPseudonym('cns');
         await server.commit(

@@ -12,8 +12,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { openEncryptedSqlite } from '../src/storage/sqlite/cipher.js';
-import { Identity, randomPseudonym } from '../src/client/identity.js';
-import { generateKeyPair } from '../src/crypto/ed25519.js';
+import { randomPseudonym } from '../src/client/identity.js';
 import { FhirRepository } from '../src/fhir/repository.js';
 import { startErasureWorker } from '../src/node/access-ledger.js';
 import { paths } from '../src/node/data-dir.js';
@@ -153,15 +152,7 @@ describe('medledger vault status / rotate-kek', { timeout: 240_000 }, () => {
         actor,
       );
       const pseudonym = repo.vault.patientPseudonym(shredded.resource.id!)!;
-      const patient = new Identity(t.node.chain.chainId, pseudonym, generateKeyPair());
-      assert.ok(
-        (
-          await t.node.submitOwn({
-            type: 'participant.register',
-            body: { kind: 'patient', id: pseudonym, key: patient.publicKey },
-          })
-        ).ok,
-      );
+      const patient = await t.enrollPatient(pseudonym);
       const worker = startErasureWorker(t.node, repo);
       try {
         const request = randomPseudonym('ers');

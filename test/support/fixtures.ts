@@ -46,6 +46,11 @@ export interface TestNode {
    * organization's signing identity.
    */
   admitOrganization(id: string, keys: KeyPair, name: string): Promise<Identity>;
+  /**
+   * Enrolls a patient pseudonym (e.g. the one the vault made for a FHIR Patient) on the ledger with a
+   * fresh key, signed by the node; fails unless it commits. Returns the patient's signing identity.
+   */
+  enrollPatient(pseudonym: string): Promise<Identity>;
   close(): Promise<void>;
 }
 
@@ -96,6 +101,15 @@ export async function startTestNode(options: { dir?: string; sequencer?: Sequenc
       });
       if (!outcome.ok) throw new Error(`expected commit, got ${outcome.error.code}: ${outcome.error.message}`);
       return new Identity(CHAIN, id, keys);
+    },
+    async enrollPatient(pseudonym) {
+      const keys = generateKeyPair();
+      const outcome = await node.submitOwn({
+        type: 'participant.register',
+        body: { kind: 'patient', id: pseudonym, key: keys.publicKey },
+      });
+      if (!outcome.ok) throw new Error(`expected commit, got ${outcome.error.code}: ${outcome.error.message}`);
+      return new Identity(CHAIN, pseudonym, keys);
     },
     async close() {
       await node.close();
