@@ -1,12 +1,13 @@
 /**
- * Worker thread of the FHIR benchmark: `clients` closed-loop HTTP clients (global fetch = undici,
- * keep-alive) POSTing Observations to `${url}/fhir/Observation`. Runs off the server's thread so
+ * Worker thread of the FHIR benchmark: `clients` closed-loop HTTP clients (node:http, keep-alive,
+ * see http-client.ts) POSTing Observations to `${url}/fhir/Observation`. Runs off the server's thread so
  * client JSON and HTTP work does not share the event loop with the node being measured.
  *
  * workerData: { url, authorization (Bearer token), clients, perClient, templates: Observation JSON (subject filled per request),
  * patients: Patient ids }. Posts back { latencies: Float64Array, failures, firstFailure, seconds }.
  */
 import { parentPort, workerData } from 'node:worker_threads';
+import { BenchHttpClient } from './http-client.js';
 
 interface ClientJob {
   readonly url: string;
@@ -19,7 +20,7 @@ interface ClientJob {
 }
 
 const job = workerData as ClientJob;
-const target = `${job.url}/fhir/Observation`;
+const http = new BenchHttpClient(job.url, job.clients);
 const headers = { 'content-type': 'application/fhir+json', prefer: 'return=representation', authorization: job.authorization };
 
 async function main(): Promise<void> {
@@ -36,17 +37,17 @@ async function main(): Promise<void> {
         const patient = job.patients[k % job.patients.length]!;
         const body = JSON.stringify({ ...template, subject: { reference: `Patient/${patient}` } });
         const sent = performance.now();
-        const res = await fetch(target, { method: 'POST', headers, body });
-        const text = await res.text();
+        const res = await http.request('POST', '/fhir/Observation', headers, body);
         latencies[n++] = performance.now() - sent;
         if (res.status !== 201) {
           failures++;
-          firstFailure ??= `${res.status} ${text.slice(0, 300)}`;
+          firstFailure ??= `${res.status} ${res.body.toString('utf8', 0, 300)}`;
         }
       }
     }),
   );
   const seconds = (performance.now() - started) / 1000;
+  http.close();
   parentPort!.postMessage({ latencies, failures, firstFailure, seconds });
 }
 

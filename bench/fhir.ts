@@ -24,6 +24,7 @@ import { initDataDir } from '../src/node/data-dir.js';
 import { LedgerNode } from '../src/node/ledger-node.js';
 import { buildHttpServer } from '../src/server/http.js';
 import { AuthService } from '../src/auth/service.js';
+import { BenchHttpClient } from './http-client.js';
 import { median, percentile, round } from './stats.js';
 
 const PASSPHRASE = 'benchmark passphrase';
@@ -80,8 +81,8 @@ export interface FhirBenchResult {
 export interface FhirBenchOptions {
   readonly quick: boolean;
   readonly log: Log;
-  /** Only the HTTP create part (for `node --cpu-prof`). */
-  readonly profileOnly?: boolean;
+  /** Only one write figure and nothing written (for `node --cpu-prof`). */
+  readonly profileOnly?: 'creates' | 'bundles';
   /** Only the write figures (HTTP creates, in-process creates, Bundle ingest); no read/search. */
   readonly writesOnly?: boolean;
 }
@@ -264,21 +265,19 @@ async function bundleIngest(server: BenchServer, log: Log): Promise<BundleStats>
   const bundles = generateDemo({ patients: BUNDLE_HISTORIES, seed: 434343 }).patients.map((p) => p.bundle);
   const resources = bundles.reduce((n, b) => n + (b.entry?.length ?? 0), 0);
   log(`  POST /fhir transaction Bundles: ${bundles.length} patient histories, ${resources} resources, 4 at a time`);
+  const http = new BenchHttpClient(server.url, 4);
+  const headers = { 'content-type': 'application/fhir+json', authorization };
   let next = 0;
   const started = performance.now();
   await Promise.all(
     Array.from({ length: 4 }, async () => {
       for (let i = next++; i < bundles.length; i = next++) {
-        const res = await fetch(`${server.url}/fhir`, {
-          method: 'POST',
-          headers: { 'content-type': 'application/fhir+json', authorization },
-          body: JSON.stringify(bundles[i]),
-        });
-        const text = await res.text();
-        if (res.status !== 200) throw new Error(`transaction Bundle failed: ${res.status} ${text.slice(0, 300)}`);
+        const res = await http.request('POST', '/fhir', headers, JSON.stringify(bundles[i]));
+        if (res.status !== 200) throw new Error(`transaction Bundle failed: ${res.status} ${res.body.toString('utf8', 0, 300)}`);
       }
     }),
   );
+  http.close();
   const seconds = (performance.now() - started) / 1000;
   return {
     patients: bundles.length,
@@ -409,16 +408,17 @@ async function readSearch(n: number, w: Workload, writeRatePerSecond: number, lo
     // Over HTTP, one keep-alive client, sequential requests.
     const httpReads = new Float64Array(Q);
     const httpSearches = new Float64Array(Q);
+    const http = new BenchHttpClient(server.url, 1);
     const get = async (path: string): Promise<number> => {
       const t = performance.now();
-      const res = await fetch(`${server.url}/fhir/${path}`, { headers: { authorization } });
-      await res.arrayBuffer();
+      const res = await http.request('GET', `/fhir/${path}`, { authorization });
       if (res.status !== 200) throw new Error(`GET ${path}: ${res.status}`);
       return performance.now() - t;
     };
     for (let i = 0; i < 50; i++) await get(`Observation/${ids[rand(ids.length)]!}`);
     for (let q = 0; q < Q; q++) httpReads[q] = await get(`Observation/${ids[rand(ids.length)]!}`);
     for (let q = 0; q < Q; q++) httpSearches[q] = await get(`Observation?${query().toString()}`);
+    http.close();
     return {
       observations: n,
       patients: patientCount,
@@ -455,6 +455,11 @@ export async function runFhirBench(options: FhirBenchOptions): Promise<FhirBench
   let inProcessCreate: CreateStats;
   let bundle: BundleStats;
   try {
+    if (options.profileOnly === 'bundles') {
+      await seedPatients(server.fhir, w, 0);
+      log(`  ${(await bundleIngest(server, log)).resourcesPerSecond} resources/s`);
+      return undefined;
+    }
     const patients = await seedPatients(server.fhir, w, 200);
     log(`FHIR creates over HTTP: ${createCount} Observations, ${CLIENTS} clients`);
     httpCreate = await httpCreates(server.url, w, patients, createCount);

@@ -5,13 +5,13 @@
  */
 import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
-import { Agent, request } from 'node:http';
 import { createServer } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { keyPairFromSeed } from '../src/crypto/ed25519.js';
 import { Identity } from '../src/client/identity.js';
 import { initDataDir, ORG_KEY, paths } from '../src/node/data-dir.js';
 import { FileKeyStore } from '../src/storage/file-keystore.js';
+import { BenchHttpClient } from './http-client.js';
 import { percentile, median, round } from './stats.js';
 import { enrollment, registrarTxs } from './workload.js';
 
@@ -38,27 +38,6 @@ async function freePort(): Promise<number> {
   });
 }
 
-function post(agent: Agent, port: number, body: Uint8Array): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const req = request(
-      {
-        host: '127.0.0.1',
-        port,
-        path: '/api/v1/txs',
-        method: 'POST',
-        agent,
-        headers: { 'content-type': 'application/octet-stream', 'content-length': body.length },
-      },
-      (res) => {
-        res.resume();
-        res.on('end', () => resolve(res.statusCode ?? 0));
-      },
-    );
-    req.on('error', reject);
-    req.end(body);
-  });
-}
-
 export async function runHttp(dir: string, count: number, log: (line: string) => void): Promise<HttpResult> {
   initDataDir(dir, { chain: 'bench', orgId: 'org_bench', orgName: 'Bench Hospital', passphrase: PASSPHRASE });
   const keystore = FileKeyStore.open(paths(dir).keystore, PASSPHRASE);
@@ -70,7 +49,9 @@ export async function runHttp(dir: string, count: number, log: (line: string) =>
     stdio: ['ignore', 'ignore', 'inherit'],
   });
   try {
-    const agent = new Agent({ keepAlive: true, maxSockets: CLIENTS });
+    const http = new BenchHttpClient(`http://127.0.0.1:${port}`, CLIENTS);
+    const post = async (wire: Uint8Array): Promise<number> =>
+      (await http.request('POST', '/api/v1/txs', { 'content-type': 'application/octet-stream' }, wire)).status;
     for (let attempt = 0; ; attempt++) {
       try {
         const res = await fetch(`http://127.0.0.1:${port}/healthz`);
@@ -81,7 +62,7 @@ export async function runHttp(dir: string, count: number, log: (line: string) =>
       }
     }
     const setup = registrarTxs(org, CLIENTS);
-    await Promise.all(setup.txs.map((tx) => post(agent, port, tx.wire)));
+    await Promise.all(setup.txs.map((tx) => post(tx.wire)));
     log(`  signing ${count} transactions for ${CLIENTS} clients (untimed)…`);
     const perClient = Math.ceil(count / CLIENTS);
     const work = setup.registrars.map((registrar) => Array.from({ length: perClient }, () => enrollment(registrar)));
@@ -93,7 +74,7 @@ export async function runHttp(dir: string, count: number, log: (line: string) =>
       work.map(async (txs) => {
         for (const wire of txs) {
           const sent = performance.now();
-          const status = await post(agent, port, wire);
+          const status = await post(wire);
           latencies.push(performance.now() - sent);
           if (status !== 200) failures++;
         }
@@ -103,7 +84,7 @@ export async function runHttp(dir: string, count: number, log: (line: string) =>
     if (failures > 0) throw new Error(`${failures} HTTP submissions failed`);
     const status = readFileSync(`/proc/${child.pid}/status`, 'utf8');
     const rssKb = Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? 0);
-    agent.destroy();
+    http.close();
     return {
       transactions: latencies.length,
       clients: CLIENTS,

@@ -5,7 +5,8 @@
  * the FHIR section alone to bench/results/fhir-{quick,full}.{json,md}. Sizes default to 10k and 1M;
  * `npm run bench -- --quick` runs 10k only. `--fhir-only` runs only the FHIR section (the ledger
  * sections of latest.json are kept from the previous run). `--fhir-profile` runs only the FHIR
- * HTTP creates and writes nothing (for `node --cpu-prof dist/bench/run.js --fhir-profile`). Last, access
+ * HTTP creates and writes nothing (for `node --cpu-prof dist/bench/run.js --fhir-profile`;
+ * `--fhir-bundle-profile` the same for Bundle ingest). Last, access
  * decisions at 2,000 patients (bench/access.ts; alone: `node dist/bench/access.js [patients]`), then
  * device ingest (bench/devices.ts; alone: `node dist/bench/devices.js [samplesPerRun] [batchSize]`).
  * `--fhir-writes` runs only the FHIR write figures (HTTP creates, in-process creates, Bundle
@@ -22,8 +23,12 @@ import { accessTable, runAccessBench } from './access.js';
 import { devicesTable, runDevicesBench } from './devices.js';
 
 const quick = process.argv.includes('--quick');
-const fhirProfile = process.argv.includes('--fhir-profile');
-const fhirOnly = process.argv.includes('--fhir-only') || fhirProfile;
+const fhirProfile = process.argv.includes('--fhir-profile')
+  ? 'creates'
+  : process.argv.includes('--fhir-bundle-profile')
+    ? 'bundles'
+    : undefined;
+const fhirOnly = process.argv.includes('--fhir-only') || fhirProfile !== undefined;
 const sizes = quick ? [10_000] : [10_000, 1_000_000];
 const log = (line: string): void => console.error(line);
 
@@ -39,7 +44,7 @@ if (process.argv.includes('--fhir-writes')) {
 }
 
 if (fhirProfile) {
-  await runFhirBench({ quick: true, log, profileOnly: true });
+  await runFhirBench({ quick: true, log, profileOnly: fhirProfile });
   process.exit(0);
 }
 
