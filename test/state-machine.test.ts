@@ -8,7 +8,7 @@
 import { test, describe } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
-import { Identity } from '../src/client/identity.js';
+import { Identity, randomPseudonym } from '../src/client/identity.js';
 import { toHex } from '../src/crypto/bytes.js';
 import type { LedgerErrorCode } from '../src/ledger/errors.js';
 import { decodeTx, type Expiry, type SignedTx, type TxPayload } from '../src/ledger/tx.js';
@@ -674,10 +674,34 @@ const AUTH_CASES: readonly AuthCase[] = [
     expected: 'ok',
   },
   {
-    name: 'clinician registers a device for a patient',
-    signer: (w) => w.clinicianB,
+    name: 'clinician of the organization that enrolled the patient registers a device',
+    signer: (w) => w.clinicianA,
     payload: (w) => payload.device(pseudonym('dev', 'new'), freshKey(), w.patient.id),
     expected: 'ok',
+  },
+  {
+    name: 'organization that enrolled the patient registers a device',
+    signer: (w) => w.orgA,
+    payload: (w) => payload.device(pseudonym('dev', 'new'), freshKey(), w.patient.id),
+    expected: 'ok',
+  },
+  {
+    name: 'clinician of another organization, without a consent, registers a device',
+    signer: (w) => w.clinicianB,
+    payload: (w) => payload.device(pseudonym('dev', 'new'), freshKey(), w.patient.id),
+    expected: 'tx.unauthorized',
+  },
+  {
+    name: 'another organization, without a consent, registers a device',
+    signer: (w) => w.orgB,
+    payload: (w) => payload.device(pseudonym('dev', 'new'), freshKey(), w.patient.id),
+    expected: 'tx.unauthorized',
+  },
+  {
+    name: 'registrar of the enrolling organization registers a device (not a care role)',
+    signer: (w) => w.registrarA,
+    payload: (w) => payload.device(pseudonym('dev', 'new'), freshKey(), w.patient.id),
+    expected: 'tx.unauthorized',
   },
   {
     name: 'stranger patient registers a device for someone else',
@@ -1013,6 +1037,58 @@ describe('registry authorization', () => {
   }
 });
 
+describe('device registration by a care team', () => {
+  // Org B's clinician has no tie to the patient (enrolled by org A's registrar) until a consent.
+  const consentId = (tag: string): string => `cns_${tag.padEnd(26, 'a')}`;
+  /** Registers a device for the patient; a refusal gives the signer its sequence number back. */
+  const registerB = (w: World, signer: Identity = w.clinicianB): LedgerErrorCode | 'ok' => {
+    const outcome = submit(w.ledger, signer.sign(payload.device(randomPseudonym('dev'), freshKey(), w.patient.id)));
+    if (outcome !== 'ok') signer.setNextSeq(signer.nextSeq - 1);
+    return outcome;
+  };
+
+  test('a treatment consent to the organization lets it and its clinicians register devices; revoking it stops them', () => {
+    const w = buildWorld();
+    assert.equal(registerB(w), 'tx.unauthorized');
+    commitAll(w.ledger, [w.patient.sign(payload.grant(consentId('org'), w.patient.id, w.orgB.id))]);
+    assert.equal(registerB(w), 'ok');
+    assert.equal(registerB(w, w.orgB), 'ok');
+    commitAll(w.ledger, [w.patient.sign(payload.revoke(consentId('org')))]);
+    assert.equal(registerB(w), 'tx.unauthorized');
+  });
+
+  test('a consent to one practitioner covers that practitioner, not their organization', () => {
+    const w = buildWorld();
+    commitAll(w.ledger, [w.patient.sign(payload.grant(consentId('prac'), w.patient.id, w.clinicianB.id))]);
+    assert.equal(registerB(w), 'ok');
+    assert.equal(registerB(w, w.orgB), 'tx.unauthorized');
+  });
+
+  test('a consent for research, or one not covering Observations, or one not yet or no longer in force does not count', () => {
+    const w = buildWorld();
+    const now = w.ledger.time;
+    commitAll(w.ledger, [
+      w.patient.sign(payload.grant(consentId('research'), w.patient.id, w.orgB.id, { purpose: 'HRESCH' })),
+      w.patient.sign(payload.grant(consentId('types'), w.patient.id, w.orgB.id, { types: ['AllergyIntolerance', 'Condition'] })),
+      w.patient.sign(payload.grant(consentId('later'), w.patient.id, w.orgB.id, { from: now + 3_600_000 })),
+      w.patient.sign(payload.grant(consentId('brief'), w.patient.id, w.orgB.id, { until: now + 2 * BLOCK_INTERVAL })),
+    ]);
+    w.ledger.block([]);
+    w.ledger.block([]);
+    assert.equal(registerB(w), 'tx.unauthorized');
+    commitAll(w.ledger, [
+      w.patient.sign(payload.grant(consentId('vitals'), w.patient.id, w.orgB.id, { types: ['Observation'] })),
+    ]);
+    assert.equal(registerB(w), 'ok');
+  });
+
+  test('another patient’s consent to the organization does not reach this patient', () => {
+    const w = buildWorld();
+    commitAll(w.ledger, [w.otherPatient.sign(payload.grant(consentId('other'), w.otherPatient.id, w.orgB.id))]);
+    assert.equal(registerB(w), 'tx.unauthorized');
+  });
+});
+
 // ---------------------------------------------------------------------------------------------
 // Registry lifecycles
 // ---------------------------------------------------------------------------------------------
@@ -1096,6 +1172,7 @@ describe('status lifecycle', () => {
 
   test('a practitioner of an organization the validators removed cannot act', () => {
     const w = buildWorld();
+    commitAll(w.ledger, [w.patient.sign(payload.grant('cns_' + 'b'.repeat(26), w.patient.id, w.orgB.id))]);
     const enroll = (): SignedTx =>
       w.clinicianB.sign(payload.device(pseudonym('dev', `b-${w.clinicianB.nextSeq}`), freshKey(), w.patient.id));
     assert.equal(submit(w.ledger, enroll()), 'ok');

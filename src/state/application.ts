@@ -26,6 +26,7 @@ import {
 } from './participants.js';
 import { latestBreakGlass, logAccess, openBreakGlass, readBreakGlass, reviewBreakGlass, type BreakGlass } from './access.js';
 import { activeConsents, grantConsent, readConsent, revokeConsent, type Consent } from './consents.js';
+import { registerDevice } from './devices.js';
 import { commitTombstone, readErasureRequest, requestErasure, type ErasureRequest } from './erasure.js';
 import { commitRecord, readRecordHead, readRecordVersion, type RecordHead, type RecordVersion } from './records.js';
 import { CachedState, StateOverlay, type StateChange, type StateReader } from './store.js';
@@ -67,7 +68,7 @@ type Handler = (ctx: TxContext, body: unknown) => Result<void>;
 
 /** One handler per transaction type; a new module adds its entries here. */
 const HANDLERS: { readonly [T in Tx['type']]: (ctx: TxContext, body: Extract<Tx, { type: T }>['body']) => Result<void> } = {
-  'participant.register': register,
+  'participant.register': (ctx, body) => (body.kind === 'device' ? registerDevice(ctx, body) : register(ctx, body)),
   'participant.rotate_key': rotateKey,
   'participant.set_status': setStatus,
   'participant.set_roles': setRoles,

@@ -107,7 +107,7 @@ export function claimKey(state: StateOverlay, key: Uint8Array, id: string): Resu
 }
 
 const isActiveOrg = (p: Participant | undefined): p is Participant => p?.kind === 'organization' && p.status === 'active';
-const hasRole = (p: Participant, ...roles: PractitionerRole[]): boolean =>
+export const hasRole = (p: Participant, ...roles: PractitionerRole[]): boolean =>
   p.kind === 'practitioner' && roles.some((r) => p.roles?.includes(r));
 
 /** Who may administer a participant other than the participant itself. */
@@ -134,10 +134,13 @@ export interface TxContext {
   readonly signer: Participant;
 }
 
-export function register(ctx: TxContext, body: RegisterBody): Result<void> {
+/**
+ * Registers a practitioner of an organization or enrolls a patient. Organizations are admitted by
+ * the validators (state/governance.ts), devices by their patient or care team (state/devices.ts).
+ */
+export function register(ctx: TxContext, body: Exclude<RegisterBody, { kind: 'device' }>): Result<void> {
   const { state, signer } = ctx;
   if (readParticipant(state, body.id)) return fail('state.conflict', `participant ${body.id} already exists`);
-  let extra: Partial<Participant>;
   switch (body.kind) {
     case 'organization':
       return fail('tx.unauthorized', 'organizations are admitted by the validators (governance.propose)');
@@ -145,29 +148,21 @@ export function register(ctx: TxContext, body: RegisterBody): Result<void> {
       if (!isActiveOrg(readParticipant(state, body.org))) return fail('state.not_found', `no active organization ${body.org}`);
       const allowed = signer.id === body.org || (hasRole(signer, 'admin') && signer.org === body.org);
       if (!allowed) return fail('tx.unauthorized', `only ${body.org} or its admins register its practitioners`);
-      extra = { org: body.org, roles: body.roles };
-      break;
+      return admit(ctx, body, { org: body.org, roles: body.roles });
     }
     case 'patient':
       if (signer.kind !== 'organization' && !hasRole(signer, 'registrar', 'admin')) {
         return fail('tx.unauthorized', 'patients are enrolled by an organization or its registrars');
       }
-      extra = {};
-      break;
-    case 'device': {
-      const patient = readParticipant(state, body.patient);
-      if (patient?.kind !== 'patient' || patient.status !== 'active') {
-        return fail('state.not_found', `no active patient ${body.patient}`);
-      }
-      const allowed = signer.id === body.patient || signer.kind === 'organization' || hasRole(signer, 'clinician', 'nurse');
-      if (!allowed) return fail('tx.unauthorized', 'devices are registered by their patient or a care team');
-      extra = { patient: body.patient };
-      break;
-    }
+      return admit(ctx, body, {});
   }
-  const claimed = claimKey(state, body.key, body.id);
+}
+
+/** Writes a participant whose registration has been allowed, claiming its key. */
+export function admit(ctx: TxContext, body: RegisterBody, extra: Pick<Participant, 'org' | 'roles' | 'patient'>): Result<void> {
+  const claimed = claimKey(ctx.state, body.key, body.id);
   if (!claimed.ok) return claimed;
-  writeParticipant(state, {
+  writeParticipant(ctx.state, {
     id: body.id,
     kind: body.kind,
     status: 'active',
@@ -176,7 +171,7 @@ export function register(ctx: TxContext, body: RegisterBody): Result<void> {
     rotations: 0,
     nextSeq: 0,
     registeredAt: ctx.height,
-    registeredBy: signer.id,
+    registeredBy: ctx.signer.id,
     ...extra,
   });
   return ok(undefined);

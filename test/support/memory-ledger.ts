@@ -9,6 +9,7 @@ import { keyPairFromSeed, type KeyPair } from '../../src/crypto/ed25519.js';
 import { sha256 } from '../../src/crypto/hash.js';
 import type { LedgerErrorCode, Result } from '../../src/ledger/errors.js';
 import { encodeGenesis, genesisHash, type Genesis } from '../../src/ledger/genesis.js';
+import type { ConsentGrantBody } from '../../src/ledger/payloads/consent.js';
 import type { ParticipantStatus, PractitionerRole } from '../../src/ledger/payloads/participant.js';
 import type { SignedTx, TxPayload } from '../../src/ledger/tx.js';
 import { validatorIdOf, type GovernanceAction } from '../../src/ledger/payloads/governance.js';
@@ -150,6 +151,17 @@ export const payload = {
     type: 'participant.set_roles',
     body: { id, roles },
   }),
+  /** A patient's consent: `grantee` may see the record for treatment (by default all of it, for ever). */
+  grant: (
+    id: string,
+    patient: string,
+    grantee: string,
+    terms: Partial<Omit<ConsentGrantBody, 'id' | 'patient' | 'grantee'>> = {},
+  ): TxPayload => ({
+    type: 'consent.grant',
+    body: { id, patient, grantee, purpose: 'TREAT', ...terms },
+  }),
+  revoke: (id: string): TxPayload => ({ type: 'consent.revoke', body: { id } }),
   /** A governance proposal (signed by a validator); approvable through block `until`. */
   propose: (id: string, action: GovernanceAction, until = 1_000): TxPayload => ({
     type: 'governance.propose',
