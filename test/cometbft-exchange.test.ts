@@ -43,6 +43,7 @@ describe('record exchange on a 4-validator CometBFT network', { skip, timeout: 2
   let tokenB: string;
   let pseudonym: string;
   let patient: Identity;
+  let patientAtA: string;
   let patientAtB: string;
   const orgKeys = new Map<string, KeyPair>();
 
@@ -131,6 +132,7 @@ describe('record exchange on a 4-validator CometBFT network', { skip, timeout: 2
     // Organization 1 records a patient's history; the patient enrolls with a key of their own.
     const created = await fhir(a, tokenA, 'POST', 'Patient', { resourceType: 'Patient', name: [{ family: 'Example' }] });
     assert.equal(created.status, 201, JSON.stringify(created.body));
+    patientAtA = created.body.id!;
     const obs = await fhir(a, tokenA, 'POST', 'Observation', {
       resourceType: 'Observation',
       status: 'final',
@@ -240,6 +242,101 @@ describe('record exchange on a 4-validator CometBFT network', { skip, timeout: 2
     assert.equal(opened.status, 200, JSON.stringify(opened.body));
     assert.equal(fromA(await everythingAtB()).length, 2);
     await onEveryLedger((e) => e.decision === 'permit' && e.basis === 'break-glass');
+  });
+
+  const PULSE = 'http://loinc.org|8867-4';
+  /** Organization 2's search for the patient's pulse readings, `_count=2`. */
+  const pulseSearch = () => `Observation?patient=Patient/${patientAtB}&code=${PULSE}&_count=2`;
+  const link = (page: Bundle, relation: string) => page.link?.find((l) => l.relation === relation)?.url;
+  const matches = (page: Bundle) => (page.entry ?? []).filter((e) => e.search?.mode === 'match');
+
+  /** `n` pulse readings of `subject` at `org` (one transaction Bundle); their fullUrls there. */
+  async function pulses(org: NetworkOrg, token: string, subject: string, n: number): Promise<string[]> {
+    const entry = Array.from({ length: n }, (_, i) => ({
+      resource: {
+        resourceType: 'Observation',
+        status: 'final',
+        code: { coding: [{ system: 'http://loinc.org', code: '8867-4' }] },
+        subject: { reference: `Patient/${subject}` },
+        valueQuantity: { value: 60 + i, unit: '/min' },
+      },
+      request: { method: 'POST', url: 'Observation' },
+    }));
+    const reply = await fhir<Bundle>(org, token, 'POST', '', { resourceType: 'Bundle', type: 'transaction', entry });
+    assert.equal(reply.status, 200, JSON.stringify(reply.body).slice(0, 500));
+    return (reply.body.entry ?? []).map(
+      (e) => `${apiOf(org)}/fhir/${/(?:^|\/)(Observation\/[^/]+)/.exec(e.response!.location!)![1]}`,
+    );
+  }
+
+  /** One page of a search by organization 2's clinician. */
+  async function pageAtB(path: string): Promise<Bundle> {
+    const reply = await fhir<Bundle>(b, tokenB, 'GET', path);
+    assert.equal(reply.status, 200, JSON.stringify(reply.body));
+    return reply.body;
+  }
+
+  /** Organization 2's pages of `query`, following `next` (absolute, on organization 2's base). */
+  async function pagesAtB(query: string): Promise<Bundle[]> {
+    const pages: Bundle[] = [];
+    for (let path: string | undefined = query; path !== undefined && pages.length < 10;) {
+      const page = await pageAtB(path);
+      pages.push(page);
+      const next = link(page, 'next');
+      assert.ok(next === undefined || next.startsWith(`${apiOf(b)}/fhir/Observation?`), next);
+      path = next?.slice(`${apiOf(b)}/fhir/`.length);
+    }
+    return pages;
+  }
+
+  it('a compartment search pages through every custodian: page k holds each one’s page k, until none has more', async () => {
+    const local = await pulses(b, tokenB, patientAtB, 3);
+    const remote = await pulses(a, tokenA, patientAtA, 5);
+    // Counted or not (a custodian's full page then keeps the next link), the same three pages.
+    for (const counted of [true, false]) {
+      const pages = await pagesAtB(`${pulseSearch()}${counted ? '&_total=accurate' : ''}`);
+      assert.deepEqual(
+        pages.map((page) => matches(page).map((e) => (local.includes(e.fullUrl!) ? 'local' : 'remote'))),
+        [['local', 'local', 'remote', 'remote'], ['local', 'remote', 'remote'], ['remote']],
+      );
+      const seen = pages.flatMap(matches);
+      assert.deepEqual(seen.map((e) => e.fullUrl).sort(), [...local, ...remote].sort());
+      for (const e of seen) assert.ok(e.fullUrl!.endsWith(`/Observation/${e.resource!.id}`), e.fullUrl);
+      assert.deepEqual(
+        pages.map((page) => page.total),
+        counted ? [8, 8, 8] : [undefined, undefined, undefined],
+      );
+      assert.deepEqual(
+        pages.slice(1).map((page) => link(page, 'previous')),
+        pages.slice(0, -1).map((page) => link(page, 'self')),
+      );
+    }
+    const beyond = await pageAtB(`${pulseSearch()}&_total=accurate&_offset=8`);
+    assert.deepEqual([beyond.entry, beyond.total, link(beyond, 'next')], [undefined, 8, undefined]);
+  });
+
+  it('a custodian down on a later page is reported missing from it, not silently left out', async () => {
+    const second = `${pulseSearch()}&_offset=2`;
+    const atB = (page: Bundle) => matches(page).flatMap((e) => (e.fullUrl!.startsWith(`${apiOf(b)}/`) ? [e.fullUrl] : []));
+    const healthy = await pageAtB(second);
+    assert.equal(matches(healthy).length - atB(healthy).length, 2, 'organization 1’s page 2 while it is up');
+    await stopOrg(a);
+    try {
+      const page = await pageAtB(second);
+      assert.deepEqual(
+        matches(page).map((e) => e.fullUrl),
+        atB(healthy),
+      );
+      const outcome = page.entry?.find((e) => e.search?.mode === 'outcome')?.resource as OperationOutcome | undefined;
+      assert.deepEqual(
+        outcome?.issue.map((i) => [i.code, i.diagnostics?.includes(a.id)]),
+        [['incomplete', true]],
+      );
+    } finally {
+      await startOrg(a);
+    }
+    const { height } = await getJson<{ height: number }>(b, '/api/v1/status');
+    await waitFor(`${a.id} to catch up`, async () => (await getJson<{ height: number }>(a, '/api/v1/status')).height >= height);
   });
 
   it('a population query by organization 2’s analyst merges every custodian’s partial before suppressing small cells', async () => {

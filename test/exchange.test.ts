@@ -188,6 +188,41 @@ describe('record exchange (custodian A, asking organization B)', () => {
     assert.equal(!invalid.ok && invalid.code, 'exchange.invalid');
   });
 
+  it('a search runs at the custodian page by page (_count, _offset), still within the patient compartment', async () => {
+    const patientId = a.fhir!.vault.patientIdOf(pseudonym)!;
+    const other = await call<Resource>(fhir, 'POST', '/Patient', { body: { resourceType: 'Patient' } });
+    const respiration = async (subject: string): Promise<string> => {
+      const created = await call<Observation>(fhir, 'POST', '/Observation', {
+        body: {
+          resourceType: 'Observation',
+          status: 'final',
+          code: { coding: [{ system: 'http://loinc.org', code: '9279-1' }] },
+          subject: { reference: `Patient/${subject}` },
+        },
+      });
+      assert.equal(created.status, 201, created.text);
+      return created.body.id!;
+    };
+    const mine = [await respiration(patientId), await respiration(patientId)];
+    await respiration(other.body.id!);
+    const page = async (params: string) => {
+      const result = await client.fromOne(FOUNDER, PRAC_B, pseudonym, { kind: 'search', type: 'Observation', params });
+      assert.ok(result.ok, JSON.stringify(result));
+      return { ids: result.resources.map((r) => r.resource.id), total: result.total };
+    };
+    const code = 'code=http://loinc.org|9279-1&_total=accurate&_count=1';
+    const pages = [await page(code), await page(`${code}&_offset=1`), await page(`${code}&_offset=2`)];
+    assert.deepEqual(
+      pages.map((p) => p.total),
+      [2, 2, 2],
+    );
+    assert.deepEqual(pages[2]!.ids, []);
+    assert.deepEqual(pages.flatMap((p) => p.ids).sort(), [...mine].sort());
+    // A requester naming another patient only narrows the search: the custodian adds this one's.
+    const escape = await page(`code=http://loinc.org|9279-1&patient=Patient/${other.body.id}&_offset=0`);
+    assert.deepEqual(escape, { ids: [], total: undefined });
+  });
+
   it('on the wire: ciphertext only, a key only B can open, and A’s signature over the answer', async () => {
     const reply = await ask(everything());
     assert.equal(reply.status, 200);

@@ -31,7 +31,19 @@ export interface RemoteMatches {
   readonly entries: readonly (RemoteEntry & { readonly mode: 'match' | 'include' })[];
   /** Their matches in total, when every one of them counted. */
   readonly total?: number;
+  /** Some custodian holds matches beyond this page (they run the search at this page's offset). */
+  readonly more: boolean;
   readonly problems?: OperationOutcome;
+}
+
+/**
+ * The next page's offset, while this node or another custodian has matches beyond this page.
+ * None with `_count=0`: that link would repeat this request and a client following it would never stop.
+ */
+function nextPageOffset(result: SearchOutcome, remote: RemoteMatches | undefined): number | undefined {
+  const { offset, count } = result.query;
+  if (count === 0) return undefined;
+  return result.nextOffset !== undefined || remote?.more ? offset + count : undefined;
 }
 
 export function searchsetBundle(
@@ -48,9 +60,8 @@ export function searchsetBundle(
     search: { mode },
   });
   const link: BundleLink[] = [{ relation: 'self', url: pageLink(base, type, params, result.query.offset) }];
-  // A next link must move on: with _count=0 it would repeat this request and a client following it would never stop.
-  if (result.nextOffset !== undefined && result.nextOffset > result.query.offset)
-    link.push({ relation: 'next', url: pageLink(base, type, params, result.nextOffset) });
+  const next = nextPageOffset(result, remote);
+  if (next !== undefined) link.push({ relation: 'next', url: pageLink(base, type, params, next) });
   if (result.query.offset > 0) {
     link.push({ relation: 'previous', url: pageLink(base, type, params, Math.max(0, result.query.offset - result.query.count)) });
   }

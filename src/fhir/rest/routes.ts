@@ -7,6 +7,7 @@ import type { FastifyInstance, FastifyPluginAsync, FastifyReply, FastifyRequest 
 import type { OperationOutcome, Resource } from '@medplum/fhirtypes';
 import { badRequest, FhirError, informational, notFound, outcome, preconditionFailed } from '../outcome.js';
 import type { FhirRepository, SavedResult, SearchOutcome, Stored } from '../repository.js';
+import type { SearchQuery } from '../search/query.js';
 import type { AccessService } from '../../access/service.js';
 import { Enforcement } from './enforcement.js';
 import type { CustodianResult, ExchangeClient, RemoteResource } from '../../exchange/requester.js';
@@ -127,6 +128,24 @@ const notModified = (reply: FastifyReply, version: number): FastifyReply =>
 
 /** A 403 for want of scope (or outside a patient token's compartment): RFC 6750 insufficient_scope. */
 class ScopeDenied extends FhirError {}
+
+/**
+ * The search as a custodian runs it: without the patient anchor (it adds its own) and at this
+ * page's count and offset (a `_cursor` is an offset too, and the next link pages by `_offset`).
+ */
+function forwardedSearch(params: URLSearchParams, anchors: readonly string[], page: SearchQuery): URLSearchParams {
+  const paging = ['_count', '_offset', '_cursor'];
+  const forwarded = new URLSearchParams([...params].filter(([name]) => !anchors.includes(name) && !paging.includes(name)));
+  forwarded.set('_count', String(page.count));
+  if (page.offset > 0) forwarded.set('_offset', String(page.offset));
+  return forwarded;
+}
+
+/** Whether a custodian holds matches past this page: its total says so or, uncounted, it filled the page. */
+function matchesBeyondPage(answer: { resources: readonly RemoteResource[]; total?: number }, page: SearchQuery): boolean {
+  if (answer.total !== undefined) return answer.total > page.offset + page.count;
+  return answer.resources.filter((r) => r.mode === 'match').length >= page.count;
+}
 
 export const fhirRoutes: FastifyPluginAsync<FhirRoutesOptions> = async (app: FastifyInstance, options) => {
   const { repository, auth } = options;
@@ -584,7 +603,9 @@ export const fhirRoutes: FastifyPluginAsync<FhirRoutesOptions> = async (app: Fas
   /**
    * A practitioner's search within one patient's compartment (`patient=`/`subject=` one Patient,
    * or Patient?_id=) spans the other custodians of that patient's records too: each runs it on its
-   * own records and ledger state. Their matches come on the first page, after this node's.
+   * own records and ledger state at this page's `_count` and `_offset`, so page k holds every
+   * source's page k after this node's, and following `next` reaches every match once. `_sort`
+   * orders each source's matches, not the page as a whole.
    */
   async function searchOtherCustodians(
     principal: Principal,
@@ -592,23 +613,24 @@ export const fhirRoutes: FastifyPluginAsync<FhirRoutesOptions> = async (app: Fas
     params: URLSearchParams,
     result: SearchOutcome,
   ): Promise<RemoteMatches | undefined> {
-    if (!options.exchange || principal.kind !== 'practitioner' || result.query.offset > 0) return undefined;
-    if (params.has('_summary') || params.has('_cursor')) return undefined;
+    if (!options.exchange || principal.kind !== 'practitioner' || params.has('_summary')) return undefined;
     const anchors = type === 'Patient' ? ['_id'] : ['patient', 'subject'];
     const values = anchors.flatMap((name) => params.getAll(name));
     const id = values.length === 1 ? /^(?:Patient\/)?([A-Za-z0-9\-.]{1,64})$/.exec(values[0]!)?.[1] : undefined;
     const pseudonym = id === undefined || !repository.current('Patient', id) ? undefined : repository.vault.patientPseudonym(id);
     if (pseudonym === undefined) return undefined;
-    const forwarded = new URLSearchParams([...params].filter(([name]) => !anchors.includes(name) && name !== '_offset'));
     const results = await options.exchange.fromAll(principal.id, pseudonym, {
       kind: 'search',
       type,
-      params: forwarded.toString(),
+      params: forwardedSearch(params, anchors, result.query).toString(),
     });
+    const answered = results.flatMap((r) => (r.ok ? [r] : []));
     const totals = results.map((r) => (r.ok ? r.total : undefined));
     return {
-      entries: results.flatMap((r) => (r.ok ? r.resources : [])),
+      entries: answered.flatMap((r) => r.resources),
       ...(totals.every((t) => t !== undefined) && { total: totals.reduce((sum, t) => sum + t, 0) }),
+      // A custodian that failed keeps no page alive: its OperationOutcome says the page is incomplete.
+      more: answered.some((r) => matchesBeyondPage(r, result.query)),
       ...custodianProblems(results),
     };
   }
