@@ -924,6 +924,12 @@ const AUTH_CASES: readonly AuthCase[] = [
     expected: 'ok',
   },
   {
+    name: 'organization revokes itself (only the validators remove an organization)',
+    signer: (w) => w.orgB,
+    payload: (w) => payload.setStatus(w.orgB.id, 'revoked'),
+    expected: 'tx.unauthorized',
+  },
+  {
     name: 'setting the status a participant already has',
     signer: (w) => w.orgA,
     payload: (w) => payload.setStatus(w.clinicianA.id, 'active'),
@@ -1243,6 +1249,44 @@ describe('status lifecycle', () => {
       submit(w.ledger, w.orgA.sign(payload.device(pseudonym('dev', 'rv'), freshKey(), w.patient.id))),
       'state.not_found',
     );
+  });
+});
+
+describe('devices a care team registered', () => {
+  /** Org A's clinician registers a device to the patient org A enrolled; the patient holds it now. */
+  function withTeamDevice(): { w: World; device: Identity } {
+    const w = buildWorld();
+    const device = identity(pseudonym('dev', 'team-device'));
+    commitAll(w.ledger, [w.clinicianA.sign(payload.device(device.id, device.publicKey, w.patient.id))]);
+    assert.equal(mustFind(w.ledger, device.id).registeredBy, w.clinicianA.id);
+    return { w, device };
+  }
+  const refused = (w: World, signer: Identity, p: TxPayload): LedgerErrorCode | 'ok' => {
+    const outcome = submit(w.ledger, signer.sign(p));
+    if (outcome !== 'ok') signer.setNextSeq(signer.nextSeq - 1);
+    return outcome;
+  };
+
+  test('whoever registered it may stop it, never re-key or re-activate it after the patient stopped it', () => {
+    const { w, device } = withTeamDevice();
+    assert.equal(refused(w, w.clinicianA, payload.rotateKey(device.id, freshKey())), 'tx.unauthorized');
+    assert.equal(refused(w, w.clinicianA, payload.setStatus(device.id, 'suspended')), 'ok');
+    assert.equal(refused(w, w.clinicianA, payload.setStatus(device.id, 'active')), 'tx.unauthorized');
+    assert.equal(mustFind(w.ledger, device.id).status, 'suspended');
+    // The patient decides: back on, re-keyed, and the registrar can still halt it for good.
+    assert.equal(refused(w, w.patient, payload.setStatus(device.id, 'active')), 'ok');
+    assert.equal(refused(w, w.patient, payload.rotateKey(device.id, freshKey())), 'ok');
+    assert.equal(refused(w, w.clinicianA, payload.setStatus(device.id, 'revoked')), 'ok');
+    assert.equal(mustFind(w.ledger, device.id).status, 'revoked');
+  });
+
+  test('the registrar’s organization and other staff have no say over the device', () => {
+    const { w, device } = withTeamDevice();
+    for (const signer of [w.orgA, w.adminA, w.clinicianB]) {
+      assert.equal(refused(w, signer, payload.setStatus(device.id, 'suspended')), 'tx.unauthorized', signer.id);
+      assert.equal(refused(w, signer, payload.rotateKey(device.id, freshKey())), 'tx.unauthorized', signer.id);
+    }
+    assert.equal(mustFind(w.ledger, device.id).status, 'active');
   });
 });
 

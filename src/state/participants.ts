@@ -110,7 +110,7 @@ const isActiveOrg = (p: Participant | undefined): p is Participant => p?.kind ==
 export const hasRole = (p: Participant, ...roles: PractitionerRole[]): boolean =>
   p.kind === 'practitioner' && roles.some((r) => p.roles?.includes(r));
 
-/** Who may administer a participant other than the participant itself. */
+/** Who may administer a participant other than the participant itself: re-key it, set its status or roles. */
 function manages(signer: Participant, target: Participant): boolean {
   switch (target.kind) {
     case 'organization':
@@ -119,11 +119,21 @@ function manages(signer: Participant, target: Participant): boolean {
     case 'practitioner':
       return signer.id === target.org || (hasRole(signer, 'admin') && signer.org === target.org);
     case 'device':
-      return signer.id === target.patient || signer.id === target.registeredBy;
+      // The device speaks for its patient, so the patient alone administers it (see stops).
+      return signer.id === target.patient;
     case 'patient':
       // Only the patient speaks for the patient; lost-key recovery is a separate, explicit path.
       return false;
   }
+}
+
+/**
+ * Who may stop a participant (suspend or revoke it) without administering it: whoever registered
+ * a device, so a care team can halt one that misbehaves — but never re-key or re-activate it,
+ * which would let it write into the record after the patient stopped it.
+ */
+function stops(signer: Participant, target: Participant): boolean {
+  return target.kind === 'device' && signer.id === target.registeredBy;
 }
 
 export interface TxContext {
@@ -201,7 +211,11 @@ export function setStatus(ctx: TxContext, body: SetStatusBody): Result<void> {
   const p = found.value;
   const self = p.id === ctx.signer.id;
   if (self && body.status !== 'revoked') return fail('tx.unauthorized', 'a participant may only revoke itself');
-  if (!self && !manages(ctx.signer, p)) return fail('tx.unauthorized', `${ctx.signer.id} cannot change ${p.id}`);
+  if (self && p.kind === 'organization') {
+    return fail('tx.unauthorized', 'an organization is removed by the validators (governance remove-organization)');
+  }
+  const stopping = body.status !== 'active' && stops(ctx.signer, p);
+  if (!self && !stopping && !manages(ctx.signer, p)) return fail('tx.unauthorized', `${ctx.signer.id} cannot change ${p.id}`);
   if (p.status === 'revoked') return fail('state.conflict', `${p.id} is revoked for good`);
   if (p.status === body.status) return fail('state.conflict', `${p.id} is already ${body.status}`);
   writeParticipant(ctx.state, { ...p, status: body.status });
