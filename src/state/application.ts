@@ -29,6 +29,7 @@ import { activeConsents, grantConsent, readConsent, revokeConsent, type Consent 
 import { registerDevice } from './devices.js';
 import { commitTombstone, readErasureRequest, requestErasure, type ErasureRequest } from './erasure.js';
 import { commitRecord, readRecordHead, readRecordVersion, type RecordHead, type RecordVersion } from './records.js';
+import { readPatientCustodian, type PatientCustodian } from './patient-custodians.js';
 import { CachedState, StateOverlay, type StateChange, type StateReader } from './store.js';
 import { isValidatorId } from '../ledger/payloads/governance.js';
 import {
@@ -184,6 +185,11 @@ export class LedgerApplication {
 
   recordVersion(id: string, version: number): RecordVersion | undefined {
     return readRecordVersion(this.#committed, id, version);
+  }
+
+  /** The organization whose record first named a pseudonym before it was enrolled: the only one that may enroll it. */
+  patientCustodian(pseudonym: string): PatientCustodian | undefined {
+    return readPatientCustodian(this.#committed, pseudonym);
   }
 
   consent(id: string): Consent | undefined {

@@ -19,6 +19,7 @@ import {
   type SetStatusBody,
 } from '../ledger/payloads/participant.js';
 import { bytes, list, oneOf, optional, record, text, uint } from '../ledger/shape.js';
+import { readPatientCustodian } from './patient-custodians.js';
 import { readObject, type StateOverlay, type StateReader, type ValueCodec } from './store.js';
 
 export interface Participant {
@@ -145,8 +146,9 @@ export interface TxContext {
 }
 
 /**
- * Registers a practitioner of an organization or enrolls a patient. Organizations are admitted by
- * the validators (state/governance.ts), devices by their patient or care team (state/devices.ts).
+ * Registers a practitioner of an organization or enrolls a patient (a pseudonym that records
+ * already name only by the custodian of the first of them). Organizations are admitted by the
+ * validators (state/governance.ts), devices by their patient or care team (state/devices.ts).
  */
 export function register(ctx: TxContext, body: Exclude<RegisterBody, { kind: 'device' }>): Result<void> {
   const { state, signer } = ctx;
@@ -160,11 +162,21 @@ export function register(ctx: TxContext, body: Exclude<RegisterBody, { kind: 'de
       if (!allowed) return fail('tx.unauthorized', `only ${body.org} or its admins register its practitioners`);
       return admit(ctx, body, { org: body.org, roles: body.roles });
     }
-    case 'patient':
+    case 'patient': {
       if (signer.kind !== 'organization' && !hasRole(signer, 'registrar', 'admin')) {
         return fail('tx.unauthorized', 'patients are enrolled by an organization or its registrars');
       }
+      // Records already name this pseudonym: only their first custodian may enroll it (state/patient-custodians.ts).
+      const bound = readPatientCustodian(state, body.id);
+      const signerOrg = signer.kind === 'organization' ? signer.id : signer.org;
+      if (bound && bound.custodian !== signerOrg) {
+        return fail(
+          'tx.unauthorized',
+          `${body.id} is named by records of ${bound.custodian}: only ${bound.custodian} or its registrars and admins enroll it`,
+        );
+      }
       return admit(ctx, body, {});
+    }
   }
 }
 

@@ -7,7 +7,9 @@
  * participant acting for that custodian (the organization itself, one of its practitioners, or a
  * registered patient or device); versions go 1, 2, 3… with no gaps; a record keeps its custodian
  * and patient for life. The patient pseudonym need not be enrolled yet: a patient binds a key to
- * their pseudonym when they enroll, which may come after the first records about them.
+ * their pseudonym when they enroll, which may come after the first records about them. The first
+ * record naming a pseudonym nobody has enrolled binds it to that record's custodian, the only
+ * organization that may later enroll it (state/patient-custodians.ts).
  */
 import { decodeCanonical, encodeCanonical } from '../ledger/codec.js';
 import { fail, ok, type Result } from '../ledger/errors.js';
@@ -15,6 +17,7 @@ import type { RecordCommitBody, RecordEntry } from '../ledger/payloads/record.js
 import { bytes, optional, record as fields, text, uint } from '../ledger/shape.js';
 import { HASH_SIZE } from '../crypto/hash.js';
 import { readParticipant, type TxContext } from './participants.js';
+import { bindPatientCustodian } from './patient-custodians.js';
 import { readObject, type StateReader, type ValueCodec } from './store.js';
 
 export interface RecordHead {
@@ -118,6 +121,9 @@ function commitEntry(ctx: TxContext, body: RecordCommitBody, entry: RecordEntry)
   if (entry.patient !== undefined) {
     const patient = readParticipant(state, entry.patient);
     if (patient && patient.kind !== 'patient') return fail('state.conflict', `${entry.patient} is not a patient`);
+    // A pseudonym not enrolled yet is bound to the first custodian naming it (dropped with the
+    // transaction's overlay if a later check fails).
+    if (!patient) bindPatientCustodian(ctx, entry.patient, body.custodian);
   }
   const head = readRecordHead(state, entry.record);
   if (head === undefined) {

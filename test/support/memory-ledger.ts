@@ -162,6 +162,17 @@ export const payload = {
     body: { id, patient, grantee, purpose: 'TREAT', ...terms },
   }),
   revoke: (id: string): TxPayload => ({ type: 'consent.revoke', body: { id } }),
+  /** A custodian's commitment of one record version (`write`, a fixed commitment), optionally about a patient. */
+  recordCommit: (author: string, custodian: string, record: string, patient?: string, version = 1): TxPayload => ({
+    type: 'record.commit',
+    body: {
+      author,
+      custodian,
+      entries: [
+        { record, version, ...(patient !== undefined && { patient }), op: 'write', commitment: new Uint8Array(32).fill(7) },
+      ],
+    },
+  }),
   /** A governance proposal (signed by a validator); approvable through block `until`. */
   propose: (id: string, action: GovernanceAction, until = 1_000): TxPayload => ({
     type: 'governance.propose',
