@@ -41,13 +41,15 @@ describe('AccessRecorder', () => {
     return events;
   }
 
+  /** Event `i` happened `i` ms after T0, a minute ago: the ledger takes events close to block time. */
+  const T0 = Date.now() - 60_000;
   const event = (i: number, extra: Partial<AccessEvent> = {}): AccessEvent =>
     ({
       actor: clinician,
       patient,
       action: 'read',
-      at: 1_700_000_000_000 + i,
-      records: [recId(i)],
+      at: T0 + i,
+      records: [],
       decision: 'permit',
       basis: 'treatment',
       ...extra,
@@ -98,6 +100,16 @@ describe('AccessRecorder', () => {
 
   test('a disclosure of many records is split into events of at most 256 records, all logged', async () => {
     const records = Array.from({ length: 600 }, (_, i) => recId(20_000 + i));
+    // The ledger logs only records the organization holds about the patient.
+    const entries = records.map((record) => ({
+      record,
+      version: 1,
+      patient,
+      op: 'write' as const,
+      commitment: sha256(utf8(record)),
+    }));
+    const committed = await t.node.submitOwn({ type: 'record.commit', body: { author: t.org.id, custodian: t.org.id, entries } });
+    assert.ok(committed.ok);
     assert.deepEqual(
       splitEvent(event(0, { records })).map((e) => e.records.length),
       [256, 256, 88],

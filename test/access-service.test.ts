@@ -108,6 +108,15 @@ describe('AccessService', () => {
   test('disclosures are logged on the ledger, one event per basis, before log() resolves', async () => {
     const me = as(clinician, ['clinician']);
     const permitted = service.decide(me, record());
+    // The ledger logs only records this organization holds about the patient.
+    const entries = ['a', 'b', 'c', 'd'].map((c) => ({
+      record: `rec_${c.repeat(26)}`,
+      version: 1,
+      patient: patient.id,
+      op: 'write' as const,
+      commitment: new Uint8Array(32),
+    }));
+    assert.ok((await t.node.submitOwn({ type: 'record.commit', body: { author: t.org.id, custodian: t.org.id, entries } })).ok);
     await service.log(me, 'search', patient.id, [
       { record: 'rec_aaaaaaaaaaaaaaaaaaaaaaaaaa', decision: permitted },
       { record: 'rec_bbbbbbbbbbbbbbbbbbbbbbbbbb', decision: permitted },

@@ -69,7 +69,11 @@ describe('event streams', () => {
       await server.commit(registerPatient(server.org).tx);
       const log: TxPayload = {
         type: 'access.log',
-        body: { events: [{ actor: server.org.id, patient: patient.id, action: 'search', at: 1, records: [], decision: 'deny' }] },
+        body: {
+          events: [
+            { actor: server.org.id, patient: patient.id, action: 'search', at: Date.now(), records: [], decision: 'deny' },
+          ],
+        },
       };
       await server.commit(server.org.sign(log));
       const events = await arriving;

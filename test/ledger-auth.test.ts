@@ -48,11 +48,12 @@ describe('ledger API access', { timeout: 60_000 }, () => {
     assert.match(res.headers.get('content-type') ?? '', /^application\/json/);
     assert.equal(((await res.json()) as { code: string }).code, code, `GET ${path}`);
   };
-  const accessEvent = (patient: string, at: number) => ({
+  /** The `n`th event: `at` is close to now, as the ledger requires of an access event's time. */
+  const accessEvent = (patient: string, n: number) => ({
     actor: 'prac_la-clinician',
     patient,
     action: 'read' as const,
-    at,
+    at: Date.now() + n,
     records: [],
     decision: 'deny' as const,
   });

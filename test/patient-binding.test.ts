@@ -48,7 +48,7 @@ function worldWithRegistrarB(): World & { registrarB: Identity } {
 
 /** orgA (authored by clinicianA) commits a record about `patient`. */
 function recordAtA(w: World, patient: string, label = patient): void {
-  commitAll(w.ledger, [signed(w.ledger, w.orgA, payload.recordCommit(w.clinicianA.id, w.orgA.id, recordId(label), patient))]);
+  commitAll(w.ledger, [signed(w.ledger, w.orgA, payload.recordCommit(w.clinicianA.id, w.orgA.id, patient, [recordId(label)]))]);
 }
 
 /** Submits a patient enrollment by `signer` and asserts it is refused as unauthorized, changing nothing. */
@@ -72,7 +72,9 @@ describe('patient pseudonym binding on the ledger', () => {
     const victim = pseudonym('pat', 'bind:first');
     assert.equal(w.ledger.app.patientCustodian(victim), undefined);
     const r = recordId('bind:first');
-    const outcome = commitAll(w.ledger, [signed(w.ledger, w.orgA, payload.recordCommit(w.clinicianA.id, w.orgA.id, r, victim))]);
+    const outcome = commitAll(w.ledger, [
+      signed(w.ledger, w.orgA, payload.recordCommit(w.clinicianA.id, w.orgA.id, victim, [r])),
+    ]);
     assert.deepEqual(w.ledger.app.patientCustodian(victim), { custodian: w.orgA.id, height: w.ledger.height });
     assert.ok(
       outcome.changes.some((c) => c.key === `patient-custodian/${victim}`),
@@ -125,7 +127,7 @@ describe('patient pseudonym binding on the ledger', () => {
     recordAtA(w, victim);
     const bound = L.app.patientCustodian(victim);
     assert.equal(bound?.custodian, w.orgA.id);
-    commitAll(L, [signed(L, w.orgB, payload.recordCommit(w.clinicianB.id, w.orgB.id, recordId('bind:second-at-b'), victim))]);
+    commitAll(L, [signed(L, w.orgB, payload.recordCommit(w.clinicianB.id, w.orgB.id, victim, [recordId('bind:second-at-b')]))]);
     assert.deepEqual(L.app.patientCustodian(victim), bound, 'first sight only');
     assertEnrollRefused(L, w.orgB, victim);
     assertEnrollRefused(L, w.registrarB, victim);
@@ -159,7 +161,7 @@ describe('patient pseudonym binding on the ledger', () => {
     assert.equal(submit(L, signed(L, w.orgB, payload.patient(early, freshKey()))), 'ok');
     const before = L.participant(early);
     const outcome = commitAll(L, [
-      signed(L, w.orgA, payload.recordCommit(w.clinicianA.id, w.orgA.id, recordId('bind:early'), early)),
+      signed(L, w.orgA, payload.recordCommit(w.clinicianA.id, w.orgA.id, early, [recordId('bind:early')])),
     ]);
     assert.equal(L.app.patientCustodian(early), undefined);
     assert.ok(!outcome.changes.some((c) => c.key.startsWith('patient-custodian/')), 'no binding written for an enrolled patient');

@@ -58,7 +58,7 @@ describe('subject index', () => {
                 actor: clinician,
                 patient: patient.id,
                 action: 'read',
-                at: 1000 + i,
+                at: Date.now() + i,
                 records: [],
                 decision: 'permit',
                 basis: 'consent',

@@ -28,6 +28,7 @@ export type DeviceErrorCode =
   | BatchErrorCode
   | 'device.unknown'
   | 'device.inactive'
+  | 'device.patient_inactive'
   | 'device.replayed'
   | 'device.duplicate'
   | 'device.future'
@@ -42,6 +43,7 @@ const STATUS: Record<DeviceErrorCode, number> = {
   'device.invalid': 400,
   'device.bad_signature': 401,
   'device.inactive': 403,
+  'device.patient_inactive': 403,
   'device.unknown': 404,
   'device.replayed': 409,
   'device.duplicate': 409,
@@ -252,6 +254,12 @@ export class DeviceService {
     const latest = Math.max(...series.map((s) => s.start + (s.values.length - 1) * s.period));
     if (latest > this.#clock() + MAX_CLOCK_SKEW_MS) throw new DeviceError('device.future', 'the batch has samples in the future');
     const patient = participant.patient!;
+    // A device keeps its own status when its patient is suspended or revoked; the ledger refuses
+    // records it authors for an inactive patient (src/state/records.ts), so refuse before any work.
+    const owner = this.#node.chain.app.participant(patient);
+    if (owner?.kind !== 'patient' || owner.status !== 'active') {
+      throw new DeviceError('device.patient_inactive', `the patient of ${device} is ${owner?.status ?? 'not on the ledger'}`);
+    }
     const patientId = this.#repository.vault.patientIdOf(patient);
     if (patientId === undefined) {
       throw new DeviceError('device.patient_not_held', `the patient of ${device} has no record at this node`);

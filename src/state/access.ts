@@ -5,8 +5,10 @@
  * access to one patient; state keeps the opening and, per (patient, practitioner), the latest one.
  * Access events are not kept in state — the log holds them — but each is checked: its actor acts
  * for the signing organization (or is the patient, or — for records disclosed over record exchange —
- * a practitioner of another organization holding a grant), and a consent or break-glass basis
- * names a grant that exists, for that patient, held by that actor or the actor's organization.
+ * a practitioner of another organization holding a grant); every record it names is held by the
+ * signer and is about the event's patient; its time is close to the block's; and a consent or
+ * break-glass basis names a grant for that patient, held by that actor or the actor's organization,
+ * in force (consent, for the purpose the action implies) or open (break-glass) at that time.
  */
 import { decodeCanonical, encodeCanonical } from '../ledger/codec.js';
 import { fail, ok, type Result } from '../ledger/errors.js';
@@ -20,9 +22,11 @@ import {
   type BreakGlassBody,
   type BreakGlassReason,
 } from '../ledger/payloads/access.js';
+import type { ConsentPurpose } from '../ledger/payloads/consent.js';
 import { bytes, oneOf, record, text, uint } from '../ledger/shape.js';
 import { HASH_SIZE } from '../crypto/hash.js';
-import { readConsent } from './consents.js';
+import { inForce, readConsent } from './consents.js';
+import { readRecordHead } from './records.js';
 import { readParticipant, type TxContext } from './participants.js';
 import { readObject, type StateReader, type ValueCodec } from './store.js';
 
@@ -153,8 +157,41 @@ export function reviewBreakGlass(ctx: TxContext, body: BreakGlassReviewBody): Re
   return ok(undefined);
 }
 
+/**
+ * How far an event's time (`at`, the node's clock when it decided) may lie before the block that
+ * logs it. The recorder batches events and waits for the previous batch, and a CometBFT network
+ * commits a transaction a few seconds after it is sent — more when rounds time out or a validator
+ * is down — so 10 minutes tolerates slow blocks, yet a custodian cannot backdate an event to an
+ * hour when a since-revoked consent or a closed emergency access was still in force.
+ */
+export const MAX_EVENT_AGE_MS = 10 * 60_000;
+/**
+ * How far `at` may lie after the block time: clock skew between nodes, and CometBFT block time
+ * (the median of the previous block's precommit times) trails the wall clock by about a round;
+ * a node's dry run of its own transaction also uses the last committed block's time.
+ */
+export const MAX_EVENT_LEAD_MS = 60_000;
+
+/** Population queries (`aggregate`) run under research or public-health consents; every other access under treatment. */
+const AGGREGATE_PURPOSES: readonly ConsentPurpose[] = ['HRESCH', 'PUBHLTH'];
+
 function checkEvent(ctx: TxContext, event: AccessEvent, where: string): Result<void> {
   const { state, signer } = ctx;
+  if (event.at < ctx.time - MAX_EVENT_AGE_MS || event.at > ctx.time + MAX_EVENT_LEAD_MS) {
+    return fail(
+      'tx.invalid',
+      `${where}: at ${event.at} is not within ${MAX_EVENT_AGE_MS / 60_000} min before or ${MAX_EVENT_LEAD_MS / 1000} s after block time ${ctx.time}`,
+    );
+  }
+  // The records disclosed (permit) or asked for (deny) are the signer's own, about this patient:
+  // a custodian logs only what it holds (remote records are logged by their custodian).
+  for (const id of event.records) {
+    const head = readRecordHead(state, id);
+    if (!head || head.patient !== event.patient) {
+      return fail('tx.invalid', `${where}: ${id} is no record about ${event.patient}`);
+    }
+    if (head.custodian !== signer.id) return fail('tx.unauthorized', `${where}: ${id} is held by ${head.custodian}`);
+  }
   /** The organization the actor acts for (the signer, unless a practitioner of another one). */
   let actorOrg = signer.id;
   if (event.actor.startsWith('pat_')) {
@@ -179,15 +216,20 @@ function checkEvent(ctx: TxContext, event: AccessEvent, where: string): Result<v
   if (event.basis === 'consent') {
     const consent = readConsent(state, event.grant);
     const held = consent && (consent.grantee === event.actor || consent.grantee === actorOrg);
-    if (!consent || consent.patient !== event.patient || !held) {
+    const purposes = event.action === 'aggregate' ? AGGREGATE_PURPOSES : ['TREAT'];
+    if (!consent || consent.patient !== event.patient || !held || !purposes.includes(consent.purpose)) {
       return fail('tx.invalid', `${where}: consent ${event.grant} does not cover this access`);
     }
+    // Revocation is final at once: an access decided before a revocation but logged after it is
+    // refused, and the node answers with an error rather than disclose what it could not log.
+    if (!inForce(consent, event.at)) return fail('tx.invalid', `${where}: consent ${event.grant} is not in force at ${event.at}`);
     return ok(undefined);
   }
   const opening = readBreakGlass(state, event.grant);
   if (!opening || opening.patient !== event.patient || opening.practitioner !== event.actor) {
     return fail('tx.invalid', `${where}: break-glass ${event.grant} does not cover this access`);
   }
+  if (!isOpen(opening, event.at)) return fail('tx.invalid', `${where}: break-glass ${event.grant} is not open at ${event.at}`);
   return ok(undefined);
 }
 

@@ -4,9 +4,10 @@
  * ledger before serving it.
  *
  * Rules: the custodian organization signs its records' commitments; the author is an active
- * participant acting for that custodian (the organization itself, one of its practitioners, or a
- * registered patient or device); versions go 1, 2, 3… with no gaps; a record keeps its custodian
- * and patient for life. The patient pseudonym need not be enrolled yet: a patient binds a key to
+ * participant acting for that custodian: the organization itself or one of its practitioners, or —
+ * for records about themselves only — a patient, or a device for records about its patient while
+ * that patient is active; versions go 1, 2, 3… with no gaps; a record keeps its custodian and
+ * patient for life. The patient pseudonym need not be enrolled yet: a patient binds a key to
  * their pseudonym when they enroll, which may come after the first records about them. The first
  * record naming a pseudonym nobody has enrolled binds it to that record's custodian, the only
  * organization that may later enroll it (state/patient-custodians.ts).
@@ -91,14 +92,45 @@ export function readRecordVersion(state: StateReader, id: string, version: numbe
   return readObject(state, versionKey(id, version), VERSION_CODEC);
 }
 
-function authorActsFor(ctx: TxContext, author: string, custodian: string): Result<void> {
+/**
+ * Whether `body.author` may author these entries at `body.custodian`. The organization and its
+ * practitioners author any of its records. A patient authors only records about themselves, and a
+ * device only records about its patient, who must still be active (a device keeps its own status
+ * when its patient is suspended or revoked): otherwise a custodian could name any patient or
+ * device as the author of records about someone else. One author per body, so the author and its
+ * patient are read once and each entry is a string comparison.
+ */
+function authorActsFor(ctx: TxContext, body: RecordCommitBody): Result<void> {
+  const { author, custodian } = body;
   if (author === custodian) return ok(undefined);
   const p = readParticipant(ctx.state, author);
   if (!p || p.status !== 'active') return fail('state.not_found', `no active participant ${author}`);
-  if (p.kind === 'practitioner' && p.org !== custodian) {
-    return fail('tx.unauthorized', `${author} is not a practitioner of ${custodian}`);
+  let subject: string;
+  switch (p.kind) {
+    case 'organization':
+      return fail('tx.unauthorized', `${author} cannot author records held by ${custodian}`);
+    case 'practitioner':
+      if (p.org !== custodian) return fail('tx.unauthorized', `${author} is not a practitioner of ${custodian}`);
+      return ok(undefined);
+    case 'patient':
+      subject = p.id;
+      break;
+    case 'device': {
+      subject = p.patient!;
+      const patient = readParticipant(ctx.state, subject);
+      if (patient?.kind !== 'patient' || patient.status !== 'active') {
+        return fail('tx.unauthorized', `the patient of ${author} (${subject}) is not active`);
+      }
+      break;
+    }
   }
-  if (p.kind === 'organization') return fail('tx.unauthorized', `${author} cannot author records held by ${custodian}`);
+  const foreign = body.entries.find((entry) => entry.patient !== subject);
+  if (foreign !== undefined) {
+    return fail(
+      'tx.unauthorized',
+      `${author} authors records about ${subject} only; ${foreign.record} is about ${foreign.patient ?? 'no patient'}`,
+    );
+  }
   return ok(undefined);
 }
 
@@ -106,7 +138,7 @@ export function commitRecord(ctx: TxContext, body: RecordCommitBody): Result<voi
   if (ctx.signer.kind !== 'organization' || ctx.signer.id !== body.custodian) {
     return fail('tx.unauthorized', 'a record commitment is signed by its custodian organization');
   }
-  const authorOk = authorActsFor(ctx, body.author, body.custodian);
+  const authorOk = authorActsFor(ctx, body);
   if (!authorOk.ok) return authorOk;
   // The transaction's overlay is discarded if any entry fails: all or nothing.
   for (const entry of body.entries) {

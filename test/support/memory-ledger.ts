@@ -3,12 +3,13 @@
  * with finalizeBlock and committed by hand; plus a deterministic populated world of participants.
  */
 import assert from 'node:assert/strict';
-import { Identity, randomPseudonym } from '../../src/client/identity.js';
+import { Identity, randomPseudonym, type RandomIdPrefix } from '../../src/client/identity.js';
 import { toHex, utf8 } from '../../src/crypto/bytes.js';
 import { keyPairFromSeed, type KeyPair } from '../../src/crypto/ed25519.js';
 import { sha256 } from '../../src/crypto/hash.js';
 import type { LedgerErrorCode, Result } from '../../src/ledger/errors.js';
 import { encodeGenesis, genesisHash, type Genesis } from '../../src/ledger/genesis.js';
+import type { AccessEvent, BreakGlassReason } from '../../src/ledger/payloads/access.js';
 import type { ConsentGrantBody } from '../../src/ledger/payloads/consent.js';
 import type { ParticipantStatus, PractitionerRole } from '../../src/ledger/payloads/participant.js';
 import type { SignedTx, TxPayload } from '../../src/ledger/tx.js';
@@ -30,8 +31,8 @@ export function keysFrom(label: string): KeyPair {
   return keyPairFromSeed(sha256(utf8(`state-machine-test:key:${label}`)));
 }
 
-/** A deterministic 128-bit pseudonym (`pat_…` / `dev_…`). */
-export function pseudonym(prefix: 'pat' | 'dev', label: string): string {
+/** A deterministic 128-bit pseudonym (`pat_…` / `dev_…`) or random-format id (`rec_…`, `cns_…`, `bg_…`, `ers_…`). */
+export function pseudonym(prefix: RandomIdPrefix, label: string): string {
   return randomPseudonym(prefix, sha256(utf8(`state-machine-test:id:${label}`)));
 }
 
@@ -162,17 +163,40 @@ export const payload = {
     body: { id, patient, grantee, purpose: 'TREAT', ...terms },
   }),
   revoke: (id: string): TxPayload => ({ type: 'consent.revoke', body: { id } }),
-  /** A custodian's commitment of one record version (`write`, a fixed commitment), optionally about a patient. */
-  recordCommit: (author: string, custodian: string, record: string, patient?: string, version = 1): TxPayload => ({
+  /** Version `version` (default 1) of each record, about `patient` (or no patient), held by `custodian`. */
+  recordCommit: (
+    author: string,
+    custodian: string,
+    patient: string | undefined,
+    records: readonly string[],
+    version = 1,
+  ): TxPayload => ({
     type: 'record.commit',
     body: {
       author,
       custodian,
-      entries: [
-        { record, version, ...(patient !== undefined && { patient }), op: 'write', commitment: new Uint8Array(32).fill(7) },
-      ],
+      entries: records.map((record) => ({
+        record,
+        version,
+        ...(patient !== undefined && { patient }),
+        op: 'write' as const,
+        commitment: sha256(utf8(`${record}/${version}`)),
+      })),
     },
   }),
+  /** Emergency access of `practitioner` to `patient` for `minutes`. */
+  breakGlass: (
+    id: string,
+    practitioner: string,
+    patient: string,
+    minutes = 60,
+    reason: BreakGlassReason = 'other',
+  ): TxPayload => ({
+    type: 'access.break_glass',
+    body: { id, practitioner, patient, reason, justification: sha256(utf8(`justification of ${id}`)), minutes },
+  }),
+  /** Access events, signed by the organization that logs them. */
+  accessLog: (...events: AccessEvent[]): TxPayload => ({ type: 'access.log', body: { events } }),
   /** A governance proposal (signed by a validator); approvable through block `until`. */
   propose: (id: string, action: GovernanceAction, until = 1_000): TxPayload => ({
     type: 'governance.propose',
