@@ -4,7 +4,7 @@
  * and a device only records about its patient while that patient is active; an access event names
  * only records its signer holds about the event's patient, happened close to block time, and its
  * consent or emergency basis was in force (for the purpose its action implies) or open at that
- * time. Every refusal writes nothing and leaves the signer's sequence number unused. Then, on a
+ * time; emergency access opens only for an enrolled patient or a pseudonym records name. Every refusal writes nothing and leaves the signer's sequence number unused. Then, on a
  * real node, a device of a patient who is no longer active cannot send readings.
  */
 import { after, before, describe, test } from 'node:test';
@@ -277,6 +277,17 @@ describe('access.log: events name the signer’s own records, a recent time and 
     // Logged after it closed, an access made while it was open is accepted.
     const last = underBreakGlass(bg, { at: opening.until - 1, records: mine });
     accepted(w, orgA, payload.accessLog(event(w, clinicianA.id, patient.id, last)), later + 1_000);
+  });
+
+  test('emergency access opens for an enrolled patient or a pseudonym records name, never for a stranger id', () => {
+    const w = buildWorld();
+    const { orgA, clinicianA, patient, device } = w;
+    const unenrolled = pseudonym('pat', 'provenance-unenrolled');
+    accepted(w, orgA, payload.recordCommit(clinicianA.id, orgA.id, unenrolled, [fresh('rec')]));
+    accepted(w, orgA, payload.breakGlass(fresh('bg'), clinicianA.id, patient.id));
+    accepted(w, orgA, payload.breakGlass(fresh('bg'), clinicianA.id, unenrolled));
+    refused(w, orgA, payload.breakGlass(fresh('bg'), clinicianA.id, pseudonym('pat', 'provenance-nobody')), 'state.not_found');
+    refused(w, orgA, payload.breakGlass(fresh('bg'), clinicianA.id, device.id), 'state.not_found');
   });
 
   test(`refused: an event more than ${MAX_EVENT_AGE_MS / 60_000} minutes before its block or more than ${MAX_EVENT_LEAD_MS / 1000} s after it`, () => {

@@ -28,6 +28,7 @@ import { HASH_SIZE } from '../crypto/hash.js';
 import { inForce, readConsent } from './consents.js';
 import { readRecordHead } from './records.js';
 import { readParticipant, type TxContext } from './participants.js';
+import { readPatientCustodian } from './patient-custodians.js';
 import { readObject, type StateReader, type ValueCodec } from './store.js';
 
 export interface BreakGlass {
@@ -120,6 +121,11 @@ export function openBreakGlass(ctx: TxContext, body: BreakGlassBody): Result<voi
   }
   if (!practitioner.roles?.some((r) => r === 'clinician' || r === 'nurse')) {
     return fail('tx.unauthorized', 'only clinicians and nurses may open emergency access');
+  }
+  // An enrolled patient, or a pseudonym records already name (patients often enroll later).
+  const patient = readParticipant(state, body.patient);
+  if (patient ? patient.kind !== 'patient' : readPatientCustodian(state, body.patient) === undefined) {
+    return fail('state.not_found', `no patient ${body.patient}: neither enrolled nor named by any record`);
   }
   if (readBreakGlass(state, body.id)) return fail('state.conflict', `break-glass ${body.id} already exists`);
   const opening: BreakGlass = {
