@@ -3,7 +3,7 @@
  * compiled search parameters), so it lists exactly what works.
  */
 import type { CapabilityStatement, CapabilityStatementRestResource } from '@medplum/fhirtypes';
-import { supportedSearchParams } from '../search/index.js';
+import { SEARCH_LIMITS, supportedSearchParams } from '../search/index.js';
 import { WRITABLE_TYPES } from '../repository.js';
 
 const RESULT_PARAMS = [
@@ -11,7 +11,7 @@ const RESULT_PARAMS = [
   {
     name: '_sort',
     type: 'string',
-    documentation: 'Comma-separated; _id, _lastUpdated and string, token and date parameters; "-" sorts descending.',
+    documentation: `Comma-separated, at most ${SEARCH_LIMITS.sortKeys} keys; _id, _lastUpdated and string, token and date parameters; "-" sorts descending.`,
   },
   { name: '_include', type: 'special', documentation: 'Type:param[:targetType], one level.' },
   { name: '_revinclude', type: 'special', documentation: 'Type:param[:targetType], one level.' },
@@ -19,6 +19,12 @@ const RESULT_PARAMS = [
   { name: '_total', type: 'token', documentation: 'none, estimate or accurate.' },
   { name: '_elements', type: 'string', documentation: 'Top-level elements to return (results are marked SUBSETTED).' },
 ] as const;
+
+/** The bounds on one search (src/fhir/search/query.ts), as the CapabilityStatement states them. */
+const SEARCH_LIMITS_TEXT =
+  `A search takes at most ${SEARCH_LIMITS.parameters} parameters, ${SEARCH_LIMITS.valuesPerParameter} comma-separated values per parameter ` +
+  `and ${SEARCH_LIMITS.values} values in all, of which at most ${SEARCH_LIMITS.containsValues} :contains values, and ${SEARCH_LIMITS.sortKeys} _sort keys; ` +
+  'a larger search is refused with 400 and an OperationOutcome (too-costly) naming the parameter and the limit.';
 
 function resourceEntry(type: string, writable: boolean): CapabilityStatementRestResource {
   const searchParams = supportedSearchParams(type).map((p) => ({
@@ -123,8 +129,7 @@ export function capabilityStatement(baseUrl: string, software: { name: string; v
             },
           ],
         },
-        documentation:
-          'Every version is encrypted at this node and committed to the ledger before it is acknowledged; reads are checked against the ledger commitment.',
+        documentation: `Every version is encrypted at this node and committed to the ledger before it is acknowledged; reads are checked against the ledger commitment. ${SEARCH_LIMITS_TEXT}`,
         resource: resources,
         interaction: [{ code: 'transaction' }, { code: 'batch' }, { code: 'history-system' }],
       },

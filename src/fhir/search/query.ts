@@ -1,7 +1,8 @@
 /**
  * Search parameter parsing: a query string (URLSearchParams or a record) → a typed query AST, or
  * OperationOutcome issues naming the parameter at fault. Repeated parameters AND together;
- * comma-separated values within one parameter OR together. Never throws.
+ * comma-separated values within one parameter OR together. A search larger than SEARCH_LIMITS is
+ * refused (`too-costly`) before any of it is parsed. Never throws.
  */
 import type { OperationOutcomeIssue } from '@medplum/fhirtypes';
 import {
@@ -109,6 +110,26 @@ export const DEFAULT_COUNT = 20;
 export const MAX_COUNT = 1000;
 export const MAX_OFFSET = 100_000;
 
+/**
+ * How big one search may be, checked before any parameter is parsed. Every parameter is one more
+ * AND-ed probe and every comma-separated value one more OR-ed predicate, evaluated for each
+ * candidate row; SQLite runs a statement to its end on the event loop (better-sqlite3 has no
+ * statement timeout), so a search's cost must be bounded by its shape. Well above what clients
+ * send (a handful of parameters, an `_id` or code list of a page); over them is 400 `too-costly`.
+ */
+export const SEARCH_LIMITS = {
+  /** Parameter occurrences in one request, repeats and result parameters included. */
+  parameters: 32,
+  /** Comma-separated values of one parameter (an OR list; also _include, _revinclude, _elements). */
+  valuesPerParameter: 100,
+  /** Values of all parameters of the request together. */
+  values: 200,
+  /** Values of `:contains` parameters, together: each is a substring scan that no index serves. */
+  containsValues: 10,
+  /** Keys of `_sort`: each is a subquery per matching row. */
+  sortKeys: 10,
+} as const;
+
 /** Parameters that belong to the HTTP layer: accepted and ignored here. */
 const IGNORED: ReadonlySet<string> = new Set(['_format', '_pretty']);
 const SUMMARY: ReadonlySet<string> = new Set(['true', 'false', 'text', 'data', 'count']);
@@ -161,6 +182,61 @@ export function parseDecimal(s: string): { value: number; half: number } | undef
   if (!Number.isFinite(value)) return undefined;
   const decimals = (m[2]?.length ?? 0) - (m[3] === undefined ? 0 : Number(m[3]));
   return { value, half: 0.5 * 10 ** -decimals };
+}
+
+/** Values of a comma list (with `escaped`, an escaped comma does not separate), counted up to `max + 1`. */
+function countValues(s: string, escaped: boolean, max: number): number {
+  let n = 1;
+  for (let i = 0; i < s.length && n <= max; i++) {
+    const ch = s.charCodeAt(i);
+    if (ch === 0x5c && escaped) i++;
+    else if (ch === 0x2c) n++;
+  }
+  return n;
+}
+
+/** Result parameters whose value is one item; every other parameter's value is a comma list. */
+const SINGLE_VALUED: ReadonlySet<string> = new Set([...IGNORED, '_count', '_offset', '_cursor', '_summary', '_total']);
+/** Result parameters whose comma list has no escapes. */
+const PLAIN_LISTS: ReadonlySet<string> = new Set(['_include', '_revinclude', '_sort', '_elements']);
+
+/** The first of the request's parameters that takes the search past SEARCH_LIMITS, as an issue. */
+function overLimits(entries: readonly (readonly [string, string])[]): OperationOutcomeIssue | undefined {
+  const L = SEARCH_LIMITS;
+  let values = 0;
+  let contains = 0;
+  for (let i = 0; i < entries.length; i++) {
+    const [name, value] = entries[i]!;
+    const shown = name.length > 64 ? `${name.slice(0, 64)}…` : name;
+    const refuse = (diagnostics: string): OperationOutcomeIssue => ({
+      severity: 'error',
+      code: 'too-costly',
+      diagnostics,
+      expression: [shown],
+    });
+    if (i >= L.parameters)
+      return refuse(`A search takes at most ${L.parameters} parameters; '${shown}' is parameter ${i + 1} (limit: parameters)`);
+    if (value === '') continue;
+    const n = SINGLE_VALUED.has(name) ? 1 : countValues(value, !PLAIN_LISTS.has(name), L.valuesPerParameter);
+    if (n > L.valuesPerParameter)
+      return refuse(
+        `Search parameter '${shown}' has more than ${L.valuesPerParameter} comma-separated values (limit: values per parameter)`,
+      );
+    if (name === '_sort' && n > L.sortKeys) return refuse(`_sort has more than ${L.sortKeys} keys (limit: sort keys)`);
+    values += n;
+    if (values > L.values)
+      return refuse(
+        `Search parameter '${shown}' takes the search past ${L.values} values in all parameters together (limit: values per search)`,
+      );
+    if (name.endsWith(':contains')) {
+      contains += n;
+      if (contains > L.containsValues)
+        return refuse(
+          `Search parameter '${shown}' takes the search past ${L.containsValues} :contains values (limit: :contains values per search; each is a scan without an index)`,
+        );
+    }
+  }
+  return undefined;
 }
 
 function toEntries(params: URLSearchParams | Readonly<Record<string, string | readonly string[]>>): [string, string][] {
@@ -375,6 +451,9 @@ function parseSearchUnsafe(
   const include: IncludeSpec[] = [];
   const revinclude: IncludeSpec[] = [];
   const seenControl = new Set<string>();
+  const entries = toEntries(params);
+  const tooCostly = overLimits(entries);
+  if (tooCostly !== undefined) return { ok: false, issues: [tooCostly] };
 
   const once = (name: string): boolean => {
     if (seenControl.has(name)) {
@@ -385,7 +464,7 @@ function parseSearchUnsafe(
     return true;
   };
 
-  for (const [name, value] of toEntries(params)) {
+  for (const [name, value] of entries) {
     if (value === '') continue; // FHIR: parameters with empty values are ignored
     if (IGNORED.has(name)) continue;
     switch (name) {

@@ -8,7 +8,8 @@
  * the patient's Observations and probes each for the code. A driver that matches much of the type
  * is not used: the type's rows are then scanned in order with every filter probed (see SearchPlan).
  */
-import type Database from 'better-sqlite3-multiple-ciphers';
+import Database from 'better-sqlite3-multiple-ciphers';
+import { FhirError } from '../outcome.js';
 import type { IndexEntry } from './extract.js';
 import type { DateValue, Filter, IncludeSpec, QuantityValue, SearchQuery, TokenValue } from './query.js';
 import { INDEX_TABLES } from './schema.js';
@@ -404,6 +405,33 @@ export interface SearchResult {
  * within `visibility` when given (matches, total and includes alike).
  */
 export function runSearch(db: Db, query: SearchQuery, visibility?: VisibilityFilter): SearchResult {
+  try {
+    return runSearchStatements(db, query, visibility);
+  } catch (error) {
+    throw tooLargeForSqlite(error) ?? error;
+  }
+}
+
+/**
+ * SQLite's own bounds on one statement (expression depth 1000, bound variables, string length)
+ * that SEARCH_LIMITS keeps a search within: should one still be hit, the search is too large —
+ * the client's 400, not the server's 500. Any other error is left as it is.
+ */
+const SQLITE_TOO_LARGE =
+  /^(Expression tree is too large|too many SQL variables|string or blob too big|parser stack overflow|too many terms in compound SELECT)/;
+
+function tooLargeForSqlite(error: unknown): FhirError | undefined {
+  if (!(error instanceof Database.SqliteError)) return undefined;
+  if ((error.code !== 'SQLITE_ERROR' && error.code !== 'SQLITE_TOOBIG') || !SQLITE_TOO_LARGE.test(error.message))
+    return undefined;
+  return FhirError.of(
+    400,
+    'too-costly',
+    `The search is too large for the database (${error.message}): use fewer search parameters or values`,
+  );
+}
+
+function runSearchStatements(db: Db, query: SearchQuery, visibility?: VisibilityFilter): SearchResult {
   const built = buildSearchSql(query, visibility, choosePlan(db, query));
   const wantTotal = query.total !== 'none' || query.summary === 'count';
   const total = wantTotal ? (db.prepare(built.count.sql).get(...built.count.params) as { n: number }).n : undefined;
