@@ -60,12 +60,38 @@ export interface BundleOptions {
    * matches stay within it, and a hidden resource is answered like one that does not exist.
    */
   readonly visibility?: (type: string) => VisibilityFilter;
+  /** The caller's access decisions on what the Bundle reads (src/fhir/rest/routes.ts logs them). */
+  readonly reads?: BundleReads;
+}
+
+/**
+ * What a Bundle reads, for the caller to decide and log as it does a direct read: a GET entry of
+ * a resource it may not see is answered like a missing one and reported as refused; one that is
+ * found is checked (scope and compartment) for that entry alone; a conditional create that finds
+ * its resource returns it, so it is reported as read.
+ */
+export interface BundleReads {
+  readonly refused: (type: string, id: string) => void;
+  /** Throws a FhirError (that entry's answer) if the resource may not be read. */
+  readonly check: (resource: Resource) => void;
+  readonly matched: (resource: Resource) => void;
 }
 
 /** Throws 404 for a resource the caller may not see, exactly as for one that does not exist. */
 function requireVisible(repository: FhirRepository, type: string, id: string, options: BundleOptions): void {
   if (options.visibility && repository.isHidden(type, id, options.visibility(type)))
     throw notFound(`${type}/${id} does not exist`);
+}
+
+/**
+ * A read entry of a resource the caller may not see: reported as refused and answered exactly as
+ * the read (or vread) of one that does not exist.
+ */
+function requireReadable(repository: FhirRepository, request: EntryRequest & { kind: 'read' }, options: BundleOptions): void {
+  const { type, id, version } = request;
+  if (!options.visibility || !repository.isHidden(type, id, options.visibility(type))) return;
+  options.reads?.refused(type, id);
+  throw notFound(`${version === undefined ? `${type}/${id}` : `${type}/${id}/_history/${version}`} does not exist`);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -322,6 +348,7 @@ function resolve(repository: FhirRepository, entry: ParsedEntry, options: Bundle
         const match = matches[0];
         if (match) {
           const stored = repository.read(request.type, match.id);
+          options.reads?.matched(stored.resource);
           return { index, action: 'none', type: request.type, id: match.id, stored, status: 200 };
         }
       }
@@ -584,11 +611,12 @@ async function batchOf(repository: FhirRepository, parsed: ParsedBundle, actor: 
     try {
       const { request } = entry;
       if (request.kind === 'read') {
-        requireVisible(repository, request.type, request.id, options);
+        requireReadable(repository, request, options);
         const stored =
           request.version === undefined
             ? repository.read(request.type, request.id)
             : repository.vread(request.type, request.id, request.version);
+        options.reads?.check(stored.resource);
         out.push({
           ...writeResponseEntry({ ...stored, type: request.type, id: request.id }, 200, options),
           resource: stored.resource,

@@ -6,7 +6,7 @@
 import type { Provenance, Resource } from '@medplum/fhirtypes';
 import { toHex } from '../crypto/bytes.js';
 import type { HistoryEntry as VaultHistoryEntry } from '../vault/vault.js';
-import { badRequest, notFound } from './outcome.js';
+import { badRequest, type FhirError, notFound } from './outcome.js';
 import type { FhirRepository } from './repository.js';
 
 export const LEDGER_TX_EXTENSION = 'https://medledger.dev/fhir/StructureDefinition/ledger-transaction';
@@ -50,13 +50,23 @@ export function provenanceForTarget(repository: FhirRepository, target: string):
   return version === undefined ? all : all.filter((p) => p.target[0]!.reference!.endsWith(`/_history/${version}`));
 }
 
-export function readProvenance(repository: FhirRepository, provenanceId: string): Provenance {
+/** The 404 of a Provenance id this node cannot answer (also what a caller gets for a hidden target). */
+export const provenanceNotFound = (provenanceId: string): FhirError =>
+  notFound(`Provenance/${provenanceId.slice(0, 80)} does not exist`);
+
+/** The resource whose record a Provenance id names (whatever the version), if this node holds it. */
+export function provenanceTargetOf(repository: FhirRepository, provenanceId: string): { type: string; id: string } | undefined {
   const match = PROVENANCE_ID.exec(provenanceId);
-  if (!match) throw notFound(`Provenance/${provenanceId.slice(0, 80)} does not exist`);
-  const row = repository.vault.db.prepare('SELECT type, id FROM current WHERE record = ?').get(`rec_${match[1]}`) as
+  if (!match) return undefined;
+  return repository.vault.db.prepare('SELECT type, id FROM current WHERE record = ?').get(`rec_${match[1]}`) as
     { type: string; id: string } | undefined;
-  const found = row && provenanceForTarget(repository, `${row.type}/${row.id}/_history/${match[2]}`)[0];
-  if (!found) throw notFound(`Provenance/${provenanceId} does not exist`);
+}
+
+export function readProvenance(repository: FhirRepository, provenanceId: string): Provenance {
+  const target = provenanceTargetOf(repository, provenanceId);
+  const version = PROVENANCE_ID.exec(provenanceId)?.[2];
+  const found = target && provenanceForTarget(repository, `${target.type}/${target.id}/_history/${version}`)[0];
+  if (!found) throw provenanceNotFound(provenanceId);
   return found;
 }
 

@@ -49,14 +49,26 @@ export class Enforcement {
   }
 
   /**
-   * A resource the principal may not see is answered exactly like one that does not exist; a
-   * refused read about a patient is logged (without the record id).
+   * A resource the principal may not see is answered exactly like one that does not exist (for a
+   * vread, like its `version`); a refused read about a patient is logged (without the record id).
    */
-  async requireVisible(principal: Principal, type: string, id: string, action?: AccessAction): Promise<void> {
+  async requireVisible(principal: Principal, type: string, id: string, action?: AccessAction, version?: number): Promise<void> {
     if (!this.isHidden(principal, type, id)) return;
-    const facts = this.repository.recordOf(type, id);
-    if (action !== undefined && facts?.patient !== undefined) await this.access.log(principal, action, facts.patient, []);
-    throw notFound(`${type}/${id} does not exist`);
+    if (action !== undefined) await this.refuse(principal, action, [{ type, id }]);
+    throw notFound(`${version === undefined ? `${type}/${id}` : `${type}/${id}/_history/${version}`} does not exist`);
+  }
+
+  /**
+   * Logs refused accesses to hidden resources: one refusal per patient, without the record ids
+   * (what requireVisible logs), for requests that refuse several at once (a batch).
+   */
+  async refuse(principal: Principal, action: AccessAction, targets: readonly { type: string; id: string }[]): Promise<void> {
+    const patients = new Set<string>();
+    for (const { type, id } of targets) {
+      const patient = this.repository.recordOf(type, id)?.patient;
+      if (patient !== undefined) patients.add(patient);
+    }
+    await Promise.all([...patients].map((patient) => this.access.log(principal, action, patient, [])));
   }
 
   /** Logs, per patient, the records a response discloses and on which basis; resolves once on the ledger. */

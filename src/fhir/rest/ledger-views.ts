@@ -4,9 +4,10 @@
  * not stored resources: the ledger is their source of truth, so they cannot be written here.
  *
  * Who sees what: a patient sees their own consents and every access to their record; a
- * practitioner sees consents granted to them or their organization and their own accesses; a
- * privacy officer sees everything about their organization's practitioners; a backend system
- * what concerns its organization.
+ * practitioner sees consents granted to them or their organization and their own accesses (a
+ * refused one names the patient by pseudonym only: see the AuditEvent route); a privacy officer
+ * sees everything about their organization's practitioners; a backend system what concerns its
+ * organization.
  */
 import type { AuditEvent, Bundle, Consent as FhirConsent } from '@medplum/fhirtypes';
 import type { FastifyPluginAsync, FastifyRequest } from 'fastify';
@@ -195,6 +196,7 @@ export const ledgerViewRoutes: FastifyPluginAsync<LedgerViewOptions> = async (ap
       throw forbidden('only privacy officers list other practitioners’ accesses');
     const subject = agent !== undefined && query.get('patient') === null ? agent : subjectFor(principal, query);
     const org = orgOf(principal);
+    const ownOnly = principal.kind === 'practitioner' && !isOfficer(principal);
     const { count, cursor } = pageParams(query);
     const { items, next } = collect(subject, cursor, count, (index, tx) => {
       if (!tx.ok || tx.value.tx.type !== 'access.log') return [];
@@ -203,13 +205,15 @@ export const ledgerViewRoutes: FastifyPluginAsync<LedgerViewOptions> = async (ap
       tx.value.tx.body.events.forEach((event, position) => {
         if (agent !== undefined && event.actor !== agent) return;
         const visible =
-          principal.kind === 'patient'
-            ? event.patient === principal.id
-            : principal.kind === 'practitioner' && !isOfficer(principal)
-              ? event.actor === principal.id
-              : signer === org;
+          principal.kind === 'patient' ? event.patient === principal.id : ownOnly ? event.actor === principal.id : signer === org;
         if (!visible || (subject.startsWith('pat_') && event.patient !== subject)) return;
-        const patientId = patientIdOf(event.patient);
+        // A practitioner's own refusal is about a record they may not see: shown to them as the
+        // ledger API shows it to every staff member (the patient's pseudonym, no Patient
+        // reference), and never matched by a search by patient, which would link the two. The
+        // patient and the organization's privacy officers and systems see the whole event.
+        const refusedToViewer = ownOnly && event.decision === 'deny';
+        if (refusedToViewer && query.get('patient') !== null) return;
+        const patientId = refusedToViewer ? undefined : patientIdOf(event.patient);
         const purpose = 'grant' in event && event.basis === 'consent' ? chain.app.consent(event.grant)?.purpose : undefined;
         out.push(auditEventResource({ index, hash: tx.value.hash, signer }, position, event, patientId, purpose));
       });

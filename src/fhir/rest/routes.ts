@@ -16,7 +16,7 @@ import { ledgerViewRoutes } from './ledger-views.js';
 import { FHIR_JSON, principalOf } from './request.js';
 import { accessOperationRoutes } from './access-operations.js';
 import type { Chain } from '../../node/chain.js';
-import { provenanceForTarget, readProvenance } from '../provenance.js';
+import { provenanceForTarget, provenanceNotFound, provenanceTargetOf, readProvenance } from '../provenance.js';
 import { collectionBundle, historyBundle, searchsetBundle, type RemoteMatches } from './bundles.js';
 import { binaryUploadRoutes, sendRawContent, wantsRawContent } from './binary.js';
 import { processBundle } from '../bundle.js';
@@ -228,8 +228,8 @@ export const fhirRoutes: FastifyPluginAsync<FhirRoutesOptions> = async (app: Fas
   const enforcement = new Enforcement(repository, access);
   const visibilityFor = (principal: Principal, type: string) => enforcement.visibilityFor(principal, type);
   const visibleTo = (principal: Principal) => enforcement.visibleTo(principal);
-  const requireVisible = (principal: Principal, type: string, id: string, action?: AccessAction) =>
-    enforcement.requireVisible(principal, type, id, action);
+  const requireVisible = (principal: Principal, type: string, id: string, action?: AccessAction, version?: number) =>
+    enforcement.requireVisible(principal, type, id, action, version);
   const disclose = (principal: Principal, action: AccessAction, resources: readonly (Resource | null | undefined)[]) =>
     enforcement.disclose(principal, action, resources);
 
@@ -390,10 +390,17 @@ export const fhirRoutes: FastifyPluginAsync<FhirRoutesOptions> = async (app: Fas
     const principal = principalOf(request);
     const parsed = parseBundle(request.body, baseOf(request));
     checkBundle(principal, parsed);
+    const refused: { type: string; id: string }[] = [];
+    const matched: Resource[] = [];
     const bundle = await processBundle(repository, request.body, author(request), {
       base: baseOf(request),
       prefer: prefer ? preferReturn(request) : 'minimal',
       visibility: (type) => visibilityFor(principal, type),
+      reads: {
+        refused: (type, id) => refused.push({ type, id }),
+        check: (resource) => requireAccess(principal, resource, 'r'),
+        matched: (resource) => matched.push(resource),
+      },
     });
     // Search results inside a batch lose what the token may not read (their _include targets).
     const ok = readable(principal);
@@ -411,7 +418,10 @@ export const fhirRoutes: FastifyPluginAsync<FhirRoutesOptions> = async (app: Fas
         disclosed.push(...inner.entry.flatMap((e) => (e.resource && e.search?.mode !== 'outcome' ? [e.resource] : [])));
       } else if (inner) disclosed.push(inner);
     }
-    await disclose(principal, 'read', disclosed);
+    // A conditional create that found its resource returns it (or at least its id and version):
+    // a read, logged like one. checkBundle required r on its type (no patient tokens), and the
+    // match was searched within what the caller may see.
+    await Promise.all([disclose(principal, 'read', [...disclosed, ...matched]), enforcement.refuse(principal, 'read', refused)]);
     return reply.type(FHIR_JSON).send(bundle);
   });
 
@@ -426,7 +436,7 @@ export const fhirRoutes: FastifyPluginAsync<FhirRoutesOptions> = async (app: Fas
   app.get<{ Params: Pick<Params, 'type'> }>('/:type', async (request, reply) => {
     const { type } = request.params;
     const params = rawQuery(request);
-    if (type === 'Provenance') return reply.type(FHIR_JSON).send(provenanceSearch(request, params));
+    if (type === 'Provenance') return reply.type(FHIR_JSON).send(await provenanceSearch(request, params));
     const result = await search(request, type, params);
     const remote = await searchOtherCustodians(principalOf(request), type, params, result);
     return reply.type(FHIR_JSON).send(searchsetBundle(baseOf(request), type, params, result, remote));
@@ -436,7 +446,7 @@ export const fhirRoutes: FastifyPluginAsync<FhirRoutesOptions> = async (app: Fas
     const { type } = request.params;
     const params = rawQuery(request);
     if (request.body instanceof URLSearchParams) for (const [k, v] of request.body) params.append(k, v);
-    if (type === 'Provenance') return reply.type(FHIR_JSON).send(provenanceSearch(request, params));
+    if (type === 'Provenance') return reply.type(FHIR_JSON).send(await provenanceSearch(request, params));
     const result = await search(request, type, params);
     const remote = await searchOtherCustodians(principalOf(request), type, params, result);
     return reply.type(FHIR_JSON).send(searchsetBundle(baseOf(request), type, params, result, remote));
@@ -451,11 +461,17 @@ export const fhirRoutes: FastifyPluginAsync<FhirRoutesOptions> = async (app: Fas
     requireAccess(principal, body as Resource, 'c');
     const ifNoneExist = request.headers['if-none-exist'];
     if (typeof ifNoneExist === 'string') requireConditional(principal, request.params.type);
+    // The match is searched within what the caller may see (a hidden resource does not match, so
+    // a new one is created as if it did not exist); a match returned is a read: decided and logged.
     const saved = await repository.create(
       body,
       author(request),
       typeof ifNoneExist === 'string' ? { ifNoneExist, visibility: visibilityFor(principal, request.params.type) } : {},
     );
+    if (!saved.created) {
+      requireAccess(principal, saved.resource, 'r');
+      await disclose(principal, 'read', [saved.resource]);
+    }
     return sendSaved(request, reply, saved);
   });
 
@@ -473,9 +489,16 @@ export const fhirRoutes: FastifyPluginAsync<FhirRoutesOptions> = async (app: Fas
     if (type === 'Provenance') {
       const principal = requireInteraction(request, 'Provenance', 'read');
       if (principal.kind === 'patient') throw forbidden('Provenance is outside the patient compartment');
+      // Who wrote what about a patient: decided and logged like a read of the target. A hidden
+      // target is answered exactly like an unknown record, whatever the version (its type and id
+      // stay unsaid), and the refusal is logged as for a read of it.
+      const target = provenanceTargetOf(repository, id);
+      if (target && enforcement.isHidden(principal, target.type, target.id)) {
+        await enforcement.refuse(principal, 'read', [target]);
+        throw provenanceNotFound(id);
+      }
       const provenance = readProvenance(repository, id);
-      const [targetType, targetId] = (provenance.target[0]?.reference ?? '').split('/');
-      if (targetType && targetId) await requireVisible(principal, targetType, targetId);
+      if (target) await disclose(principal, 'read', [{ resourceType: target.type, id: target.id } as Resource]);
       return reply.type(FHIR_JSON).send(provenance);
     }
     const principal = requireInteraction(request, type, 'read');
@@ -551,8 +574,10 @@ export const fhirRoutes: FastifyPluginAsync<FhirRoutesOptions> = async (app: Fas
   app.get<{ Params: Params }>('/:type/:id/_history/:vid', async (request, reply) => {
     const { type, id, vid } = request.params;
     const principal = requireInteraction(request, type, 'vread');
-    await requireVisible(principal, type, id, 'read');
-    const stored = repository.vread(type, id, version(vid));
+    // A hidden resource answers like a missing one, version and all.
+    const v = version(vid);
+    await requireVisible(principal, type, id, 'read', v);
+    const stored = repository.vread(type, id, v);
     requireAccess(principal, stored.resource, 'r');
     await disclose(principal, 'read', [stored.resource]);
     return sendStored(request, reply, stored);
@@ -663,8 +688,10 @@ export const fhirRoutes: FastifyPluginAsync<FhirRoutesOptions> = async (app: Fas
             requireCurrentAccess(principal, request.type, request.id, 'd');
             break;
           case 'read':
+            // Only the scope here: whether the resource may be read is decided per entry, after
+            // it is found, as a direct read decides it (another patient's record answers like a
+            // missing one, not as a refusal of the whole Bundle).
             requireScope(principal, request.type, 'r');
-            requireCurrentAccess(principal, request.type, request.id, 'r');
             break;
           case 'search':
             requireScope(principal, request.type, 's');
@@ -679,7 +706,11 @@ export const fhirRoutes: FastifyPluginAsync<FhirRoutesOptions> = async (app: Fas
     }
   }
 
-  function provenanceSearch(request: FastifyRequest, params: URLSearchParams): object {
+  /**
+   * Provenance?target=: a hidden target has none, exactly like an unknown one (and, as in any
+   * search, nothing is logged for it); what is found is logged as a search of the target.
+   */
+  async function provenanceSearch(request: FastifyRequest, params: URLSearchParams): Promise<object> {
     const names = [...new Set(params.keys())].filter((k) => k !== '_format');
     const unknown = names.filter((k) => k !== 'target');
     if (unknown.length > 0) throw badRequest(`Provenance search supports only target (got ${unknown.join(', ')})`);
@@ -695,6 +726,7 @@ export const fhirRoutes: FastifyPluginAsync<FhirRoutesOptions> = async (app: Fas
       targetId !== undefined &&
       repository.isHidden(targetType, targetId, visibilityFor(principal, targetType));
     const found: Resource[] = hidden ? [] : provenanceForTarget(repository, targets[0]!);
+    if (found.length > 0) await disclose(principal, 'search', [{ resourceType: targetType, id: targetId } as Resource]);
     return collectionBundle('searchset', baseOf(request), found);
   }
 };
