@@ -13,6 +13,7 @@ import { startTestServer, txTypesSince, type TestServer } from './support/fixtur
 import { assertOutcome, call, entriesOf, type FhirReply } from './support/fhir-api.js';
 import { parseSearch, runSearch, SEARCH_LIMITS, SEARCH_DDL, type SearchQuery } from '../src/fhir/search/index.js';
 import { FhirError } from '../src/fhir/outcome.js';
+import { MAX_BATCH_SEARCHES } from '../src/fhir/bundle.js';
 
 const L = SEARCH_LIMITS;
 
@@ -281,6 +282,23 @@ describe('search limits', () => {
     );
     // The answered search disclosed Alpha11 (its patient's access event); the refused one nothing more.
     assert.deepEqual(txTypesSince(server.node, height), ['access.log']);
+  });
+
+  it(`a batch holds at most ${MAX_BATCH_SEARCHES} search entries: one more refuses the Bundle, the limit itself is answered`, async () => {
+    const batch = (searches: number): Bundle => ({
+      resourceType: 'Bundle',
+      type: 'batch',
+      entry: Array.from({ length: searches }, () => ({ request: { method: 'GET' as const, url: 'Patient?family=Alpha11' } })),
+    });
+    const height = server.node.chain.head().height;
+    const over = await call<Bundle>(base, 'POST', '/', { body: batch(MAX_BATCH_SEARCHES + 1) });
+    const outcome = assertOutcome(over, 400, 'too-costly');
+    assert.match(outcome.issue[0]!.diagnostics!, new RegExp(`at most ${MAX_BATCH_SEARCHES} search entries`));
+    assert.deepEqual(txTypesSince(server.node, height), [], 'nothing searched, nothing logged');
+    const at = await call<Bundle>(base, 'POST', '/', { body: batch(MAX_BATCH_SEARCHES) });
+    assert.equal(at.status, 200, at.text.slice(0, 400));
+    assert.equal(at.body.entry!.length, MAX_BATCH_SEARCHES);
+    assert.ok(at.body.entry!.every((e) => e.response!.status.startsWith('200')));
   });
 
   it('a conditional create whose If-None-Exist is over a limit is refused and creates nothing', async () => {

@@ -29,6 +29,12 @@ import { searchsetBundle } from './rest/bundles.js';
 export const MAX_TRANSACTION_WRITES = MAX_RECORD_ENTRIES;
 /** Most entries of a batch Bundle. */
 export const MAX_BATCH_ENTRIES = 10_000;
+/**
+ * Most search entries of a batch Bundle: each is a search like `GET Type?…` (bounded by
+ * SEARCH_LIMITS, up to ~100 ms on a large node), so ten thousand of them would hold the node for
+ * minutes. A client with more searches sends more batches.
+ */
+export const MAX_BATCH_SEARCHES = 100;
 
 export type EntryRequest =
   | { readonly kind: 'create'; readonly type: string; readonly ifNoneExist?: string }
@@ -213,6 +219,10 @@ export function parseBundle(body: unknown, base?: string): ParsedBundle {
       ...(resource !== undefined && { resource }),
     };
   });
+  const searches = entries.filter((e) => e.request.kind === 'search').length;
+  if (searches > MAX_BATCH_SEARCHES) {
+    throw FhirError.of(400, 'too-costly', `a batch holds at most ${MAX_BATCH_SEARCHES} search entries`, 'Bundle.entry');
+  }
   return { type, entries };
 }
 
@@ -608,6 +618,8 @@ export async function processBatch(
 async function batchOf(repository: FhirRepository, parsed: ParsedBundle, actor: Actor, options: BundleOptions): Promise<Bundle> {
   const out: BundleEntry[] = [];
   for (const entry of parsed.entries) {
+    // Reads and searches run synchronously on SQLite: give other requests a turn between entries.
+    if (out.length > 0) await new Promise((resolve) => setImmediate(resolve));
     try {
       const { request } = entry;
       if (request.kind === 'read') {
