@@ -631,11 +631,15 @@ describe('bearer token verification on /fhir', () => {
       display: 'Dr House',
     });
     const house = await auth.mint({ origin: server.url, subject: 'prac_house', clientId: APP, scope: 'user/*.cruds' });
+    // A write names only records its author sees: house records about a patient he registered
+    // himself (the test patient, which he does not see, would be "does not exist").
+    const registered = await fhir('POST', '/Patient', house, { resourceType: 'Patient', name: [{ family: 'Of House' }] });
+    assert.equal(registered.status, 201);
     const created = await fhir('POST', '/Observation', house, {
       resourceType: 'Observation',
       status: 'final',
       code: { text: 'by house' },
-      subject: { reference: `Patient/${patientId}` },
+      subject: { reference: `Patient/${((await registered.json()) as { id: string }).id}` },
     });
     assert.equal(created.status, 201);
     const id = ((await created.json()) as { id: string }).id;

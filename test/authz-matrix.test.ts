@@ -125,10 +125,16 @@ describe('authorization matrix', () => {
       devices.set(key, device);
       await own({ type: 'participant.register', body: { kind: 'patient', id: pseudonym, key: device.publicKey } });
     }
-    // p5's record also holds an Observation written by c2 (treatment relationship).
-    const byC2 = await fhir('c2', 'POST', 'Observation', observation(patientIds.get('p5')!, 'c2 note'));
-    assert.equal(byC2.status, 201);
-    resources.get('p5')!.c2Observation = byC2.body.id!;
+    // p5's record also holds an Observation written by c2 (treatment relationship). c2 does not
+    // see p5's Patient, and a write names only records its author sees (a hidden one is answered
+    // like a missing one), so it is put in place through the repository, with c2 as its author.
+    const byC2 = await server.fhir!.create(observation(patientIds.get('p5')!, 'c2 note'), { author: 'prac_c2' });
+    assert.equal(
+      (await fhir('c2', 'POST', 'Observation', observation(patientIds.get('p5')!, 'c2 note'))).status,
+      422,
+      'over HTTP c2 cannot name the Patient it does not see',
+    );
+    resources.get('p5')!.c2Observation = byC2.resource.id!;
     await server.auth!.store.addAccount({
       id: devices.get('p1')!.id,
       kind: 'patient',
@@ -297,10 +303,20 @@ describe('authorization matrix', () => {
   it('a hidden resource cannot be updated, patched or deleted — answered like a missing one', async () => {
     const hidden = resources.get('p5')!.observations[0]!;
     const put = await fhir('c1', 'PUT', `Observation/${hidden}`, {
-      ...observation(patientIds.get('p5')!, 'overwrite'),
+      ...observation(patientIds.get('p1')!, 'overwrite'),
       id: hidden,
     });
-    assert.equal(put.status, 404);
+    const absent = await fhir('c1', 'PUT', 'Observation/no-such-observation', {
+      ...observation(patientIds.get('p1')!, 'overwrite'),
+      id: 'no-such-observation',
+    });
+    // c1 may not create with ids of its choosing (it does not see every Observation here): one refusal for both.
+    assert.equal(put.status, 405);
+    assert.equal(absent.status, 405);
+    assert.equal(
+      JSON.stringify(put.body).replaceAll(hidden, 'ID'),
+      JSON.stringify(absent.body).replaceAll('no-such-observation', 'ID'),
+    );
     assert.equal((await fhir('c1', 'DELETE', `Observation/${hidden}`)).status, 404);
     assert.equal((await fhir('system', 'GET', `Observation/${hidden}`)).status, 200, 'unchanged');
     tally(false);

@@ -22,7 +22,7 @@ import { randomUUID } from 'node:crypto';
 import type { Bundle, BundleEntry, BundleEntryResponse, OperationOutcomeIssue, Resource } from '@medplum/fhirtypes';
 import { MAX_RECORD_ENTRIES } from '../ledger/payloads/record.js';
 import { badRequest, FhirError, notFound, outcome, preconditionFailed } from './outcome.js';
-import type { Actor, CommittedWrite, FhirRepository, PlannedWrite, Stored, VisibilityFilter } from './repository.js';
+import type { Actor, CommittedWrite, FhirRepository, PlannedWrite, Stored, VisibilityFilter, WriterScope } from './repository.js';
 import { searchsetBundle } from './rest/bundles.js';
 
 /** Most resources one transaction Bundle writes: what one ledger transaction commits atomically. */
@@ -63,11 +63,17 @@ export interface BundleOptions {
   readonly prefer?: 'minimal' | 'representation' | 'OperationOutcome';
   /**
    * What the caller may see, per resource type (src/access): reads, searches and conditional
-   * matches stay within it, and a hidden resource is answered like one that does not exist.
+   * matches stay within it, and a hidden resource is answered like one that does not exist —
+   * as the target of a write and as the target of a reference alike.
    */
   readonly visibility?: (type: string) => VisibilityFilter;
   /** The caller's access decisions on what the Bundle reads (src/fhir/rest/routes.ts logs them). */
   readonly reads?: BundleReads;
+  /**
+   * Whether the caller may create resources of a type with ids of its choosing (a PUT to an id
+   * it does not see); default: yes. See WriterScope in ./repository.ts.
+   */
+  readonly createsWithId?: (type: string) => boolean;
 }
 
 /**
@@ -81,6 +87,13 @@ export interface BundleReads {
   /** Throws a FhirError (that entry's answer) if the resource may not be read. */
   readonly check: (resource: Resource) => void;
   readonly matched: (resource: Resource) => void;
+}
+
+/** The writer scope of a bundle's writes: none (the node's own, seeing everything) without `visibility`. */
+function writerOf(options: BundleOptions): WriterScope | undefined {
+  const sees = options.visibility;
+  if (sees === undefined) return undefined;
+  return { sees, createsWithId: options.createsWithId ?? (() => true) };
 }
 
 /** Throws 404 for a resource the caller may not see, exactly as for one that does not exist. */
@@ -370,7 +383,8 @@ function resolve(repository: FhirRepository, entry: ParsedEntry, options: Bundle
       if (resource['id'] !== request.id)
         throw badRequest(`resource id does not match the request url (${request.id})`, `${request.type}.id`);
       repository.current(request.type, request.id); // checks type and id
-      requireVisible(repository, request.type, request.id, options);
+      // A target the caller does not see is answered like an absent one (never written over).
+      repository.checkUpdateTarget(request.type, request.id, writerOf(options));
       return {
         index,
         action: 'write',
@@ -407,7 +421,7 @@ function resolve(repository: FhirRepository, entry: ParsedEntry, options: Bundle
       const id = given ?? randomUUID();
       if (given !== undefined) {
         repository.current(request.type, given);
-        requireVisible(repository, request.type, given, options);
+        repository.checkUpdateTarget(request.type, given, writerOf(options));
       }
       return {
         index,
@@ -523,7 +537,7 @@ async function resolveAndCommit(
         for (const ref of referencesTo(resource, deleted)) {
           throw FhirError.of(422, 'processing', `${ref.reference} is deleted by this transaction`, ref.path);
         }
-        repository.checkReferences(resource, written);
+        repository.checkReferences(resource, written, options.visibility);
         ops.push({
           op: 'write',
           type: plan.type,
@@ -540,7 +554,7 @@ async function resolveAndCommit(
   // 4. One ledger transaction for all of it.
   let committed: CommittedWrite[];
   try {
-    committed = ops.length > 0 ? await repository.commitMany(ops, actor) : [];
+    committed = ops.length > 0 ? await repository.commitMany(ops, actor, options.visibility) : [];
   } catch (error) {
     // A failure of the commit as a whole (a conflict under the lock, the ledger's refusal): name
     // the entry whose resource the message names.

@@ -158,6 +158,25 @@ export interface RepositoryOptions {
   readonly clock?: () => number;
 }
 
+/**
+ * What the author of a write may see (src/access), for the write's own lookups: its target and the
+ * records it references. A record outside it is answered exactly like one that does not exist —
+ * same status, same words — so a write can never tell a hidden record from an absent one. Writes
+ * without a writer scope are the node's own (the demo loader, tests) and see everything.
+ */
+export interface WriterScope {
+  /** The visibility of the writer per resource type. */
+  readonly sees: (type: string) => VisibilityFilter;
+  /**
+   * Whether the writer may create a resource of `type` with an id of its choosing (update as
+   * create). Only a writer to whom no record of the type is hidden can be let do it without
+   * leaking: an id taken by a hidden record could be neither created nor overwritten, so the
+   * answer would tell it from a free id. Everyone else is refused for every id they do not see,
+   * taken or not (405, the answer FHIR gives when a server does not allow client-defined ids).
+   */
+  readonly createsWithId: (type: string) => boolean;
+}
+
 export class FhirRepository {
   readonly vault: Vault;
   readonly #node: LedgerNode;
@@ -200,15 +219,16 @@ export class FhirRepository {
   async create(
     input: unknown,
     actor: Actor,
-    options: { ifNoneExist?: string; visibility?: VisibilityFilter; content?: ContentRef } = {},
+    options: { ifNoneExist?: string; visibility?: VisibilityFilter; content?: ContentRef; writer?: WriterScope } = {},
   ): Promise<SavedResult> {
     const resource = this.#validate(input);
     const type = resource.resourceType;
     this.#checkWritable(type);
     const ifNoneExist = options.ifNoneExist;
+    const writer = options.writer;
     if (ifNoneExist === undefined) {
       const id = randomUUID();
-      return this.#save(type, id, { ...resource, id } as Resource, actor, 0, options.content);
+      return this.#save(type, id, { ...resource, id } as Resource, actor, 0, options.content, writer);
     }
     if (options.content) throw badRequest('a raw upload cannot be a conditional create');
     return this.#conditionally(type, async () => {
@@ -216,7 +236,7 @@ export class FhirRepository {
       if (existing.length === 1) return { ...this.#storedOf(existing[0]!), created: false };
       if (existing.length > 1) throw preconditionFailed(`If-None-Exist matched ${existing.length} ${type} resources`);
       const id = randomUUID();
-      return this.#save(type, id, { ...resource, id } as Resource, actor, 0);
+      return this.#save(type, id, { ...resource, id } as Resource, actor, 0, undefined, writer);
     });
   }
 
@@ -254,13 +274,15 @@ export class FhirRepository {
   /**
    * PUT: updates, or creates with the client's id. `ifMatch` is the version the client saw.
    * `content` (create too): a Binary's bytes already in a vault content file (a raw upload).
+   * With a `writer`, the body is validated first, whatever the id; then a target the writer does
+   * not see is handled like an absent one (see {@link checkUpdateTarget}).
    */
   async update(
     type: string,
     id: string,
     input: unknown,
     actor: Actor,
-    options: { ifMatch?: number; content?: ContentRef } = {},
+    options: { ifMatch?: number; content?: ContentRef; writer?: WriterScope } = {},
   ): Promise<SavedResult> {
     this.#checkWritable(type);
     checkId(id);
@@ -269,26 +291,53 @@ export class FhirRepository {
       throw badRequest(`resourceType ${resource.resourceType} does not match the URL (${type})`);
     if (resource.id === undefined) throw badRequest('an update must carry the resource id', `${type}.id`);
     if (resource.id !== id) throw badRequest(`resource id ${resource.id} does not match the URL (${id})`, `${type}.id`);
-    return this.#save(type, id, resource, actor, options.ifMatch, options.content);
+    this.checkUpdateTarget(type, id, options.writer);
+    return this.#save(type, id, resource, actor, options.ifMatch, options.content, options.writer);
   }
 
-  /** JSON Patch (RFC 6902) applied to the current version, then validated like an update. */
+  /**
+   * Whether `writer` may PUT to `type/id`: always to a resource it sees (deleted or not: a PUT
+   * re-creates it); to an id it does not see — free, or taken by a record hidden from it — only
+   * if it may create with ids of its choosing, and never over a hidden record. The refusal for a
+   * free id and for a hidden one is the same 405 with the same words (no If-Match, content or
+   * reference is looked at before it), so the answer tells nothing about the id. A writer that
+   * creates with its own ids sees every record of the type (or is the organization's own backend,
+   * see the routes), so for it a hidden id does not arise (or is its accepted residual).
+   */
+  checkUpdateTarget(type: string, id: string, writer: WriterScope | undefined): void {
+    if (writer === undefined) return;
+    const row = this.vault.resource(type, id);
+    if (row !== undefined && this.isVisible(type, id, writer.sees(type))) return;
+    if (row === undefined && writer.createsWithId(type)) return;
+    if (row !== undefined && writer.createsWithId(type)) throw notFound(`${type}/${id} does not exist`);
+    throw updateCreateRefused(type, id);
+  }
+
+  /**
+   * JSON Patch (RFC 6902) applied to the current version, then validated like an update. A patch
+   * reads the current content (a `test` operation, or one whose path does not resolve, answers
+   * according to it): `read` runs with the version the operations will apply to before any of them
+   * is applied — the caller checks the right to read it and logs the access there.
+   */
   async patch(
     type: string,
     id: string,
     operations: unknown,
     actor: Actor,
-    options: { ifMatch?: number } = {},
+    options: { ifMatch?: number; writer?: WriterScope; read?: (current: Stored) => Promise<void> } = {},
   ): Promise<SavedResult> {
     this.#checkWritable(type);
+    checkId(id);
+    if (options.writer && this.isHidden(type, id, options.writer.sees(type))) throw notFound(`${type}/${id} does not exist`);
     const current = this.read(type, id);
     if (options.ifMatch !== undefined && options.ifMatch !== current.version) {
       throw preconditionFailed(`${type}/${id} is at version ${current.version}, not ${options.ifMatch}`);
     }
+    await options.read?.(current);
     const patched = applyJsonPatch(current.resource, operations);
     if (patched['resourceType'] !== type || patched['id'] !== id)
       throw unprocessable('a patch may not change resourceType or id');
-    return this.#save(type, id, this.#validate(patched), actor, current.version);
+    return this.#save(type, id, this.#validate(patched), actor, current.version, undefined, options.writer);
   }
 
   async delete(type: string, id: string, actor: Actor): Promise<void> {
@@ -312,17 +361,18 @@ export class FhirRepository {
     actor: Actor,
     expectedVersion: number | undefined,
     content?: ContentRef,
+    writer?: WriterScope,
   ): Promise<SavedResult> {
     if (content && (type !== 'Binary' || (resource as { data?: unknown }).data !== undefined))
       throw badRequest('only a Binary without data can take uploaded content');
     const data = type === 'Binary' && !content ? (resource as { data?: unknown }).data : undefined;
     if (typeof data === 'string' && base64Size(data) > INLINE_DATA_MAX_BYTES)
-      return this.#saveDataAsContent(type, id, resource, data, actor, expectedVersion);
-    this.#checkReferences(resource);
+      return this.#saveDataAsContent(type, id, resource, data, actor, expectedVersion, writer);
+    this.#checkReferences(resource, undefined, writer?.sees);
     const before = this.vault.resource(type, id);
     const kept = this.#keepSecurityContext(resource, before);
     const patient = this.#patientOf(kept, id);
-    this.#checkAttachments(kept, id, patient);
+    this.#checkAttachments(kept, id, patient, undefined, writer?.sees);
     let written: WriteResult;
     try {
       written = await this.vault.write({
@@ -354,10 +404,11 @@ export class FhirRepository {
     data: string,
     actor: Actor,
     expectedVersion: number | undefined,
+    writer: WriterScope | undefined,
   ): Promise<SavedResult> {
     const content = await this.#contentFromData(data);
     try {
-      const saved = await this.#save(type, id, withoutData(resource), actor, expectedVersion, content);
+      const saved = await this.#save(type, id, withoutData(resource), actor, expectedVersion, content, writer);
       // The answer shows the resource as written: its data came in inline, so it goes back inline.
       return { ...saved, resource: { ...saved.resource, data } as Resource };
     } catch (error) {
@@ -652,9 +703,12 @@ export class FhirRepository {
     return resource;
   }
 
-  /** Reference checks of a write; `local` holds the `Type/id`s the same transaction writes. */
-  checkReferences(resource: Resource, local?: ReadonlySet<string>): void {
-    this.#checkReferences(resource, local);
+  /**
+   * Reference checks of a write; `local` holds the `Type/id`s the same transaction writes, `sees`
+   * what the writer may see (a record hidden from it is answered like a missing one).
+   */
+  checkReferences(resource: Resource, local?: ReadonlySet<string>, sees?: (type: string) => VisibilityFilter): void {
+    this.#checkReferences(resource, local, sees);
   }
 
   /** The FHIR Patient id a stored resource belongs to, as the vault recorded it when it was written. */
@@ -685,9 +739,14 @@ export class FhirRepository {
   /**
    * Checked writes and deletes (see checkWrite/checkReferences) committed ALL OR NOTHING in one
    * ledger transaction (Vault.writeMany). Patients are linked to their pseudonyms first, so the
-   * other resources of the same commit find them. Results are in the order of `ops`.
+   * other resources of the same commit find them. Results are in the order of `ops`. `sees`: what
+   * the writer may see (attachments of Binaries hidden from it are treated like absent ones).
    */
-  async commitMany(ops: readonly PlannedWrite[], actor: Actor): Promise<CommittedWrite[]> {
+  async commitMany(
+    ops: readonly PlannedWrite[],
+    actor: Actor,
+    sees?: (type: string) => VisibilityFilter,
+  ): Promise<CommittedWrite[]> {
     const before = ops.map((op) => this.vault.resource(op.type, op.id));
     const resources = ops.map((op, i) =>
       op.op === 'write' ? this.#keepSecurityContext({ ...op.resource, id: op.id } as Resource, before[i]) : undefined,
@@ -706,7 +765,7 @@ export class FhirRepository {
         local.set(`${type}/${ops[i]!.id}`, patient);
       });
     }
-    resources.forEach((resource, i) => resource && this.#checkAttachments(resource, ops[i]!.id, patients.get(i), local));
+    resources.forEach((resource, i) => resource && this.#checkAttachments(resource, ops[i]!.id, patients.get(i), local, sees));
     // Large Binary data goes to content files first, as for a single write; dropped if the commit fails.
     const moved = new Map<number, { readonly content: ContentRef; readonly data: string }>();
     let written: WriteResult[];
@@ -777,9 +836,17 @@ export class FhirRepository {
   /**
    * Every relative reference must point at a current resource of this node (or a contained one),
    * or at one of `local` (`Type/id` written by the same transaction Bundle).
+   *
+   * With `sees` (what the writer may see), a record hidden from the writer is answered exactly
+   * like a missing one: `Type/id does not exist`, whatever its versions. A reference the current
+   * version of the written resource (which the writer sees) already holds is kept unchecked, found
+   * or not: it tells the writer nothing it had not read, and the constant answer reveals nothing
+   * about the target (so an amendment of a record whose patient the writer does not see, or whose
+   * target was deleted or erased since, goes through).
    */
-  #checkReferences(resource: Resource, local?: ReadonlySet<string>): void {
+  #checkReferences(resource: Resource, local?: ReadonlySet<string>, sees?: (type: string) => VisibilityFilter): void {
     const contained = new Set(((resource as { contained?: { id?: string }[] }).contained ?? []).map((c) => `#${c.id ?? ''}`));
+    let kept: ReadonlySet<string> | undefined;
     for (const { path, reference } of collectReferences(resource)) {
       if (reference.startsWith('#')) {
         if (reference !== '#' && !contained.has(reference)) throw unprocessable(`${reference} names no contained resource`, path);
@@ -795,9 +862,21 @@ export class FhirRepository {
       if (type === resource.resourceType && id === resource.id) continue; // self-reference
       if (local?.has(`${type}/${id}`)) continue;
       const row = this.vault.resource(type!, id!);
-      if (!row || row.deleted) throw unprocessable(`${type}/${id} does not exist`, path);
-      if (version !== undefined && Number(version) > row.version) throw unprocessable(`${reference} does not exist`, path);
+      const seen = row !== undefined && (sees === undefined || this.isVisible(type!, id!, sees(type!)));
+      const missing = !seen || row.deleted;
+      if (!missing && (version === undefined || Number(version) <= row.version)) continue;
+      if (sees !== undefined && (kept ??= this.#currentReferences(resource, sees)).has(reference)) continue;
+      if (missing) throw unprocessable(`${type}/${id} does not exist`, path);
+      throw unprocessable(`${reference} does not exist`, path);
     }
+  }
+
+  /** The references of the current version of `resource` (by its type and id), if the writer sees it. */
+  #currentReferences(resource: Resource, sees: (type: string) => VisibilityFilter): ReadonlySet<string> {
+    const { resourceType: type, id } = resource;
+    if (id === undefined || !this.isVisible(type, id, sees(type))) return new Set();
+    const current = this.#read(type, id);
+    return new Set(current.status === 'ok' ? collectReferences(current.resource).map((r) => r.reference) : []);
   }
 
   /**
@@ -853,13 +932,16 @@ export class FhirRepository {
    * A resource about a patient may attach (`Attachment.url` = `Binary/{id}`) only Binaries of the
    * same patient: an attachment of no patient would escape the patient's consent and survive their
    * erasure. Such a Binary cannot be adopted later (a record keeps its patient for life); it must
-   * be uploaded with the patient as its security context. Binaries not held here are not checked.
+   * be uploaded with the patient as its security context. Binaries not held here are not checked,
+   * nor (with `sees`) those hidden from the writer: they are answered like absent ones (a hidden
+   * record always has a patient, so no Binary of no patient slips through this way).
    */
   #checkAttachments(
     resource: Resource,
     id: string,
     patient: string | undefined,
     local?: ReadonlyMap<string, string | undefined>,
+    sees?: (type: string) => VisibilityFilter,
   ): void {
     const type = resource.resourceType;
     const owner = patient ?? this.vault.resource(type, id)?.patient ?? undefined;
@@ -868,6 +950,7 @@ export class FhirRepository {
       const key = `Binary/${attached.id}`;
       const row = local?.has(key) ? { patient: local.get(key) ?? null } : this.vault.resource('Binary', attached.id);
       if (!row || row.patient === owner) continue;
+      if (!local?.has(key) && sees !== undefined && !this.isVisible('Binary', attached.id, sees('Binary'))) continue;
       const whose = row.patient === null ? 'belongs to no patient' : 'belongs to another patient';
       throw unprocessable(
         `${type}/${id} attaches ${key}, which ${whose}: upload the attachment with the patient as its security context (securityContext or X-Security-Context)`,
@@ -887,6 +970,18 @@ export class FhirRepository {
   async close(): Promise<void> {
     await this.vault.close();
   }
+}
+
+/**
+ * The answer to a PUT to an id the writer does not see when it may not create with ids of its
+ * choosing: one text for a free id and for an id taken by a record hidden from it.
+ */
+export function updateCreateRefused(type: string, id: string): FhirError {
+  return FhirError.of(
+    405,
+    'not-supported',
+    `${type}/${id} does not exist, and this token may not create a resource with an id of its choosing: POST it instead`,
+  );
 }
 
 function checkId(id: string): void {

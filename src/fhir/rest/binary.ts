@@ -11,7 +11,7 @@ import type { Readable } from 'node:stream';
 import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
 import type { Binary, Resource } from '@medplum/fhirtypes';
 import { badRequest } from '../outcome.js';
-import type { Actor, FhirRepository, SavedResult, Stored } from '../repository.js';
+import type { Actor, FhirRepository, SavedResult, Stored, WriterScope } from '../repository.js';
 import { attachmentTooLarge, MAX_ATTACHMENT_BYTES, type RawContent } from '../attachments.js';
 import { ContentTooLarge } from '../../vault/content-store.js';
 import type { ContentRef } from '../../vault/content-ref.js';
@@ -25,8 +25,15 @@ const FHIR_FORMAT = /json|fhir/i;
 export interface BinaryRoutesOptions {
   readonly repository: FhirRepository;
   readonly send: (request: FastifyRequest, reply: FastifyReply, saved: SavedResult) => FastifyReply;
-  /** Scope checks of an upload (403 on denial); returns the author to record. */
-  readonly authorize: (request: FastifyRequest, resource: Resource, interaction: 'create' | 'update') => Actor;
+  /**
+   * Scope checks of an upload (403 on denial); returns the author to record and what the writer
+   * may see (a Binary or security context hidden from it is answered like an absent one).
+   */
+  readonly authorize: (
+    request: FastifyRequest,
+    resource: Resource,
+    interaction: 'create' | 'update',
+  ) => { readonly actor: Actor; readonly writer: WriterScope };
 }
 
 /**
@@ -128,14 +135,14 @@ export const binaryUploadRoutes: FastifyPluginAsync<BinaryRoutesOptions> = async
     if (!isStream(body)) {
       // A Binary posted as FHIR JSON (data inline): stored like any resource.
       if (body === undefined || body === null) throw empty();
-      const actor = options.authorize(request, body as Resource, 'create');
-      return options.send(request, reply, await repository.create(body, actor));
+      const { actor, writer } = options.authorize(request, body as Resource, 'create');
+      return options.send(request, reply, await repository.create(body, actor, { writer }));
     }
     const resource = rawBinary(request);
-    const actor = options.authorize(request, resource, 'create');
-    // A security context that names nothing here is refused before the bytes are read.
-    repository.checkReferences(resource);
-    const saved = await upload(request, reply, body, (content) => repository.create(resource, actor, { content }));
+    const { actor, writer } = options.authorize(request, resource, 'create');
+    // A security context that names nothing here (or nothing the writer sees) is refused before the bytes are read.
+    repository.checkReferences(resource, undefined, writer.sees);
+    const saved = await upload(request, reply, body, (content) => repository.create(resource, actor, { content, writer }));
     return options.send(request, reply, saved);
   });
 
@@ -144,13 +151,17 @@ export const binaryUploadRoutes: FastifyPluginAsync<BinaryRoutesOptions> = async
     const body = request.body;
     if (!isStream(body)) {
       if (body === undefined || body === null) throw empty();
-      const actor = options.authorize(request, body as Resource, 'update');
-      return options.send(request, reply, await repository.update('Binary', id, body, actor));
+      const { actor, writer } = options.authorize(request, body as Resource, 'update');
+      return options.send(request, reply, await repository.update('Binary', id, body, actor, { writer }));
     }
     const resource = rawBinary(request, id);
-    const actor = options.authorize(request, resource, 'update');
-    repository.checkReferences(resource);
-    const saved = await upload(request, reply, body, (content) => repository.update('Binary', id, resource, actor, { content }));
+    const { actor, writer } = options.authorize(request, resource, 'update');
+    // Like a JSON update: a Binary the writer does not see is answered like an absent one, before the bytes are read.
+    repository.checkUpdateTarget('Binary', id, writer);
+    repository.checkReferences(resource, undefined, writer.sees);
+    const saved = await upload(request, reply, body, (content) =>
+      repository.update('Binary', id, resource, actor, { content, writer }),
+    );
     return options.send(request, reply, saved);
   });
 };

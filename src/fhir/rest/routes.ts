@@ -6,7 +6,7 @@ import { Readable } from 'node:stream';
 import type { FastifyInstance, FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
 import type { OperationOutcome, Resource } from '@medplum/fhirtypes';
 import { badRequest, FhirError, informational, notFound, outcome, preconditionFailed } from '../outcome.js';
-import type { FhirRepository, SavedResult, SearchOutcome, Stored } from '../repository.js';
+import type { FhirRepository, SavedResult, SearchOutcome, Stored, WriterScope } from '../repository.js';
 import type { SearchQuery } from '../search/query.js';
 import type { AccessService } from '../../access/service.js';
 import { Enforcement } from './enforcement.js';
@@ -233,6 +233,33 @@ export const fhirRoutes: FastifyPluginAsync<FhirRoutesOptions> = async (app: Fas
   const disclose = (principal: Principal, action: AccessAction, resources: readonly (Resource | null | undefined)[]) =>
     enforcement.disclose(principal, action, resources);
 
+  /**
+   * What a write by `principal` may see: the target of an update and the records it references
+   * resolve within the principal's visibility, and whatever lies outside it is answered exactly
+   * like a record that does not exist (src/fhir/repository.ts, WriterScope).
+   *
+   * Creating with an id of one's choosing (a PUT to an id the caller does not see) cannot be
+   * answered alike for a free id (created) and for one a hidden record holds (neither created nor
+   * overwritten): it is left to callers that see every record of the type here (the treatment rule
+   * `organization`) and to the organization's own backend services (system tokens), which import
+   * with their ids. Practitioners under the `authors` or `none` rule and patients get one refusal
+   * (405) for every id they do not see, free or taken. Residual: under `authors`/`none` a system
+   * token does not see records only practitioners wrote, and a PUT to such an id answers 404 where a
+   * free id is created — the organization's own backend can tell those ids are taken; taking
+   * update-as-create from every backend would be the price of closing it.
+   */
+  const writerScope = (principal: Principal): WriterScope => ({
+    sees: (type) => visibilityFor(principal, type),
+    createsWithId: (type) => principal.kind === 'system' || visibilityFor(principal, type).treatment === 'all',
+  });
+  /**
+   * A patient token writes and deletes only in its compartment types; the rule depends on the type
+   * alone, so it is applied before anything about the id is looked at.
+   */
+  function requireWritableType(principal: Principal, type: string): void {
+    if (principal.kind === 'patient' && !isCompartmentType(type)) throw forbidden(`${type} is outside the patient compartment`);
+  }
+
   /** A patient's search is confined to their compartment by an extra search parameter. */
   function confineSearch(principal: Principal, type: string, params: URLSearchParams): void {
     if (principal.kind !== 'patient') return;
@@ -362,7 +389,7 @@ export const fhirRoutes: FastifyPluginAsync<FhirRoutesOptions> = async (app: Fas
     authorize: (request, resource, interaction) => {
       const principal = requireInteraction(request, 'Binary', interaction);
       requireAccess(principal, resource, PERMISSION_OF[interaction]);
-      return author(request);
+      return { actor: author(request), writer: writerScope(principal) };
     },
   });
 
@@ -401,6 +428,7 @@ export const fhirRoutes: FastifyPluginAsync<FhirRoutesOptions> = async (app: Fas
         check: (resource) => requireAccess(principal, resource, 'r'),
         matched: (resource) => matched.push(resource),
       },
+      createsWithId: writerScope(principal).createsWithId,
     });
     // Search results inside a batch lose what the token may not read (their _include targets).
     const ok = readable(principal);
@@ -463,11 +491,10 @@ export const fhirRoutes: FastifyPluginAsync<FhirRoutesOptions> = async (app: Fas
     if (typeof ifNoneExist === 'string') requireConditional(principal, request.params.type);
     // The match is searched within what the caller may see (a hidden resource does not match, so
     // a new one is created as if it did not exist); a match returned is a read: decided and logged.
-    const saved = await repository.create(
-      body,
-      author(request),
-      typeof ifNoneExist === 'string' ? { ifNoneExist, visibility: visibilityFor(principal, request.params.type) } : {},
-    );
+    const saved = await repository.create(body, author(request), {
+      writer: writerScope(principal),
+      ...(typeof ifNoneExist === 'string' && { ifNoneExist, visibility: visibilityFor(principal, request.params.type) }),
+    });
     if (!saved.created) {
       requireAccess(principal, saved.resource, 'r');
       await disclose(principal, 'read', [saved.resource]);
@@ -526,12 +553,18 @@ export const fhirRoutes: FastifyPluginAsync<FhirRoutesOptions> = async (app: Fas
     { bodyLimit: FHIR_BODY_LIMIT },
     async (request, reply) => {
       const { type, id } = request.params;
+      // Whether the id is held, hidden or free decides nothing before the body is validated; then
+      // the repository answers a hidden id exactly like a free one (see writerScope).
       const principal = requireInteraction(request, type, 'update');
-      if (request.body !== null && typeof request.body === 'object') requireAccess(principal, request.body as Resource, 'u');
-      requireCurrentAccess(principal, type, id, 'u');
-      await requireVisible(principal, type, id);
       const ifMatch = parseIfMatch(request.headers['if-match']);
-      const saved = await repository.update(type, id, request.body, author(request), ifMatch !== undefined ? { ifMatch } : {});
+      if (request.body !== null && typeof request.body === 'object') requireAccess(principal, request.body as Resource, 'u');
+      requireWritableType(principal, type);
+      // The compartment of the current version, for a patient: only of a version the caller sees.
+      if (!enforcement.isHidden(principal, type, id)) requireCurrentAccess(principal, type, id, 'u');
+      const saved = await repository.update(type, id, request.body, author(request), {
+        ...(ifMatch !== undefined && { ifMatch }),
+        writer: writerScope(principal),
+      });
       return sendSaved(request, reply, saved);
     },
   );
@@ -543,19 +576,34 @@ export const fhirRoutes: FastifyPluginAsync<FhirRoutesOptions> = async (app: Fas
       throw FhirError.of(415, 'not-supported', 'PATCH takes a JSON Patch (application/json-patch+json)');
     }
     const principal = requireInteraction(request, type, 'patch');
-    requireCurrentAccess(principal, type, id, 'u');
-    await requireVisible(principal, type, id);
+    // A patch reads what it patches (a `test` operation, or a path that does not resolve, answers
+    // according to the content): it needs the right to read the resource, as a GET does, and the
+    // read is logged before any operation is applied.
+    requireScope(principal, type, 'r');
     const ifMatch = parseIfMatch(request.headers['if-match']);
-    const saved = await repository.patch(type, id, request.body, author(request), ifMatch !== undefined ? { ifMatch } : {});
+    requireWritableType(principal, type);
+    await requireVisible(principal, type, id);
+    requireCurrentAccess(principal, type, id, 'u');
+    const saved = await repository.patch(type, id, request.body, author(request), {
+      ...(ifMatch !== undefined && { ifMatch }),
+      writer: writerScope(principal),
+      read: async (current) => {
+        requireAccess(principal, current.resource, 'r');
+        await disclose(principal, 'read', [current.resource]);
+      },
+    });
     return sendSaved(request, reply, saved, 200);
   });
 
   app.delete<{ Params: Pick<Params, 'type' | 'id'> }>('/:type/:id', async (request, reply) => {
     const { type, id } = request.params;
     const principal = requireInteraction(request, type, 'delete');
-    requireCurrentAccess(principal, type, id, 'd');
-    await requireVisible(principal, type, id);
+    // Nothing about the id decides an answer before its visibility: a hidden resource is 404 with
+    // the words of an absent one, If-Match and patient compartment checked only on one the caller sees.
     const ifMatch = parseIfMatch(request.headers['if-match']);
+    requireWritableType(principal, type);
+    await requireVisible(principal, type, id);
+    requireCurrentAccess(principal, type, id, 'd');
     if (ifMatch !== undefined) {
       const current = repository.read(type, id);
       if (current.version !== ifMatch) throw preconditionFailed(`${type}/${id} is at version ${current.version}, not ${ifMatch}`);
@@ -677,7 +725,10 @@ export const fhirRoutes: FastifyPluginAsync<FhirRoutesOptions> = async (app: Fas
             requireScope(principal, request.type, 'u');
             if (entry.resource !== null && typeof entry.resource === 'object')
               requireAccess(principal, { ...(entry.resource as Resource), resourceType: request.type } as Resource, 'u');
-            requireCurrentAccess(principal, request.type, request.id, 'u');
+            requireWritableType(principal, request.type);
+            // As for PUT: a hidden target is answered by the write like an absent one, not refused here.
+            if (!enforcement.isHidden(principal, request.type, request.id))
+              requireCurrentAccess(principal, request.type, request.id, 'u');
             break;
           case 'conditional-update':
             requireScope(principal, request.type, 'u');
@@ -685,7 +736,9 @@ export const fhirRoutes: FastifyPluginAsync<FhirRoutesOptions> = async (app: Fas
             break;
           case 'delete':
             requireScope(principal, request.type, 'd');
-            requireCurrentAccess(principal, request.type, request.id, 'd');
+            requireWritableType(principal, request.type);
+            if (!enforcement.isHidden(principal, request.type, request.id))
+              requireCurrentAccess(principal, request.type, request.id, 'd');
             break;
           case 'read':
             // Only the scope here: whether the resource may be read is decided per entry, after
