@@ -48,6 +48,11 @@ function resourceEntry(type: string, writable: boolean): CapabilityStatementRest
     versioning: 'versioned-update',
     readHistory: true,
     updateCreate: writable,
+    // updateCreate depends on the token: see the resource documentation.
+    ...(writable && {
+      documentation:
+        'Update-as-create (PUT with a client id) is open to system tokens and to practitioners who see every record of the type here; other callers get 405 for any id they do not see, so a hidden record is never told apart from a free id.',
+    }),
     conditionalCreate: writable,
     conditionalUpdate: writable,
     conditionalDelete: 'not-supported',
