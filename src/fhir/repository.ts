@@ -8,6 +8,7 @@
 import { randomUUID } from 'node:crypto';
 import { Readable } from 'node:stream';
 import jsonPatch from 'fast-json-patch';
+import type { Statement } from 'better-sqlite3-multiple-ciphers';
 import type { Patient, Resource } from '@medplum/fhirtypes';
 import type { LedgerNode } from '../node/ledger-node.js';
 import {
@@ -19,6 +20,7 @@ import {
   type ReadResult,
   type WriteResult,
 } from '../vault/vault.js';
+import type { ResourceRow } from '../vault/store.js';
 import { badRequest, conflict, FhirError, gone, notFound, notSupported, preconditionFailed, unprocessable } from './outcome.js';
 import {
   extractIndexEntries,
@@ -29,7 +31,7 @@ import {
   type SearchQuery,
 } from './search/index.js';
 import { collectReferences, validateResource } from './validation/validate.js';
-import { visibleSql, type VisibilityFilter } from './search/visibility.js';
+import { rowVisible, visibleSql, type VisibilityFilter } from './search/visibility.js';
 import {
   attachmentTooLarge,
   INLINE_DATA_MAX_BYTES,
@@ -180,6 +182,8 @@ export interface WriterScope {
 export class FhirRepository {
   readonly vault: Vault;
   readonly #node: LedgerNode;
+  /** Whether a resource has a version by an author (the `authors` treatment rule), prepared once. */
+  #authoredBy: Statement<[number, string]> | undefined;
   /** Conditional creates in flight, per resource type (see #conditionally). */
   readonly #conditional = new Map<string, Promise<unknown>>();
 
@@ -307,7 +311,7 @@ export class FhirRepository {
   checkUpdateTarget(type: string, id: string, writer: WriterScope | undefined): void {
     if (writer === undefined) return;
     const row = this.vault.resource(type, id);
-    if (row !== undefined && this.isVisible(type, id, writer.sees(type))) return;
+    if (row !== undefined && this.#within(row, writer.sees(type))) return;
     if (row === undefined && writer.createsWithId(type)) return;
     if (row !== undefined && writer.createsWithId(type)) throw notFound(`${type}/${id} does not exist`);
     throw updateCreateRefused(type, id);
@@ -624,12 +628,16 @@ export class FhirRepository {
 
   /** Whether the resource (current row, deleted or not) is within `visibility`. */
   isVisible(type: string, id: string, visibility: VisibilityFilter): boolean {
-    const visible = visibleSql('c', visibility);
-    return (
-      this.vault.db
-        .prepare(`SELECT 1 FROM current c WHERE c.type = ? AND c.id = ? AND ${visible.sql}`)
-        .get(type, id, ...visible.params) !== undefined
-    );
+    const row = this.vault.resource(type, id);
+    return row !== undefined && this.#within(row, visibility);
+  }
+
+  /** Whether a stored row lies within `visibility` (checked on every reference of every write: no SQL unless needed). */
+  #within(row: ResourceRow, visibility: VisibilityFilter): boolean {
+    return rowVisible(row, visibility, (res, author) => {
+      this.#authoredBy ??= this.vault.db.prepare('SELECT 1 FROM versions WHERE res = ? AND author = ? LIMIT 1');
+      return this.#authoredBy.get(res, author) !== undefined;
+    });
   }
 
   /** Whether the resource exists here but lies outside `visibility`: to be answered like a missing one. */
@@ -862,7 +870,7 @@ export class FhirRepository {
       if (type === resource.resourceType && id === resource.id) continue; // self-reference
       if (local?.has(`${type}/${id}`)) continue;
       const row = this.vault.resource(type!, id!);
-      const seen = row !== undefined && (sees === undefined || this.isVisible(type!, id!, sees(type!)));
+      const seen = row !== undefined && (sees === undefined || this.#within(row, sees(type!)));
       const missing = !seen || row.deleted;
       if (!missing && (version === undefined || Number(version) <= row.version)) continue;
       if (sees !== undefined && (kept ??= this.#currentReferences(resource, sees)).has(reference)) continue;

@@ -32,3 +32,22 @@ export function visibleSql(alias: string, filter: VisibilityFilter): { sql: stri
   }
   return { sql: `(${parts.join(' OR ')})`, params };
 }
+
+/** The patients of each filter as a set, made once per filter however many rows it is asked about. */
+const patientSets = new WeakMap<readonly string[], ReadonlySet<string>>();
+
+/**
+ * The twin of {@link visibleSql} for one row already read: no patient, a visible patient, or
+ * (`authored`) a version by the treatment rule's author.
+ */
+export function rowVisible(
+  row: { readonly res: number; readonly patient: string | null },
+  filter: VisibilityFilter,
+  authored: (res: number, author: string) => boolean,
+): boolean {
+  if (filter.treatment === 'all' || row.patient === null) return true;
+  let patients = patientSets.get(filter.patients);
+  if (patients === undefined) patientSets.set(filter.patients, (patients = new Set(filter.patients)));
+  if (patients.has(row.patient)) return true;
+  return filter.treatment !== 'none' && authored(row.res, filter.treatment.author);
+}
