@@ -80,9 +80,31 @@ describe('AccessService', () => {
     };
     await t.commit(patient.sign(grant));
     assert.deepEqual(service.decide(me, record()), { permit: true, basis: 'consent', grant: (grant.body as { id: string }).id });
-    assert.equal(service.scope(me, 'Observation').patients.has(patient.id), true, 'the memo follows the new height');
+    assert.equal(service.scope(me, 'Observation').patients.has(patient.id), true, 'the memo follows the block that granted');
     assert.equal(service.scope(me, 'Condition').patients.has(patient.id), false);
     assert.deepEqual(service.decide(me, record([clinician])), { permit: true, basis: 'treatment' });
+  });
+
+  test('a search scope is kept across blocks that change no consent or emergency access, recomputed after one that does', async () => {
+    const me = as(clinician, ['clinician']);
+    const first = service.scope(me, 'Procedure');
+    const before = t.node.chain.app.grantsChangedAt();
+    // An enrollment changes state, but no grant: same height of the last grant change, same scope object.
+    await t.commit(registerPatient(t.org).tx);
+    assert.equal(t.node.chain.app.grantsChangedAt(), before);
+    assert.equal(service.scope(me, 'Procedure'), first, 'kept across a block without grants');
+    const granted = registerPatient(t.org);
+    await t.commit(granted.tx);
+    await t.commit(
+      granted.patient.sign({
+        type: 'consent.grant',
+        body: { id: randomPseudonym('cns'), patient: granted.patient.id, grantee: clinician, purpose: 'TREAT' },
+      }),
+    );
+    assert.equal(t.node.chain.app.grantsChangedAt(), t.node.chain.head().height);
+    const after = service.scope(me, 'Procedure');
+    assert.notEqual(after, first);
+    assert.equal(after.patients.has(granted.patient.id), true);
   });
 
   test('a memoized search scope does not outlive a consent that expires, even without a new block', async () => {

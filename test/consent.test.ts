@@ -83,7 +83,7 @@ function accessState(w: World): AccessState {
 function visibilitySource(w: World): VisibilitySource {
   return {
     ...accessState(w),
-    info: () => w.ledger.app.info(),
+    grantsChangedAt: () => w.ledger.app.grantsChangedAt(),
     stateKeys: (prefix, options = {}) =>
       [...w.ledger.store.keys()]
         .filter((k) => k.startsWith(prefix) && (options.after === undefined || k > options.after))

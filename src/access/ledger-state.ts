@@ -1,7 +1,7 @@
 /**
- * Ledger state for access decisions, memoized per committed height: a search that decides
- * hundreds of records for one patient reads each (patient, grantee) grant list once, and a new
- * block — which may grant, revoke or open emergency access — empties the memo.
+ * Ledger state for access decisions, memoized: a search that decides hundreds of records for one
+ * patient reads each (patient, grantee) grant list once, and a block that grants, revokes or opens
+ * emergency access empties the memo (blocks of other transactions leave it).
  */
 import type { BreakGlass } from '../state/access.js';
 import type { Consent } from '../state/consents.js';
@@ -9,7 +9,8 @@ import type { AccessState } from './policy.js';
 
 /** What the memo reads through: the node's Application (committed state only). */
 export interface CommittedAccessState extends AccessState {
-  info(): { readonly height: number };
+  /** The height of the last committed block that changed a consent or an emergency access. */
+  grantsChangedAt(): number;
 }
 
 const MAX_ENTRIES = 100_000;
@@ -47,7 +48,7 @@ export class HeightMemoAccessState implements AccessState {
   }
 
   #sync(): void {
-    const { height } = this.#source.info();
+    const height = this.#source.grantsChangedAt();
     if (height !== this.#height || this.#consents.size + this.#openings.size > MAX_ENTRIES) {
       this.#consents.clear();
       this.#openings.clear();

@@ -101,7 +101,7 @@ export class AccessService {
   /** What a search of `type` may return to the principal (see visibility.ts). */
   scope(principal: Principal, type: string, purpose: ConsentPurpose = 'TREAT'): SearchScope {
     const requester = this.requesterOf(principal);
-    const { height } = this.#ledger.info();
+    const height = this.#ledger.grantsChangedAt();
     const key = `${requester.kind}/${requester.id}/${type}/${purpose}`;
     const now = this.#clock();
     const memo = this.#scopes.get(key);

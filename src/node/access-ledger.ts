@@ -32,7 +32,7 @@ export function accessLedgerOf(node: LedgerNode): AccessLedger {
 
   return {
     org: node.org.id,
-    info: () => chain.app.info(),
+    grantsChangedAt: () => chain.app.grantsChangedAt(),
     consentsFor: (patient, grantee) => chain.app.consentsFor(patient, grantee),
     latestBreakGlass: (patient, practitioner) => chain.app.latestBreakGlass(patient, practitioner),
     stateKeys: (prefix, options) => chain.store.stateKeys(prefix, options),

@@ -53,6 +53,8 @@ export const EMERGENCIES_PREFIX = 'emergencies/';
 const byPractitionerKey = (practitioner: string, patient: string): string => `${EMERGENCIES_PREFIX}${practitioner}/${patient}`;
 /** Openings awaiting review, per organization (listed by key prefix, outside consensus). */
 export const UNREVIEWED_PREFIX = 'break-glass-unreviewed/';
+/** The state keys an emergency access is decided from start with one of these. */
+export const EMERGENCY_STATE_PREFIXES = ['break-glass/', 'emergency/', EMERGENCIES_PREFIX] as const;
 const unreviewedKey = (org: string, id: string): string => `${UNREVIEWED_PREFIX}${org}/${id}`;
 
 const BREAK_GLASS_CODEC: ValueCodec<BreakGlass> = {

@@ -24,8 +24,16 @@ import {
   type Participant,
   type TxContext,
 } from './participants.js';
-import { latestBreakGlass, logAccess, openBreakGlass, readBreakGlass, reviewBreakGlass, type BreakGlass } from './access.js';
-import { activeConsents, grantConsent, readConsent, revokeConsent, type Consent } from './consents.js';
+import {
+  EMERGENCY_STATE_PREFIXES,
+  latestBreakGlass,
+  logAccess,
+  openBreakGlass,
+  readBreakGlass,
+  reviewBreakGlass,
+  type BreakGlass,
+} from './access.js';
+import { activeConsents, CONSENT_STATE_PREFIXES, grantConsent, readConsent, revokeConsent, type Consent } from './consents.js';
 import { registerDevice } from './devices.js';
 import { commitTombstone, readErasureRequest, requestErasure, type ErasureRequest } from './erasure.js';
 import { commitRecord, readRecordHead, readRecordVersion, type RecordHead, type RecordVersion } from './records.js';
@@ -46,6 +54,9 @@ import {
 } from './governance.js';
 
 const STATE_DOMAIN = concatBytes(utf8('medledger/state/v1'), new Uint8Array([0]));
+
+/** State an access decision is made from: consents and emergency accesses (see grantsChangedAt). */
+const GRANT_PREFIXES: readonly string[] = [...CONSENT_STATE_PREFIXES, ...EMERGENCY_STATE_PREFIXES];
 
 export interface BlockContext {
   readonly height: number;
@@ -120,6 +131,7 @@ export class LedgerApplication {
   readonly #committed: CachedState;
   #height: number;
   #stateRoot: Uint8Array;
+  #grantsChangedAt: number;
 
   /** `committed` must reflect the state after block `height` whose root is `stateRoot`. */
   constructor(genesis: Genesis, committed: StateReader, height: number, stateRoot: Uint8Array) {
@@ -127,6 +139,7 @@ export class LedgerApplication {
     this.#committed = new CachedState(committed);
     this.#height = height;
     this.#stateRoot = stateRoot;
+    this.#grantsChangedAt = height;
   }
 
   info(): AppInfo {
@@ -168,6 +181,17 @@ export class LedgerApplication {
     this.#committed.committed(outcome.writes, outcome.changes);
     this.#height = height;
     this.#stateRoot = outcome.stateRoot;
+    if (outcome.changes.some((c) => GRANT_PREFIXES.some((prefix) => c.key.startsWith(prefix)))) this.#grantsChangedAt = height;
+  }
+
+  /**
+   * The height of the last committed block that changed a consent or an emergency access (at least
+   * the height this application opened at). Access decisions and search scopes read only those and
+   * the clock, so what a node memoizes of them holds until this moves — not merely until the next
+   * block, which under write load comes many times a second. Node-local, not consensus state.
+   */
+  grantsChangedAt(): number {
+    return this.#grantsChangedAt;
   }
 
   participant(id: string): Participant | undefined {

@@ -37,6 +37,8 @@ const activeKey = (patient: string, grantee: string): string => `grants/${patien
  * practitioner or organization (by key prefix, outside consensus) to filter searches.
  */
 export const GRANTORS_PREFIX = 'grantors/';
+/** Every state key a consent transaction writes starts with one of these. */
+export const CONSENT_STATE_PREFIXES = ['consent/', 'grants/', GRANTORS_PREFIX] as const;
 const grantorKey = (grantee: string, patient: string): string => `${GRANTORS_PREFIX}${grantee}/${patient}`;
 
 function decode<T>(raw: Uint8Array, what: string, read: (value: unknown) => T): T {
