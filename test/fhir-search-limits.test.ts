@@ -314,6 +314,19 @@ describe('search limits', () => {
   });
 });
 
+describe('the compartment a server adds', () => {
+  it('is parsed with the client’s parameters but does not count toward the limits the client is held to', () => {
+    const pairs = Array.from({ length: L.parameters }, (_, i) => ['code', `http://loinc.org|${1000 + i}-0`] as const);
+    const compartment = ['patient', 'Patient/limit-patient'] as const;
+    const parsed = parseSearch('Observation', form(pairs), { compartment });
+    assert.ok(parsed.ok, JSON.stringify(parsed));
+    assert.equal(parsed.query.filters.length, L.parameters + 1);
+    assert.ok(parsed.query.filters.some((f) => f.param === 'patient'));
+    const over = parseSearch('Observation', form([...pairs, ['status', 'final']]), { compartment });
+    assert.ok(!over.ok && over.issues.some((i) => i.code === 'too-costly'));
+  });
+});
+
 describe('SQLite limits on the search path', () => {
   function query(values: number): SearchQuery {
     const parsed = parseSearch('Patient', new URLSearchParams('name:contains=x'));

@@ -73,13 +73,17 @@ export class ExchangeCustodian {
     } else if (patientId !== undefined && query.kind === 'search') {
       const params = new URLSearchParams(query.params);
       // Confined to the patient's compartment, like a patient's own search.
-      if (query.type === 'Patient') params.append('_id', patientId);
-      else if (isCompartmentType(query.type)) params.append('patient', `Patient/${patientId}`);
+      let compartment: readonly [string, string];
+      if (query.type === 'Patient') compartment = ['_id', patientId];
+      else if (isCompartmentType(query.type)) compartment = ['patient', `Patient/${patientId}`];
       else throw new ExchangeRefused('exchange.invalid', `${query.type} is outside the patient compartment`);
       params.delete('_summary');
       let result;
       try {
-        result = repository.search(query.type, params, { visibility: enforcement.visibilityFor(principal, query.type) });
+        result = repository.search(query.type, params, {
+          visibility: enforcement.visibilityFor(principal, query.type),
+          compartment,
+        });
       } catch (error) {
         throw new ExchangeRefused('exchange.invalid', `the search is not valid here: ${(error as Error).message}`);
       }

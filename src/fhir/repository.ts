@@ -588,11 +588,14 @@ export class FhirRepository {
   search(
     type: string,
     params: URLSearchParams,
-    options: { lenient?: boolean; visibility?: VisibilityFilter } = {},
+    options: { lenient?: boolean; visibility?: VisibilityFilter; compartment?: readonly [string, string] } = {},
   ): SearchOutcome {
     this.#checkKnown(type);
     if (!SEARCHABLE.has(type)) throw notSupported(`search is not supported on ${type}`);
-    const parsed = parseSearch(type, params, { ...(options.lenient !== undefined && { lenient: options.lenient }) });
+    const parsed = parseSearch(type, params, {
+      ...(options.lenient !== undefined && { lenient: options.lenient }),
+      ...(options.compartment && { compartment: options.compartment }),
+    });
     if (!parsed.ok) throw new FhirError(400, parsed.issues);
     const query = parsed.query;
     if (query.summary !== undefined && query.summary !== 'count' && query.summary !== 'false') {

@@ -260,18 +260,22 @@ export const fhirRoutes: FastifyPluginAsync<FhirRoutesOptions> = async (app: Fas
     if (principal.kind === 'patient' && !isCompartmentType(type)) throw forbidden(`${type} is outside the patient compartment`);
   }
 
-  /** A patient's search is confined to their compartment by an extra search parameter. */
-  function confineSearch(principal: Principal, type: string, params: URLSearchParams): void {
-    if (principal.kind !== 'patient') return;
+  /** The extra search parameter that confines a patient's search to their compartment. */
+  function compartmentOf(principal: Principal, type: string): readonly [string, string] | undefined {
+    if (principal.kind !== 'patient') return undefined;
     if (!patientMaySearch(type)) throw forbidden(`${type} is outside the patient compartment`);
-    if (type === 'Patient') params.append('_id', principal.patient);
-    else if (isCompartmentType(type)) params.append('patient', `Patient/${principal.patient}`);
+    if (type === 'Patient') return ['_id', principal.patient];
+    return isCompartmentType(type) ? ['patient', `Patient/${principal.patient}`] : undefined;
   }
   async function search(request: FastifyRequest, type: string, params: URLSearchParams) {
     const principal = requireInteraction(request, type, 'search');
     requireScope(principal, type, 'r');
-    confineSearch(principal, type, params);
-    const result = repository.search(type, params, { lenient: lenient(request), visibility: visibilityFor(principal, type) });
+    const compartment = compartmentOf(principal, type);
+    const result = repository.search(type, params, {
+      lenient: lenient(request),
+      visibility: visibilityFor(principal, type),
+      ...(compartment && { compartment }),
+    });
     const ok = readable(principal);
     // Included resources are of other types, which a consent may not cover: checked one by one.
     const visible = visibleTo(principal);

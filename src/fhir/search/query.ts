@@ -104,6 +104,12 @@ export interface ParseOptions {
   /** Current time, for the `ap` prefix on dates (defaults to Date.now()). */
   readonly now?: number;
   readonly definitions?: SearchDefinitions;
+  /**
+   * A filter the server adds to confine the search to one patient's compartment (`patient` or
+   * `_id`): parsed with the request's parameters but not counted toward SEARCH_LIMITS, which bound
+   * what the client sends.
+   */
+  readonly compartment?: readonly [name: string, value: string];
 }
 
 export const DEFAULT_COUNT = 20;
@@ -451,9 +457,10 @@ function parseSearchUnsafe(
   const include: IncludeSpec[] = [];
   const revinclude: IncludeSpec[] = [];
   const seenControl = new Set<string>();
-  const entries = toEntries(params);
-  const tooCostly = overLimits(entries);
+  const sent = toEntries(params);
+  const tooCostly = overLimits(sent);
   if (tooCostly !== undefined) return { ok: false, issues: [tooCostly] };
+  const entries = options.compartment ? [...sent, options.compartment] : sent;
 
   const once = (name: string): boolean => {
     if (seenControl.has(name)) {
