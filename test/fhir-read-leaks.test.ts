@@ -13,9 +13,8 @@ import type { AuditEvent, Bundle, Observation, Resource } from '@medplum/fhirtyp
 import { Identity, randomPseudonym } from '../src/client/identity.js';
 import { generateKeyPair } from '../src/crypto/ed25519.js';
 import type { PractitionerRole } from '../src/ledger/payloads/participant.js';
-import type { AccessEvent } from '../src/ledger/payloads/access.js';
-import { decodeTx, type TxPayload } from '../src/ledger/tx.js';
-import { startTestServer, type TestServer } from './support/fixtures.js';
+import type { TxPayload } from '../src/ledger/tx.js';
+import { accessEventsSince, startTestServer, type TestServer } from './support/fixtures.js';
 
 type Who = 'system' | 'c1' | 'officer' | 'p' | 'q';
 interface Answer {
@@ -115,24 +114,13 @@ describe('hidden records answer like absent ones, and every read is on the acces
     return { id, obs, record: server.fhir!.recordOf('Observation', obs)!.record, pseudonym, device };
   }
 
-  /** The access events committed after `height`, in order. */
-  function eventsSince(height: number): AccessEvent[] {
-    const events: AccessEvent[] = [];
-    for (let h = height + 1; h <= server.node.chain.head().height; h++) {
-      for (const stored of server.node.chain.store.blockTxs(server.node.chain.store.block(h)!)) {
-        const tx = decodeTx(stored.wire, server.node.chain.chainId, { skipSignature: true });
-        if (tx.ok && tx.value.tx.type === 'access.log') events.push(...tx.value.tx.body.events);
-      }
-    }
-    return events;
-  }
   /** What `request` added to the access log: `actor decision action patient [records]` per event. */
   async function logged<T>(request: () => Promise<T>): Promise<{ result: T; events: string[] }> {
     const height = server.node.chain.head().height;
     const result = await request();
     const name = (pseudonym: string) => (pseudonym === P.pseudonym ? 'P' : pseudonym === Q.pseudonym ? 'Q' : pseudonym);
     const actor = (id: string) => (id === P.pseudonym ? 'p' : id === Q.pseudonym ? 'q' : id);
-    const events = eventsSince(height).map(
+    const events = accessEventsSince(server.node, height).map(
       (e) => `${actor(e.actor)} ${e.decision} ${e.action} ${name(e.patient)} [${e.records.join(',')}]`,
     );
     return { result, events };
@@ -354,7 +342,9 @@ describe('hidden records answer like absent ones, and every read is on the acces
 
     it('the patient sees every refused attempt on their record in full, and so does the privacy officer', async () => {
       const patient = refusalsBy(await audits('p'), 'prac_c1');
-      const onLedger = eventsSince(0).filter((e) => e.actor === 'prac_c1' && e.decision === 'deny' && e.patient === P.pseudonym);
+      const onLedger = accessEventsSince(server.node, 0).filter(
+        (e) => e.actor === 'prac_c1' && e.decision === 'deny' && e.patient === P.pseudonym,
+      );
       // Direct reads, batch reads and Provenance reads: every one of them.
       assert.ok(onLedger.length >= 6, `${onLedger.length} refusals`);
       assert.equal(patient.length, onLedger.length);

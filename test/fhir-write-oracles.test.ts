@@ -13,9 +13,8 @@ import { after, before, describe, it } from 'node:test';
 import type { Observation, OperationOutcome } from '@medplum/fhirtypes';
 import { Identity, randomPseudonym } from '../src/client/identity.js';
 import { generateKeyPair } from '../src/crypto/ed25519.js';
-import { decodeTx } from '../src/ledger/tx.js';
 import type { TxPayload } from '../src/ledger/tx.js';
-import { startTestServer, type TestServer } from './support/fixtures.js';
+import { accessEventsSince, startTestServer, type TestServer } from './support/fixtures.js';
 import { call, type FhirReply } from './support/fhir-api.js';
 
 type Who = 'system' | 'c1' | 'c1-update-only' | 'q';
@@ -68,23 +67,6 @@ function fingerprint(): string {
   const versions = db.prepare('SELECT count(*) AS n FROM versions').get() as { n: number };
   const rows = db.prepare('SELECT type, id, version, deleted FROM current ORDER BY res').all();
   return JSON.stringify({ versions: versions.n, rows });
-}
-
-/** Access-log events committed after `height`, as `actor action decision`. */
-function accessEventsSince(height: number): { actor: string; action: string; decision: string; records: string[] }[] {
-  const node = server.node;
-  const out: { actor: string; action: string; decision: string; records: string[] }[] = [];
-  for (let h = height + 1; h <= node.chain.head().height; h++) {
-    for (const stored of node.chain.store.blockTxs(node.chain.store.block(h)!)) {
-      const tx = decodeTx(stored.wire, node.chain.chainId, { skipSignature: true });
-      if (!tx.ok || tx.value.tx.type !== 'access.log') continue;
-      const body = tx.value.tx.body as unknown as {
-        events: { actor: string; action: string; decision: string; records: string[] }[];
-      };
-      out.push(...body.events);
-    }
-  }
-  return out;
 }
 
 const patchJson = { 'content-type': 'application/json-patch+json' };
@@ -439,16 +421,16 @@ describe('writes are no oracle for hidden records', () => {
     assert.equal(server.fhir!.current('Observation', Q.obs)!.version, version, 'nothing written');
     // Each read of Q's Observation is on the access log, permitted (the consent), like a GET's.
     const record = server.fhir!.recordOf('Observation', Q.obs)!.record;
-    const reads = accessEventsSince(height).filter(
+    const reads = accessEventsSince(server.node, height).filter(
       (e) => e.actor === 'prac_c1' && e.action === 'read' && e.records.includes(record),
     );
-    assert.equal(reads.length, 2, JSON.stringify(accessEventsSince(height)));
+    assert.equal(reads.length, 2, JSON.stringify(accessEventsSince(server.node, height)));
     assert.ok(reads.every((e) => e.decision === 'permit'));
     // A refused PATCH on a hidden record discloses nothing, and logs no read of it.
     const before = server.node.chain.head().height;
     assert.equal((await as('c1', 'PATCH', `/Observation/${P.obs}`, ops('x'), patchJson)).status, 404);
     const pRecord = server.fhir!.recordOf('Observation', P.obs)!.record;
-    assert.ok(accessEventsSince(before).every((e) => !e.records.includes(pRecord)));
+    assert.ok(accessEventsSince(server.node, before).every((e) => !e.records.includes(pRecord)));
   });
 
   it('legitimate writes still work: a practitioner with access updates, patches, deletes and references; the system token imports with ids', async () => {

@@ -12,9 +12,8 @@ import { generateKeyPair, Signer } from '../src/crypto/ed25519.js';
 import { signBatch } from '../src/devices/batch.js';
 import { DeviceService } from '../src/devices/service.js';
 import { randomPseudonym } from '../src/client/identity.js';
-import { decodeTx } from '../src/ledger/tx.js';
 import type { ConsentPurpose } from '../src/ledger/payloads/consent.js';
-import { startTestServer, type TestServer } from './support/fixtures.js';
+import { accessEventsSince, startTestServer, type TestServer } from './support/fixtures.js';
 
 const DIABETES = 'http://snomed.info/sct|44054006';
 const HBA1C = 'http://loinc.org|4548-4';
@@ -281,15 +280,9 @@ describe('population health', () => {
     });
     assert.equal(status, 200);
     const aggregated = new Map<string, { actor: string; grant?: string; records: number }>();
-    for (let h = before + 1; h <= server.node.chain.head().height; h++) {
-      for (const stored of server.node.chain.store.blockTxs(server.node.chain.store.block(h)!)) {
-        const tx = decodeTx(stored.wire, server.node.chain.chainId, { skipSignature: true });
-        if (!tx.ok || tx.value.tx.type !== 'access.log') continue;
-        for (const e of tx.value.tx.body.events) {
-          if (e.action === 'aggregate')
-            aggregated.set(e.patient, { actor: e.actor, ...('grant' in e && { grant: e.grant }), records: e.records.length });
-        }
-      }
+    for (const e of accessEventsSince(server.node, before)) {
+      if (e.action === 'aggregate')
+        aggregated.set(e.patient, { actor: e.actor, ...('grant' in e && { grant: e.grant }), records: e.records.length });
     }
     const optedIn = members.filter((m) => m.consent === 'HRESCH' && !m.revoke);
     assert.equal(aggregated.size, optedIn.length);

@@ -8,7 +8,8 @@ import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import { Identity, randomPseudonym } from '../../src/client/identity.js';
 import { generateKeyPair, keyPairFromSeed, type KeyPair } from '../../src/crypto/ed25519.js';
-import type { SignedTx } from '../../src/ledger/tx.js';
+import type { SignedTx, Tx } from '../../src/ledger/tx.js';
+import type { AccessEvent } from '../../src/ledger/payloads/access.js';
 import type { PractitionerRole } from '../../src/ledger/payloads/participant.js';
 import { initDataDir, ORG_KEY } from '../../src/node/data-dir.js';
 import { LedgerNode } from '../../src/node/ledger-node.js';
@@ -197,14 +198,22 @@ export function registerPractitioner(
   return { tx, practitioner: new Identity(org.chain, id, keyPair) };
 }
 
-/** Types of the transactions committed after block `height` (e.g. to tell record commits from access-log entries). */
-export function txTypesSince(node: LedgerNode, height: number): string[] {
-  const types: string[] = [];
+/** The transactions committed after block `height`, in order. */
+function* txsSince(node: LedgerNode, height: number): Generator<Tx> {
   for (let h = height + 1; h <= node.chain.head().height; h++) {
     for (const stored of node.chain.store.blockTxs(node.chain.store.block(h)!)) {
       const tx = decodeTx(stored.wire, node.chain.chainId, { skipSignature: true });
-      if (tx.ok) types.push(tx.value.tx.type);
+      if (tx.ok) yield tx.value.tx;
     }
   }
-  return types;
+}
+
+/** Types of the transactions committed after block `height` (e.g. to tell record commits from access-log entries). */
+export function txTypesSince(node: LedgerNode, height: number): string[] {
+  return [...txsSince(node, height)].map((tx) => tx.type);
+}
+
+/** The access events committed after block `height`, in order. */
+export function accessEventsSince(node: LedgerNode, height: number): AccessEvent[] {
+  return [...txsSince(node, height)].flatMap((tx) => (tx.type === 'access.log' ? tx.body.events : []));
 }
