@@ -34,6 +34,10 @@ export function helpText<O extends NonNullable<ParseArgsConfig['options']>>(spec
   return lines.join('\n');
 }
 
+/** Help of `--passphrase-file` for commands that open an existing node's keystore (see data-dir.ts). */
+export const PASSPHRASE_FILE_HELP =
+  'file holding the keystore passphrase (default $MEDLEDGER_KEY_PASSPHRASE, else DATA/keystore.passphrase)';
+
 /** Shared defaults: data directory and port from flags, then the environment, then built-ins. */
 export function dataDirOf(value: string | undefined): string {
   return value ?? process.env['MEDLEDGER_DATA'] ?? './data';

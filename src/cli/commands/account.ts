@@ -3,7 +3,7 @@ import { paths, resolvePassphrase } from '../../node/data-dir.js';
 import { FileKeyStore } from '../../storage/file-keystore.js';
 import { AuthStore, authPaths } from '../../auth/store.js';
 import { VaultStore, vaultPaths } from '../../vault/store.js';
-import { dataDirOf, helpText, parse, UsageError } from '../args.js';
+import { dataDirOf, helpText, parse, PASSPHRASE_FILE_HELP, UsageError } from '../args.js';
 
 export const accountSpec = {
   name: 'account',
@@ -31,7 +31,7 @@ export const accountSpec = {
     patient: 'a FHIR Patient id held by this node; the account is its ledger pseudonym',
     'fhir-practitioner': "the practitioner's own FHIR Practitioner id at this node (their fhirUser in ID tokens)",
     display: 'name shown on the consent page',
-    'passphrase-file': 'file holding the keystore passphrase (default $MEDLEDGER_KEY_PASSPHRASE, else DATA/keystore.passphrase)',
+    'passphrase-file': PASSPHRASE_FILE_HELP,
   },
 } as const;
 

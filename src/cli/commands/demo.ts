@@ -7,7 +7,7 @@ import { loadDemo, type DemoLoadResult } from '../../demo/load.js';
 import { DEMO_DEFAULTS } from '../../demo/generator.js';
 import { AuthService } from '../../auth/service.js';
 import { describeDemoAccounts, ensureDemoAccounts } from '../../demo/accounts.js';
-import { dataDirOf, helpText, nodeUrlOf, parse, UsageError } from '../args.js';
+import { dataDirOf, helpText, nodeUrlOf, parse, PASSPHRASE_FILE_HELP, UsageError } from '../args.js';
 
 export const DEMO_CHAIN = { chain: 'medledger-demo', orgId: 'org_demo-hospital', orgName: 'Demo General Hospital' } as const;
 
@@ -23,7 +23,7 @@ export const demoSpec = {
   help: {
     data: 'data directory (default $MEDLEDGER_DATA or ./data); a demo chain is initialized there if it is empty',
     patients: `number of patients (default ${DEMO_DEFAULTS.patients})`,
-    'passphrase-file': 'file holding the keystore passphrase (default $MEDLEDGER_KEY_PASSPHRASE, else DATA/keystore.passphrase)',
+    'passphrase-file': PASSPHRASE_FILE_HELP,
   },
 } as const;
 

@@ -12,7 +12,7 @@ import { GOVERNANCE_ACTIONS, PROPOSAL_ID, validatorIdOf, type GovernanceAction }
 import type { TxPayload } from '../../ledger/tx.js';
 import { NODE_KEY, paths, resolvePassphrase } from '../../node/data-dir.js';
 import { FileKeyStore } from '../../storage/file-keystore.js';
-import { dataDirOf, helpText, nodeUrlOf, parse, UsageError } from '../args.js';
+import { dataDirOf, helpText, nodeUrlOf, parse, PASSPHRASE_FILE_HELP, UsageError } from '../args.js';
 
 export const governanceSpec = {
   name: 'governance',
@@ -45,7 +45,7 @@ export const governanceSpec = {
     name: 'propose: the organization name, or the validator name',
     id: 'propose: the proposal id (default: gov_ and random characters)',
     blocks: 'propose: how many blocks from now the proposal may be approved (default 10000)',
-    'passphrase-file': 'file holding the keystore passphrase (default $MEDLEDGER_KEY_PASSPHRASE, else DATA/keystore.passphrase)',
+    'passphrase-file': PASSPHRASE_FILE_HELP,
   },
 } as const;
 

@@ -8,7 +8,7 @@ import { loadDemo } from '../../demo/load.js';
 import { ensureDemoDevices } from '../../demo/devices.js';
 import { ensureDemoConsents } from '../../demo/consents.js';
 import { DEMO_CHAIN, describeLoad } from './demo.js';
-import { dataDirOf, helpText, parse, UsageError } from '../args.js';
+import { dataDirOf, helpText, parse, PASSPHRASE_FILE_HELP, UsageError } from '../args.js';
 import { openAccess, startErasureWorker } from '../../node/access-ledger.js';
 import { openExchange, parsePeers } from '../../node/exchange.js';
 import { TREATMENT_RULES, type TreatmentRule } from '../../access/policy.js';
@@ -64,7 +64,7 @@ export const startSpec = {
     peers:
       'other organizations\' nodes for record exchange, e.g. "org_b=https://b.example,org_c=http://10.0.0.3:8080" (default $MEDLEDGER_PEERS; `medledger network` sets it)',
     demo: 'initialize a demo chain first if the data directory is empty, and load the demo data set once',
-    'passphrase-file': 'file holding the keystore passphrase (default $MEDLEDGER_KEY_PASSPHRASE, else DATA/keystore.passphrase)',
+    'passphrase-file': PASSPHRASE_FILE_HELP,
     quiet: 'no request logging',
   },
 } as const;

@@ -4,7 +4,7 @@ import { FileKeyStore } from '../../storage/file-keystore.js';
 import { AuthStore, authPaths } from '../../auth/store.js';
 import { parseScopes } from '../../auth/scopes.js';
 import { ACCESS_TOKEN_TTL_SECONDS, mintAccessToken, signingKey } from '../../auth/tokens.js';
-import { dataDirOf, helpText, nodeUrlOf, parse, UsageError } from '../args.js';
+import { dataDirOf, helpText, nodeUrlOf, parse, PASSPHRASE_FILE_HELP, UsageError } from '../args.js';
 
 export const MAX_CLI_TOKEN_TTL_SECONDS = 24 * 3600;
 
@@ -33,7 +33,7 @@ export const tokenSpec = {
     ttl: `lifetime in seconds (default ${ACCESS_TOKEN_TTL_SECONDS}, at most ${MAX_CLI_TOKEN_TTL_SECONDS})`,
     url: 'the node URL the token is for, as clients reach it (default $MEDLEDGER_NODE or http://127.0.0.1:$PORT|8080)',
     client: 'client id recorded in the token (default medledger-cli)',
-    'passphrase-file': 'file holding the keystore passphrase (default $MEDLEDGER_KEY_PASSPHRASE, else DATA/keystore.passphrase)',
+    'passphrase-file': PASSPHRASE_FILE_HELP,
   },
 } as const;
 

@@ -2,7 +2,7 @@ import { DataDirError, lockDataDir, paths, resolvePassphrase } from '../../node/
 import { FileKeyStore } from '../../storage/file-keystore.js';
 import { kekName } from '../../vault/kek.js';
 import { rotateVaultKek, vaultKekStatus, type KekRotationReport, type KekStatus } from '../../vault/kek-admin.js';
-import { dataDirOf, helpText, parse, UsageError } from '../args.js';
+import { dataDirOf, helpText, parse, PASSPHRASE_FILE_HELP, UsageError } from '../args.js';
 
 export const vaultSpec = {
   name: 'vault',
@@ -25,7 +25,7 @@ export const vaultSpec = {
   },
   help: {
     data: 'data directory of the node (default $MEDLEDGER_DATA or ./data)',
-    'passphrase-file': 'file holding the keystore passphrase (default $MEDLEDGER_KEY_PASSPHRASE, else DATA/keystore.passphrase)',
+    'passphrase-file': PASSPHRASE_FILE_HELP,
     json: 'print the result as JSON',
   },
 } as const;
