@@ -14,16 +14,7 @@ import type { ConsentGrantBody, ConsentPurpose } from '../src/ledger/payloads/co
 import { decodeTx, type TxPayload } from '../src/ledger/tx.js';
 import { decide, TREATMENT_RULES, type AccessState, type Requester, type TreatmentRule } from '../src/access/policy.js';
 import { inScope, searchScope, type VisibilitySource } from '../src/access/visibility.js';
-import type { Identity } from '../src/client/identity.js';
-import type { LedgerErrorCode } from '../src/ledger/errors.js';
-import { buildWorld, codeOf, commitAll, GENESIS_TIME, identity, type World } from './support/memory-ledger.js';
-
-/** Signs and commits one transaction; on refusal the signer's sequence number is handed back. */
-function attempt(w: World, signer: Identity, p: TxPayload, time?: number): LedgerErrorCode | 'ok' {
-  const code = codeOf(w.ledger.block([signer.sign(p)], time).results[0]!);
-  if (code !== 'ok') signer.setNextSeq(w.ledger.app.participant(signer.id)!.nextSeq);
-  return code;
-}
+import { attempt, buildWorld, codeOf, commitAll, GENESIS_TIME, identity, type World } from './support/memory-ledger.js';
 
 let counter = 0;
 /** A fresh id in one of the ledger's random-id formats (`cns_…`, `bg_…`, `ers_…`, `rec_…`). */

@@ -18,17 +18,12 @@ import type { AccessEvent } from '../src/ledger/payloads/access.js';
 import type { ConsentPurpose } from '../src/ledger/payloads/consent.js';
 import type { TxPayload } from '../src/ledger/tx.js';
 import { MAX_EVENT_AGE_MS, MAX_EVENT_LEAD_MS } from '../src/state/access.js';
-import { buildWorld, payload, pseudonym, submit, type World } from './support/memory-ledger.js';
+import { attempt, buildWorld, payload, pseudonym, type World } from './support/memory-ledger.js';
 import { startTestServer, txTypesSince, type TestServer } from './support/fixtures.js';
 import { call } from './support/fhir-api.js';
 
 let counter = 0;
 const fresh = (prefix: 'rec' | 'cns' | 'bg'): string => pseudonym(prefix, `provenance-${++counter}`);
-
-/** Signs at the ledger's next sequence number and commits one block (at `time`, if given). */
-function attempt(w: World, signer: Identity, p: TxPayload, time?: number): LedgerErrorCode | 'ok' {
-  return submit(w.ledger, signer.signAt(p, w.ledger.app.nextSeq(signer.id)), time);
-}
 
 function accepted(w: World, signer: Identity, p: TxPayload, time?: number): void {
   assert.equal(attempt(w, signer, p, time), 'ok');

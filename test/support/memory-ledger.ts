@@ -116,6 +116,21 @@ export function submit(ledger: MemoryLedger, tx: SignedTx, time?: number): Ledge
   return codeOf(outcome.results[0]!);
 }
 
+/**
+ * Signs with the signer's next sequence number and commits it alone in a block (at `time`, if
+ * given); the signer's sequence number then follows the ledger's, so a refusal leaves no gap.
+ */
+export function attempt(
+  w: { readonly ledger: MemoryLedger },
+  signer: Identity,
+  p: TxPayload,
+  time?: number,
+): LedgerErrorCode | 'ok' {
+  const code = submit(w.ledger, signer.sign(p), time);
+  signer.setNextSeq(w.ledger.app.nextSeq(signer.id));
+  return code;
+}
+
 export function hexOf(bytes: Uint8Array): string {
   return toHex(bytes);
 }
